@@ -1,0 +1,133 @@
+"""Settings: environment variables `RAG_*`, then an optional `rag.toml`, then safe defaults.
+
+Every command reads the same settings, so `RAG_DATA_DIR=./kb rag ingest` and `rag status`
+see the same knowledge base. Secrets are `SecretStr` and never printed unmasked.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def default_data_dir() -> Path:
+    """Follows XDG so a user's knowledge base survives in one well-known folder."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "rag"
+
+
+_SECRET_PARAM = re.compile(r"(?i)((?:password|passwd|pwd|api[_-]?key|key|token|secret)=)[^&]*")
+
+
+def mask_url(url: str) -> str:
+    """Hide a URL's password and secret-looking query values, for logs and error messages.
+
+    `postgresql://user:***@host/db`, `http://host:6333/?api_key=***`
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0] if ":" in userinfo else ""
+        netloc = f"{user}:***@{host}" if user else f"***@{host}"
+    query = _SECRET_PARAM.sub(r"\1***", parts.query)
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url  # rebuilding would turn sqlite:////abs/path into sqlite://abs/path
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+class Settings(BaseSettings):
+    """The effective configuration. Field names map to `RAG_<NAME>` environment variables."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_", toml_file="rag.toml", extra="ignore", validate_default=True
+    )
+
+    data_dir: Path = Field(default_factory=default_data_dir, description="Folder of the embedded stores")
+    sql_url: str = Field("", description="sqlite:///… or postgresql+psycopg://…; empty: SQLite in data_dir")
+    vector_url: str = Field("", description="A folder (embedded Qdrant) or http(s)://… (Qdrant server)")
+    vector_api_key: SecretStr = Field(SecretStr(""), description="Qdrant server API key")
+    graph_url: str = Field("", description="A folder (embedded LadybugDB) or bolt:// / neo4j://…")
+    neo4j_user: str = "neo4j"
+    neo4j_password: SecretStr = SecretStr("")
+    embed_model: str = Field(
+        "all-MiniLM-L6-v2",
+        description="all-MiniLM-L6-v2 (packaged), multilingual-e5-small (packaged), or a local model folder",
+    )
+    embed_batch_size: int = Field(64, ge=1)
+    chunk_size: int = Field(200, ge=16, description="Tokens per chunk (embedding model's tokenizer)")
+    chunk_overlap: int = Field(20, ge=0)
+    max_file_mb: float = Field(100.0, gt=0, description="Larger files fail with a clear reason")
+    extractor: Literal["heuristic", "llm", "none"] = "heuristic"
+    llm_url: str = Field("", description="OpenAI-compatible base URL ending in /v1; empty: in-process model")
+    llm_model: str = ""
+    llm_api_key: SecretStr = SecretStr("")
+    llm_timeout_s: float = Field(60.0, gt=0)
+    admin_key: SecretStr = SecretStr("")
+    store_timeout_s: float = Field(10.0, gt=0, description="Connect/statement timeout for store servers")
+    vector_index_threshold: int = Field(
+        20000, ge=0, description="Build the HNSW index after an ingest that added this many vectors"
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @cached_property
+    def resolved_sql_url(self) -> str:
+        return self.sql_url or f"sqlite:///{self.data_dir / 'rag.sqlite3'}"
+
+    @cached_property
+    def resolved_vector_url(self) -> str:
+        return self.vector_url or str(self.data_dir / "vectors")
+
+    @cached_property
+    def resolved_graph_url(self) -> str:
+        return self.graph_url or str(self.data_dir / "graph")
+
+    @property
+    def uses_embedded_store(self) -> bool:
+        """True when any store is an in-process file that only one writer may open."""
+        return (
+            self.resolved_sql_url.startswith("sqlite")
+            or "://" not in self.resolved_vector_url
+            or "://" not in self.resolved_graph_url
+        )
+
+    def masked(self) -> dict[str, Any]:
+        """Every setting with secrets and URL passwords hidden, for `rag config` and logs."""
+        shown: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = "***" if value.get_secret_value() else ""
+            elif isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, str) and "://" in value:
+                value = mask_url(value)
+            shown[name] = value
+        for name in ("resolved_sql_url", "resolved_vector_url", "resolved_graph_url"):
+            shown[name.removeprefix("resolved_")] = mask_url(getattr(self, name))
+        return shown

@@ -1,0 +1,142 @@
+"""Shared dataclasses that cross module boundaries.
+
+Ids are deterministic (uuid5) so that every write is an idempotent upsert:
+re-running an ingest after a crash converges instead of duplicating.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+#: Namespace for every uuid5 the project derives; never change it, or ids of stored data drift.
+ID_NAMESPACE = uuid.UUID("6f1c2a52-8a51-4a57-9c55-3f1f0d6a7c21")
+
+
+def stable_id(*parts: object) -> str:
+    """A uuid5 over the parts, joined unambiguously; the same parts always give the same id."""
+    return str(uuid.uuid5(ID_NAMESPACE, "\x1f".join(str(part) for part in parts)))
+
+
+def document_id(kb: str, source: str) -> str:
+    return stable_id("document", kb, source)
+
+
+def chunk_id(document: str, ordinal: int) -> str:
+    return stable_id("chunk", document, ordinal)
+
+
+def entity_id(kb: str, normalized_name: str) -> str:
+    return stable_id("entity", kb, normalized_name)
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class DocumentStatus(StrEnum):
+    """Ledger states; a document only moves forward, or to failed."""
+
+    PENDING = "pending"
+    STORED = "stored"
+    EMBEDDED = "embedded"
+    GRAPHED = "graphed"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(slots=True)
+class Document:
+    id: str
+    kb: str
+    source: str
+    content_hash: str
+    mime: str
+    size: int = 0
+    status: DocumentStatus = DocumentStatus.PENDING
+    error: str | None = None
+    stage: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Chunk:
+    id: str
+    document_id: str
+    kb: str
+    ordinal: int
+    text: str
+    token_count: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True, frozen=True)
+class Entity:
+    id: str
+    kb: str
+    name: str
+    type: str
+
+
+@dataclass(slots=True, frozen=True)
+class Mention:
+    """A chunk names an entity."""
+
+    chunk_id: str
+    entity_id: str
+
+
+@dataclass(slots=True, frozen=True)
+class Relation:
+    """A typed edge between two entities, justified by one chunk."""
+
+    kb: str
+    source_id: str
+    target_id: str
+    type: str
+    chunk_id: str
+    document_id: str
+
+
+@dataclass(slots=True)
+class GraphBatch:
+    """Everything the graph store needs to record for a batch of chunks."""
+
+    kb: str
+    chunks: list[Chunk] = field(default_factory=list)
+    entities: list[Entity] = field(default_factory=list)
+    mentions: list[Mention] = field(default_factory=list)
+    relations: list[Relation] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class VectorPoint:
+    id: str
+    vector: list[float]
+    payload: dict[str, Any]
+
+
+@dataclass(slots=True)
+class VectorHit:
+    id: str
+    score: float
+    payload: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Column:
+    name: str
+    type: str  # one of "integer", "decimal", "date", "datetime", "boolean", "text"
+
+
+@dataclass(slots=True)
+class Table:
+    """A table found in a document (csv, an xlsx sheet, a JSON array of flat objects)."""
+
+    name: str
+    columns: list[Column]
+    rows: list[list[Any]]
+    sheet: str | None = None
