@@ -1,0 +1,90 @@
+"""Open the three stores the settings name, once, and close them together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ingest.embed import EmbeddingModelInfo, model_info
+from rag.config import Settings
+from rag.stores.graph import GraphStore, open_graph_store
+from rag.stores.lock import DataDirLock
+from rag.stores.sql import SqlStore
+from rag.stores.vector import VectorStore, collection_name, open_vector_store
+
+
+@dataclass
+class Stores:
+    """The relational ledger, the vector store of the configured embedding model, and the graph."""
+
+    settings: Settings
+    embedding: EmbeddingModelInfo
+    sql: SqlStore
+    vector: VectorStore
+    graph: GraphStore
+    lock: DataDirLock | None = field(default=None, repr=False)
+
+    def status(self, kb: str) -> dict[str, Any]:
+        """What each store holds for one KB, and its recent failures (`rag status`)."""
+        stats = self.sql.stats(kb)
+        graph = self.graph.count(kb)
+        return {
+            "kb": kb,
+            "documents": stats["documents"],
+            "chunks": stats["chunks"],
+            "vectors": self.vector.count(kb),
+            "entities": graph["entities"],
+            "relations": graph["relations"],
+            "tables": stats["tables"],
+            "failed": stats["failed"],
+        }
+
+    def close(self) -> None:
+        for store in (self.graph, self.vector, self.sql):
+            store.close()
+        if self.lock is not None:
+            self.lock.release()
+
+    def __enter__(self) -> Stores:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def open_stores(settings: Settings) -> Stores:
+    """Open every store; raises StoreUnavailable / StoreLocked / EmbeddingModelError with a clear message.
+
+    When any store is an embedded file, the data folder is locked first so that a second
+    writing process fails fast with the holder's name instead of corrupting a store.
+    """
+    embedding = model_info(settings.embed_model)
+    lock = None
+    if settings.uses_embedded_store:
+        lock = DataDirLock(settings.data_dir)
+        lock.acquire()
+    opened: list[object] = []
+    try:
+        sql = SqlStore(settings.resolved_sql_url, timeout=settings.store_timeout_s)
+        opened.append(sql)
+        vector = open_vector_store(
+            settings.resolved_vector_url,
+            collection_name(embedding.slug, embedding.dimension),
+            embedding.dimension,
+            api_key=settings.vector_api_key.get_secret_value() or None,
+            timeout=settings.store_timeout_s,
+        )
+        opened.append(vector)
+        graph = open_graph_store(
+            settings.resolved_graph_url,
+            user=settings.neo4j_user,
+            password=settings.neo4j_password.get_secret_value(),
+            timeout=settings.store_timeout_s,
+        )
+    except BaseException:
+        for store in reversed(opened):
+            store.close()  # type: ignore[attr-defined]
+        if lock is not None:
+            lock.release()
+        raise
+    return Stores(settings, embedding, sql, vector, graph, lock)

@@ -1,0 +1,41 @@
+"""The vector store protocol: the few operations ingest and retrieval need, nothing more."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from rag.models import VectorHit, VectorPoint
+
+
+class VectorStore(Protocol):
+    """Chunk vectors of one embedding model (one collection), filtered by knowledge base.
+
+    Point id = chunk id; the payload carries at least `kb`, `document_id` and `ordinal`.
+    """
+
+    #: e.g. "qdrant-edge:/data/vectors" or "qdrant:http://host:6333" (no secrets)
+    description: str
+
+    def upsert(self, points: list[VectorPoint]) -> None: ...
+
+    def delete_documents(self, kb: str, document_ids: list[str]) -> None: ...
+
+    def delete_kb(self, kb: str) -> None: ...
+
+    def search(
+        self,
+        vector: list[float],
+        kb: str,
+        top_k: int,
+        filters: dict[str, Any] | None = None,
+    ) -> list[VectorHit]: ...
+
+    def count(self, kb: str | None = None) -> int: ...
+
+    def optimize(self) -> None:
+        """Build indexes after a bulk write (a no-op where the server does it itself)."""
+
+    def health(self) -> None:
+        """Raise StoreUnavailable with a clear message when the store cannot be used."""
+
+    def close(self) -> None: ...

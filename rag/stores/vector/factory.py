@@ -1,0 +1,45 @@
+"""Pick the vector backend from the URL in the settings, and name collections per embedding model."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from rag.stores.errors import StoreUnavailable
+from rag.stores.vector.base import VectorStore
+
+
+def open_vector_store(
+    url: str,
+    collection: str,
+    dimension: int,
+    api_key: str | None = None,
+    timeout: float = 10.0,
+) -> VectorStore:
+    """`http(s)://…` is a Qdrant server; a path is a folder for the embedded engine.
+
+    Any other scheme is refused rather than taken as a folder named like a URL. Backends
+    are imported on demand: `qdrant-client` alone takes over a second to import.
+    """
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme in ("http", "https"):
+        from rag.stores.vector.qdrant import QdrantVectorStore
+
+        return QdrantVectorStore(url, collection, dimension, api_key=api_key, timeout=timeout)
+    if scheme:
+        raise StoreUnavailable(f"vector store URL {scheme}://… is not supported: use http(s)://… or a folder")
+    from rag.stores.vector.edge import EdgeVectorStore
+
+    return EdgeVectorStore(Path(url).expanduser(), collection, dimension)
+
+
+def collection_name(model_name: str, dimension: int) -> str:
+    """e.g. `chunks__all-minilm-l6-v2__384`: a new model or dimension gets a new collection.
+
+    Lower-case letters, digits and dashes only, so the name is a safe folder name for the
+    embedded engine and a valid Qdrant collection name alike.
+    """
+    slug = re.sub(r"[^a-z0-9]+", "-", model_name.lower()).strip("-")
+    if not slug:
+        raise ValueError(f"embedding model name {model_name!r} gives an empty collection name")
+    return f"chunks__{slug}__{dimension}"

@@ -1,0 +1,182 @@
+"""The production backend: a Qdrant server over HTTP through `qdrant-client`.
+
+The same class also drives the client's local mode (`local=True`), which speaks the same
+Python API without a server; the tests use it to exercise this code path here. Every
+failure to reach the server becomes StoreUnavailable naming the URL with secrets masked,
+so a request handler can say which store failed instead of leaking a library traceback.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+from qdrant_client import QdrantClient, models
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+from rag.config import mask_url
+from rag.models import VectorHit, VectorPoint
+from rag.stores.errors import StoreUnavailable
+
+#: payload fields every query filters on; keyword indexes keep those filters cheap
+INDEXED_FIELDS = ("kb", "document_id")
+#: points per request: well under the server's 32 MiB request limit at 1024 dims
+BATCH_SIZE = 256
+
+
+class QdrantVectorStore:
+    """Chunk vectors of one embedding model in one Qdrant collection, cosine distance.
+
+    `url` is `http(s)://host:port`; with `local=True` it is instead a folder or ":memory:"
+    for the client's local mode (no server, same API).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        collection: str,
+        dimension: int,
+        api_key: str | None = None,
+        timeout: float = 10.0,
+        *,
+        local: bool = False,
+    ) -> None:
+        self.collection = collection
+        self.dimension = dimension
+        self.description = f"qdrant-local:{url}" if local else f"qdrant:{mask_url(url)}"
+        if local:
+            client = QdrantClient(location=url) if url == ":memory:" else QdrantClient(path=url)
+        else:
+            # the client rounds the timeout up to whole seconds; skip its version probe, our
+            # first call below reports an unreachable server better
+            client = QdrantClient(
+                url=url, api_key=api_key, timeout=math.ceil(timeout), check_compatibility=False
+            )
+        self._client: QdrantClient | None = client
+        try:
+            self._ensure_collection()
+        except BaseException:
+            self.close()
+            raise
+
+    @contextmanager
+    def _server_errors(self) -> Iterator[QdrantClient]:
+        """Map transport and HTTP failures to StoreUnavailable (or ValueError for a bad request)."""
+        if self._client is None:
+            raise StoreUnavailable(f"vector store {self.description} is closed")
+        try:
+            yield self._client
+        except UnexpectedResponse as exc:
+            if exc.status_code == 400:
+                raise ValueError(f"vector store {self.description} rejected the request: {exc}") from None
+            hint = " (check RAG_VECTOR_API_KEY)" if exc.status_code in (401, 403) else ""
+            raise StoreUnavailable(
+                f"vector store {self.description} answered HTTP {exc.status_code} {exc.reason_phrase}{hint}"
+            ) from None
+        except (ResponseHandlingException, httpx.HTTPError, OSError) as exc:
+            cause = exc.source if isinstance(exc, ResponseHandlingException) else exc
+            raise StoreUnavailable(
+                f"vector store {self.description} is unreachable: {type(cause).__name__}: {cause}"
+            ) from None
+
+    def _ensure_collection(self) -> None:
+        """Create the collection and its payload indexes if missing; refuse one of another shape."""
+        with self._server_errors() as client:
+            if not client.collection_exists(self.collection):
+                client.create_collection(
+                    self.collection,
+                    vectors_config=models.VectorParams(size=self.dimension, distance=models.Distance.COSINE),
+                )
+            info = client.get_collection(self.collection)
+            vectors = info.config.params.vectors
+            if not (
+                isinstance(vectors, models.VectorParams)
+                and vectors.size == self.dimension
+                and vectors.distance == models.Distance.COSINE
+            ):
+                raise StoreUnavailable(
+                    f"collection {self.collection!r} in {self.description} holds other vectors "
+                    f"({vectors}) than {self.dimension}-dim cosine; the collection name should "
+                    "carry the model and dimension, so check RAG_EMBED_MODEL"
+                )
+            for field in INDEXED_FIELDS:
+                if field not in info.payload_schema:
+                    client.create_payload_index(
+                        self.collection, field, models.PayloadSchemaType.KEYWORD, wait=True
+                    )
+
+    def upsert(self, points: list[VectorPoint]) -> None:
+        with self._server_errors() as client:
+            for start in range(0, len(points), BATCH_SIZE):
+                batch = [
+                    models.PointStruct(id=p.id, vector=p.vector, payload=p.payload)
+                    for p in points[start : start + BATCH_SIZE]
+                ]
+                client.upsert(self.collection, batch, wait=True)
+
+    def delete_documents(self, kb: str, document_ids: list[str]) -> None:
+        if not document_ids:
+            return
+        condition = models.FieldCondition(key="document_id", match=models.MatchAny(any=list(document_ids)))
+        self._delete(models.Filter(must=[_kb_condition(kb), condition]))
+
+    def delete_kb(self, kb: str) -> None:
+        self._delete(models.Filter(must=[_kb_condition(kb)]))
+
+    def _delete(self, selector: models.Filter) -> None:
+        with self._server_errors() as client:
+            client.delete(self.collection, models.FilterSelector(filter=selector), wait=True)
+
+    def search(
+        self,
+        vector: list[float],
+        kb: str,
+        top_k: int,
+        filters: dict[str, Any] | None = None,
+    ) -> list[VectorHit]:
+        conditions = [_kb_condition(kb)] + [_condition(k, v) for k, v in (filters or {}).items()]
+        with self._server_errors() as client:
+            found = client.query_points(
+                self.collection,
+                query=vector,
+                query_filter=models.Filter(must=conditions),
+                limit=top_k,
+                with_payload=True,
+            ).points
+        return [VectorHit(id=str(p.id), score=p.score, payload=p.payload or {}) for p in found]
+
+    def count(self, kb: str | None = None) -> int:
+        selector = None if kb is None else models.Filter(must=[_kb_condition(kb)])
+        with self._server_errors() as client:
+            return client.count(self.collection, count_filter=selector, exact=True).count
+
+    def optimize(self) -> None:
+        """Nothing to do: the server builds its indexes in the background."""
+
+    def health(self) -> None:
+        with self._server_errors() as client:
+            if not client.collection_exists(self.collection):
+                raise StoreUnavailable(f"collection {self.collection!r} is missing in {self.description}")
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+
+def _kb_condition(kb: str) -> models.FieldCondition:
+    return models.FieldCondition(key="kb", match=models.MatchValue(value=kb))
+
+
+def _condition(key: str, value: Any) -> models.FieldCondition:
+    """Exact match on a payload field; a list matches any of its values."""
+    if isinstance(value, list | tuple | set):
+        return models.FieldCondition(key=key, match=models.MatchAny(any=list(value)))
+    if isinstance(value, str | int):  # bool is an int
+        return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+    if isinstance(value, float):
+        return models.FieldCondition(key=key, range=models.Range(gte=value, lte=value))
+    raise ValueError(f"filter on {key!r}: unsupported value {value!r} (use str, int, bool, float or a list)")

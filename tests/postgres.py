@@ -1,0 +1,79 @@
+"""A real, throw-away PostgreSQL server started from the system's binaries.
+
+Debian keeps `initdb`/`pg_ctl` under /usr/lib/postgresql/<version>/bin, off the PATH, so they
+are looked up there. PostgreSQL refuses to run as root; as root the server runs as the
+`postgres` system user (created by the Debian package) through `runuser`.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def find_pg_bin() -> Path | None:
+    """The newest PostgreSQL bin folder that has initdb and pg_ctl, or None."""
+    on_path = shutil.which("initdb")
+    if on_path and shutil.which("pg_ctl"):
+        return Path(on_path).parent
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name), reverse=True
+    )
+    for folder in candidates:
+        if (Path(folder) / "initdb").exists() and (Path(folder) / "pg_ctl").exists():
+            return Path(folder)
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _as_server_user(cmd: list[str]) -> list[str]:
+    if os.geteuid() != 0:
+        return cmd
+    return ["runuser", "-u", "postgres", "--", *cmd]
+
+
+@contextmanager
+def running_postgres() -> Iterator[str]:
+    """Start a server on a free loopback port; yield its SQLAlchemy URL; stop and delete it."""
+    bin_dir = find_pg_bin()
+    if bin_dir is None:
+        raise FileNotFoundError("PostgreSQL server binaries not found (apt-get install postgresql)")
+    root = Path(tempfile.mkdtemp(prefix="rag-pg-"))
+    data = root / "data"
+    if os.geteuid() == 0:
+        user = pwd.getpwnam("postgres")
+        os.chown(root, user.pw_uid, user.pw_gid)
+    port = _free_port()
+    run = dict(check=True, capture_output=True, text=True)
+    subprocess.run(
+        _as_server_user([str(bin_dir / "initdb"), "-D", str(data), "-U", "rag", "-A", "trust", "-E", "UTF8"]),
+        **run,
+    )
+    options = f"-p {port} -c listen_addresses=127.0.0.1 -k {root} -c fsync=off -c full_page_writes=off"
+    subprocess.run(
+        _as_server_user(
+            [str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"]
+        ),
+        **run,
+    )
+    try:
+        yield f"postgresql+psycopg://rag@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(
+            _as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+            capture_output=True,
+        )
+        shutil.rmtree(root, ignore_errors=True)
