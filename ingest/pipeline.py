@@ -1,0 +1,312 @@
+"""Files in, all three stores written: walk ─► classify ─► load/clean/chunk ─► ledger ─► embed ─► graph.
+
+Two passes keep memory bounded and make crashes resumable:
+1. per file: hash, compare with the ledger, and (for new or changed files) load, clean and
+   chunk it straight into the relational store in one transaction (status `stored`);
+2. over the stored chunks, a page at a time across documents: embed in batches, upsert the
+   vectors (`embedded`), extract entities and relations into the graph (`done`).
+A re-run skips what is done, resumes what a crash interrupted, and replaces what changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+
+from ingest import ledger
+from ingest.chunk import Chunker
+from ingest.clean import clean_sections
+from ingest.embed import Embedder
+from ingest.extract import Extractor
+from ingest.loaders import SUPPORTED_EXTENSIONS, load
+from ingest.loaders.base import LoaderError, Section
+from ingest.walk import walk
+from rag.models import Chunk, Document, DocumentStatus, VectorPoint, chunk_id, document_id
+from rag.stores.errors import StoreUnavailable
+from rag.stores.factory import Stores
+from rag.stores.sql import LedgerEntry
+
+log = logging.getLogger(__name__)
+
+_HASH_BLOCK = 1 << 20
+#: documents in these states have all their chunks in the ledger and resume from there
+_RESUMABLE = {DocumentStatus.STORED, DocumentStatus.EMBEDDED, DocumentStatus.GRAPHED}
+
+
+class Progress(Protocol):
+    """What the pipeline reports while it works (the CLI draws Rich bars from it)."""
+
+    def files(self, total: int) -> None: ...
+    def file_done(self, source: str) -> None: ...
+    def chunks(self, total: int) -> None: ...
+    def chunks_done(self, count: int) -> None: ...
+
+
+class _Silent:
+    def files(self, total: int) -> None: ...
+    def file_done(self, source: str) -> None: ...
+    def chunks(self, total: int) -> None: ...
+    def chunks_done(self, count: int) -> None: ...
+
+
+@dataclass
+class Failure:
+    source: str
+    stage: str
+    error: str
+
+
+@dataclass
+class IngestSummary:
+    """What one run did; `failures` names each failed file with its reason."""
+
+    kb: str
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    resumed: int = 0
+    deleted: int = 0
+    failed: int = 0
+    chunks: int = 0
+    vectors: int = 0
+    entities: int = 0
+    relations: int = 0
+    tables: int = 0
+    seconds: float = 0.0
+    #: seconds per stage: prepare (hash, load, chunk, ledger), embed, vectors, graph, prune, index
+    timings: dict[str, float] = field(default_factory=dict)
+    failures: list[Failure] = field(default_factory=list)
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - started
+            self.timings[stage] = round(self.timings.get(stage, 0.0) + elapsed, 4)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(_HASH_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+@dataclass
+class _Work:
+    """A document whose chunks still need vectors and/or graph, with how many chunks it has."""
+
+    entry_id: str
+    kb: str
+    status: DocumentStatus
+    chunk_count: int
+    done: int = 0
+
+
+class IngestPipeline:
+    """Ingest files into one knowledge base across the relational, vector and graph stores."""
+
+    def __init__(
+        self,
+        stores: Stores,
+        embedder: Embedder,
+        extractor: Extractor | None,
+        chunker: Chunker,
+        max_file_bytes: int,
+        progress: Progress | None = None,
+    ) -> None:
+        self.stores = stores
+        self.embedder = embedder
+        self.extractor = extractor
+        self.chunker = chunker
+        self.max_file_bytes = max_file_bytes
+        self.progress = progress or _Silent()
+
+    def run(
+        self,
+        paths: Sequence[Path],
+        kb: str,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        prune: bool = False,
+    ) -> IngestSummary:
+        started = time.perf_counter()
+        summary = IngestSummary(kb=kb)
+        self.stores.sql.create_kb(kb)
+        files = list(walk(paths, SUPPORTED_EXTENSIONS, include, exclude))
+        known = self.stores.sql.ledger(kb, [str(f) for f in files])
+        self.progress.files(len(files))
+        work: list[_Work] = []
+        for path in files:
+            with summary.timed("prepare"):
+                item = self._prepare(path, kb, known.get(str(path)), summary)
+            if item is not None:
+                work.append(item)
+            self.progress.file_done(str(path))
+        if prune:
+            with summary.timed("prune"):
+                summary.deleted = self._prune(paths, kb, {str(f) for f in files})
+        self._embed_and_graph(work, summary)
+        if summary.vectors >= self.stores.settings.vector_index_threshold > 0:
+            with summary.timed("index"):
+                self.stores.vector.optimize()
+        summary.seconds = round(time.perf_counter() - started, 3)
+        return summary
+
+    # ------------------------------------------------------------- first pass
+    def _prepare(
+        self, path: Path, kb: str, entry: LedgerEntry | None, summary: IngestSummary
+    ) -> _Work | None:
+        """Classify one file and, when it is new or changed, store its chunks in the ledger."""
+        source = str(path)
+        try:
+            digest = file_hash(path)
+            size = path.stat().st_size
+        except OSError as exc:
+            summary.failed += 1
+            summary.failures.append(Failure(source, "read", _one_line(exc)))
+            return None
+        if entry is not None and entry.content_hash == digest:
+            if entry.status == DocumentStatus.DONE:
+                summary.unchanged += 1
+                return None
+            if entry.status in _RESUMABLE:
+                summary.resumed += 1
+                return _Work(entry.id, kb, DocumentStatus(entry.status), entry.chunk_count)
+        changed = entry is not None and entry.content_hash != digest
+        if entry is not None:
+            # the old version leaves the vector and graph stores before the ledger forgets it
+            self.stores.vector.delete_documents(kb, [entry.id])
+            self.stores.graph.delete_documents(kb, [entry.id])
+        document = Document(
+            id=document_id(kb, source),
+            kb=kb,
+            source=source,
+            content_hash=digest,
+            mime="application/octet-stream",
+            size=size,
+            metadata={"file_name": path.name},
+        )
+        stage = "load"
+        try:
+            loaded = load(path, max_bytes=self.max_file_bytes)
+            document.mime = loaded.mime
+            document.metadata.update(loaded.metadata)
+            stage = "store"
+            count = self.stores.sql.store_document(
+                document, self._chunks(document, loaded.sections), loaded.tables
+            )
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            raise StoreUnavailable(f"{self.stores.sql.description} failed: {_one_line(exc)}") from None
+        except (LoaderError, UnicodeError, ValueError, OSError, sa.exc.SQLAlchemyError) as exc:
+            return self._fail(document, stage, exc, summary)
+        except Exception as exc:  # a parser library's own bug must fail one file, not the run
+            log.warning("event=load_crash source=%s error=%r", source, exc)
+            return self._fail(document, stage, exc, summary)
+        if changed:
+            summary.changed += 1
+        else:
+            summary.new += 1
+        summary.chunks += count
+        summary.tables += len(loaded.tables)
+        if count == 0:
+            return None
+        return _Work(document.id, kb, DocumentStatus.STORED, count)
+
+    def _fail(self, document: Document, stage: str, exc: BaseException, summary: IngestSummary) -> None:
+        reason = _one_line(exc)
+        self.stores.sql.record_failure(document, stage, reason)
+        summary.failed += 1
+        summary.failures.append(Failure(document.source, stage, reason))
+        log.info("event=document_failed source=%s stage=%s error=%s", document.source, stage, reason)
+
+    def _chunks(self, document: Document, sections: Iterator[Section]) -> Iterator[Chunk]:
+        for ordinal, piece in enumerate(self.chunker.chunk_sections(clean_sections(sections))):
+            yield Chunk(
+                id=chunk_id(document.id, ordinal),
+                document_id=document.id,
+                kb=document.kb,
+                ordinal=ordinal,
+                text=piece.text,
+                token_count=piece.token_count,
+                metadata=piece.metadata,
+            )
+
+    def _prune(self, paths: Sequence[Path], kb: str, seen: set[str]) -> int:
+        """Delete documents under the walked folders whose files are gone."""
+        roots = [str(p.expanduser().resolve()) for p in paths]
+        gone = [
+            entry
+            for entry in self.stores.sql.documents_in_kb(kb)
+            if entry.source not in seen
+            and any(entry.source == r or entry.source.startswith(r.rstrip("/") + "/") for r in roots)
+            and not Path(entry.source).exists()
+        ]
+        return ledger.delete_documents(self.stores, gone)
+
+    # ------------------------------------------------------------ second pass
+    def _embed_and_graph(self, work: list[_Work], summary: IngestSummary) -> None:
+        """Vectors and graph for the stored chunks, a page at a time across documents."""
+        if not work:
+            return
+        by_id = {item.entry_id: item for item in work}
+        self.progress.chunks(sum(item.chunk_count for item in work))
+        entities: set[str] = set()
+        batch_size = max(self.embedder.batch_size * 4, 128)
+        for page in self.stores.sql.iter_chunks(list(by_id), batch_size):
+            to_embed = [c for c in page if by_id[c.document_id].status == DocumentStatus.STORED]
+            if to_embed:
+                with summary.timed("embed"):
+                    vectors = self.embedder.embed([c.text for c in to_embed])
+                with summary.timed("vectors"):
+                    self.stores.vector.upsert(
+                        [
+                            VectorPoint(id=c.id, vector=v.tolist(), payload=self._payload(c))
+                            for c, v in zip(to_embed, vectors, strict=True)
+                        ]
+                    )
+                summary.vectors += len(to_embed)
+            to_graph = [c for c in page if by_id[c.document_id].status != DocumentStatus.GRAPHED]
+            if to_graph and self.extractor is not None:
+                with summary.timed("graph"):
+                    graph = self.extractor.extract(page[0].kb, to_graph)
+                    self.stores.graph.upsert(graph)
+                entities.update(e.id for e in graph.entities)
+                summary.relations += len(graph.relations)
+            finished = []
+            for chunk in page:
+                item = by_id[chunk.document_id]
+                item.done += 1
+                if item.done == item.chunk_count:
+                    finished.append(item.entry_id)
+            if finished:
+                self.stores.sql.set_status(finished, DocumentStatus.DONE)
+            self.progress.chunks_done(len(page))
+        summary.entities = len(entities)
+
+    @staticmethod
+    def _payload(chunk: Chunk) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            key: value for key, value in chunk.metadata.items() if isinstance(value, str | int | float | bool)
+        }
+        payload.update(kb=chunk.kb, document_id=chunk.document_id, ordinal=chunk.ordinal)
+        return payload

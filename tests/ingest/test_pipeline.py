@@ -1,0 +1,239 @@
+"""End to end ingestion into the real stores: SQLite or PostgreSQL, Qdrant's embedded engine,
+LadybugDB, and the packaged embedding model."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from ingest import ledger
+from ingest.chunk import Chunker
+from ingest.embed import Embedder, model_info
+from ingest.extract import HeuristicExtractor
+from ingest.pipeline import IngestPipeline, IngestSummary
+from rag.config import Settings
+from rag.stores.factory import open_stores
+from tests.corpus import CHINESE_GBK, FACTS, write_bad_files, write_corpus
+
+GOOD_FILES = 11
+TABLES = 4  # sales.csv, people.json, and the two sheets of budget.xlsx
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    return Embedder(model_info("all-MiniLM-L6-v2"), batch_size=32)
+
+
+@pytest.fixture(params=["embedded", "postgres"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """The embedded default, and the same with PostgreSQL as the relational store."""
+    sql_url = ""
+    if request.param == "postgres":
+        server = request.getfixturevalue("postgres_url")
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        sql_url = f"{server.rsplit('/', 1)[0]}/{name}"
+    yield Settings(data_dir=tmp_path / "data", sql_url=sql_url, vector_index_threshold=0)
+
+
+IngestFn = Callable[..., IngestSummary]
+
+
+@pytest.fixture
+def ingest(settings: Settings, embedder: Embedder) -> IngestFn:
+    def run(
+        paths: list[Path], kb: str = "kb", max_file_bytes: int = 10 << 20, **options: Any
+    ) -> IngestSummary:
+        chunker = Chunker(settings.chunk_size, settings.chunk_overlap, tokenizer=embedder.tokenizer)
+        with open_stores(settings) as stores:
+            pipeline = IngestPipeline(stores, embedder, HeuristicExtractor(), chunker, max_file_bytes)
+            return pipeline.run(paths, kb, **options)
+
+    return run
+
+
+def status(settings: Settings, kb: str = "kb") -> dict[str, Any]:
+    with open_stores(settings) as stores:
+        report = stores.status(kb)
+    report.pop("failed")
+    return report
+
+
+def chunk_texts(settings: Settings, kb: str = "kb") -> list[str]:
+    with open_stores(settings) as stores, stores.sql.engine.connect() as conn:
+        return list(conn.scalars(sa.text("SELECT text FROM chunks WHERE kb = :kb"), {"kb": kb}))
+
+
+def test_every_format_lands_in_all_three_stores(settings: Settings, ingest: IngestFn, tmp_path: Path) -> None:
+    write_corpus(tmp_path / "docs")
+    summary = ingest([tmp_path / "docs"])
+    assert (summary.new, summary.failed, summary.tables) == (GOOD_FILES, 0, TABLES), summary.failures
+    report = status(settings)
+    assert report["documents"] == {"done": GOOD_FILES}
+    assert report["chunks"] == summary.chunks == report["vectors"] == summary.vectors
+    assert report["tables"] == TABLES
+    assert report["entities"] > 5 and report["relations"] > 0
+    text = "\n".join(chunk_texts(settings))
+    for fact in FACTS.values():
+        assert fact in text
+    assert "陈伟" in text  # GBK without any marker was decoded
+    assert "var x" not in text and "menu" not in text  # scripts and navigation are not content
+
+
+def test_chinese_text_is_segmented_for_keyword_search(
+    settings: Settings, ingest: IngestFn, tmp_path: Path
+) -> None:
+    (tmp_path / "zh.txt").write_bytes(CHINESE_GBK.encode("gbk"))
+    ingest([tmp_path / "zh.txt"])
+    with open_stores(settings) as stores, stores.sql.engine.connect() as conn:
+        if stores.sql.dialect == "sqlite":
+            query = "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH :q"
+        else:
+            query = "SELECT count(*) FROM chunks WHERE tsv @@ plainto_tsquery('english', :q)"
+        assert conn.scalar(sa.text(query), {"q": "科技园"}) == 1
+        assert conn.scalar(sa.text(query), {"q": "负责人"}) == 1
+
+
+def test_unchanged_files_are_skipped_and_changed_ones_replaced_everywhere(
+    settings: Settings, ingest: IngestFn, tmp_path: Path
+) -> None:
+    files = write_corpus(tmp_path / "docs")
+    first = ingest([tmp_path / "docs"])
+    again = ingest([tmp_path / "docs"])
+    assert (again.unchanged, again.new, again.changed, again.chunks, again.vectors) == (
+        GOOD_FILES,
+        0,
+        0,
+        0,
+        0,
+    )
+    before = status(settings)
+
+    files["notes.txt"].write_text("Marie Curie works at Sorbonne University in Paris.")
+    changed = ingest([tmp_path / "docs"])
+    assert (changed.changed, changed.unchanged) == (1, GOOD_FILES - 1)
+    after = status(settings)
+    assert after["chunks"] == after["vectors"]
+    assert after["documents"] == {"done": GOOD_FILES}
+    text = "\n".join(chunk_texts(settings))
+    assert "Marie Curie" in text and FACTS["notes.txt"] not in text
+    assert first.chunks == before["chunks"]
+    with open_stores(settings) as stores:
+        names = {n.lower() for n in _entity_names(stores)}
+    assert "marie curie" in names and "ada lovelace" not in names
+
+
+def _entity_names(stores: Any) -> list[str]:
+    from rag.stores.graph.ladybug import LadybugGraphStore
+
+    assert isinstance(stores.graph, LadybugGraphStore)
+    return stores.graph.entity_names("kb")
+
+
+def test_prune_and_delete_remove_documents_from_every_store(
+    settings: Settings, ingest: IngestFn, tmp_path: Path
+) -> None:
+    files = write_corpus(tmp_path / "docs")
+    ingest([tmp_path / "docs"])
+    full = status(settings)
+
+    files["sales.csv"].unlink()
+    files["memo.docx"].unlink()
+    pruned = ingest([tmp_path / "docs"], prune=True)
+    assert pruned.deleted == 2
+    report = status(settings)
+    assert report["documents"] == {"done": GOOD_FILES - 2}
+    assert report["tables"] == TABLES - 1
+    assert report["chunks"] == report["vectors"] < full["vectors"]
+
+    with open_stores(settings) as stores:
+        entries = stores.sql.find_documents(str(files["notes.txt"]))
+        assert len(entries) == 1
+        ledger.delete_documents(stores, entries)
+        assert stores.sql.find_documents(str(files["notes.txt"])) == []
+    report = status(settings)
+    assert report["documents"] == {"done": GOOD_FILES - 3}
+    assert report["chunks"] == report["vectors"]
+    assert not any("Ada Lovelace" in t for t in chunk_texts(settings))
+
+
+def test_knowledge_bases_are_isolated_and_deleted_from_every_store(
+    settings: Settings, ingest: IngestFn, tmp_path: Path
+) -> None:
+    write_corpus(tmp_path / "docs")
+    ingest([tmp_path / "docs"], kb="alpha")
+    ingest([tmp_path / "docs" / "notes.txt"], kb="beta")
+    alpha, beta = status(settings, "alpha"), status(settings, "beta")
+    assert beta["documents"] == {"done": 1} and alpha["documents"] == {"done": GOOD_FILES}
+    assert beta["vectors"] == beta["chunks"] and 0 < beta["entities"] < alpha["entities"]
+
+    with open_stores(settings) as stores:
+        ledger.delete_kb(stores, "alpha")
+        assert [row["name"] for row in stores.sql.list_kbs()] == ["beta"]
+    assert status(settings, "alpha") == {
+        "kb": "alpha",
+        "documents": {},
+        "chunks": 0,
+        "vectors": 0,
+        "entities": 0,
+        "relations": 0,
+        "tables": 0,
+    }
+    assert status(settings, "beta") == beta
+
+
+def test_tables_become_typed_sql_tables_with_a_catalogue(
+    settings: Settings, ingest: IngestFn, tmp_path: Path
+) -> None:
+    write_corpus(tmp_path / "docs")
+    ingest([tmp_path / "docs"])
+    with open_stores(settings) as stores:
+        catalogue = {row["source_name"]: row for row in stores.sql.tables("kb")}
+        sales = catalogue["sales"]
+        assert [c["type"] for c in sales["columns"]] == ["text", "decimal", "date"]
+        assert sales["row_count"] == 3 and len(sales["sample_rows"]) == 3
+        with stores.sql.engine.connect() as conn:
+            total = conn.scalar(sa.text(f"SELECT sum(amount) FROM {sales['name']}"))
+            assert float(total) == pytest.approx(2000.75)
+            revenue = catalogue["budget / Revenue"]
+            names = [c["name"] for c in revenue["columns"]]
+            assert names == ["region", "sales_q1", "sales_q2"]
+            assert (
+                conn.scalar(sa.text(f"SELECT sales_q2 FROM {revenue['name']} WHERE region = 'South'")) == 950
+            )
+    rows_as_text = "\n".join(chunk_texts(settings))
+    assert "North" in rows_as_text and "1200.5" in rows_as_text
+
+
+def test_bad_files_fail_alone_with_a_reason_and_leave_nothing(
+    settings: Settings, ingest: IngestFn, tmp_path: Path
+) -> None:
+    write_corpus(tmp_path / "docs")
+    bad = write_bad_files(tmp_path / "docs")
+    big = tmp_path / "docs" / "big.txt"
+    big.write_text("word " * 300_000)  # 1.5 MB against a 1 MB limit below
+    summary = ingest([tmp_path / "docs"], max_file_bytes=1 << 20)
+    reasons = {Path(f.source).name: f.error for f in summary.failures}
+    assert set(reasons) == {*bad, "big.txt"}
+    assert "empty" in reasons["empty.txt"]
+    assert "binary" in reasons["binary.txt"]
+    assert "password" in reasons["locked.pdf"]
+    assert "pdf" in reasons["corrupt.pdf"].lower()
+    assert "json" in reasons["broken.json"].lower()
+    assert "limit" in reasons["big.txt"] or "large" in reasons["big.txt"]
+    assert summary.new == GOOD_FILES
+    report = status(settings)
+    assert report["documents"] == {"done": GOOD_FILES, "failed": len(reasons)}
+    assert report["chunks"] == report["vectors"]
+    with open_stores(settings) as stores:
+        failed = stores.sql.stats("kb")["failed"]
+        assert {Path(f["source"]).name for f in failed} == set(reasons)
+        assert all(f["error"] for f in failed)
