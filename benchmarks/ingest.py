@@ -1,0 +1,179 @@
+"""Ingest throughput against the embedding model alone, and peak memory as the corpus grows.
+
+    python benchmarks/ingest.py --chunks 1000 10000
+
+For each size it writes a synthetic English corpus (markdown files of ~20 chunks each, with
+people, organisations and places so that the graph extractor has work to do), runs
+`rag ingest` on it in a fresh process with a fresh embedded data folder, then embeds the very
+same chunk texts with the model alone. One table: chunks/s and MB/s end to end, the model's
+own chunks/s, their ratio (target ≥ 0.9), each stage's share of the ingest, and peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+FIRST = ["Ada", "Alan", "Grace", "Linus", "Margaret", "Tim", "Barbara", "Dennis", "Frances", "Ken"]
+LAST = ["Lovelace", "Turing", "Hopper", "Torvalds", "Hamilton", "Berners-Lee", "Liskov", "Ritchie"]
+ORGS = ["Acme Corp", "Globex Inc", "Initech Ltd", "Umbrella GmbH", "Stark Industries", "Wayne Enterprises"]
+PLACES = ["London", "Berlin", "Austin", "Shenzhen", "Toronto", "Nairobi", "Lima", "Oslo"]
+VERBS = ["works at", "founded", "joined", "left", "advises", "acquired"]
+WORDS = [
+    "the",
+    "report",
+    "describes",
+    "quarterly",
+    "results",
+    "for",
+    "the",
+    "new",
+    "product",
+    "line",
+    "and",
+    "the",
+    "plans",
+    "for",
+    "next",
+    "year",
+    "including",
+    "hiring",
+    "budgets",
+    "travel",
+    "policies",
+    "security",
+    "reviews",
+    "customer",
+    "feedback",
+    "and",
+    "several",
+    "open",
+    "questions",
+    "about",
+    "pricing",
+    "delivery",
+    "schedules",
+    "and",
+    "support",
+    "contracts",
+]
+CHUNK_CHARS = 1000
+CHUNKS_PER_FILE = 20
+
+
+def sentence(rng: random.Random) -> str:
+    if rng.random() < 0.5:
+        person = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
+        return f"{person} {rng.choice(VERBS)} {rng.choice(ORGS)} in {rng.choice(PLACES)}."
+    words = rng.choices(WORDS, k=rng.randint(8, 20))
+    return " ".join(words).capitalize() + "."
+
+
+def write_corpus(folder: Path, chunks: int, seed: int = 7) -> int:
+    """About `chunks` chunks of text in markdown files; returns the bytes written."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True)
+    total = 0
+    for number in range(max(1, chunks // CHUNKS_PER_FILE)):
+        paragraphs = []
+        for _ in range(CHUNKS_PER_FILE):
+            paragraph = []
+            while sum(len(s) + 1 for s in paragraph) < CHUNK_CHARS * 0.8:
+                paragraph.append(sentence(rng))
+            paragraphs.append(" ".join(paragraph))
+        text = f"# Report {number}\n\n" + "\n\n".join(paragraphs) + "\n"
+        (folder / f"report_{number:05}.md").write_text(text)
+        total += len(text.encode())
+    return total
+
+
+def run_ingest(corpus: Path, data_dir: Path) -> tuple[dict, float]:
+    """`rag ingest --json` in its own process; returns its summary and its peak RSS in MB."""
+    env = {**os.environ, "RAG_DATA_DIR": str(data_dir)}
+    command = [sys.executable, "-m", "rag", "ingest", str(corpus), "--kb", "bench", "--json"]
+    with tempfile.TemporaryFile("w+") as output:
+        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != 0:
+            raise SystemExit(f"rag ingest failed: {process.stderr.read().decode()[-2000:]}")
+        output.seek(0)
+        return json.loads(output.read()), usage.ru_maxrss / 1024
+
+
+def raw_embedding_rate(data_dir: Path) -> tuple[int, float]:
+    """Embed the ingested chunk texts with the model alone, in the ingest's batch size."""
+    from ingest.embed import Embedder, model_info
+    from rag.config import Settings
+
+    with sqlite3.connect(data_dir / "rag.sqlite3") as conn:
+        texts = [row[0] for row in conn.execute("SELECT text FROM chunks ORDER BY seq")]
+    settings = Settings()
+    embedder = Embedder(model_info(settings.embed_model), settings.embed_batch_size)
+    embedder.embed(texts[:8])  # load the weights outside the timing
+    page = max(embedder.batch_size * 4, 128)  # the ingest embeds pages of this many chunks
+    started = time.perf_counter()
+    for start in range(0, len(texts), page):
+        embedder.embed(texts[start : start + page])
+    return len(texts), len(texts) / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--chunks", type=int, nargs="+", default=[1000, 10000])
+    args = parser.parse_args()
+    table = Table(title="ingest vs the embedding model alone (embedded default)")
+    for column in (
+        "target chunks",
+        "chunks",
+        "MB",
+        "ingest chunks/s",
+        "ingest MB/s",
+        "model chunks/s",
+        "ratio",
+        "prepare %",
+        "embed %",
+        "vectors %",
+        "graph %",
+        "index %",
+        "peak RSS MB",
+    ):
+        table.add_column(column, justify="right")
+    for size in args.chunks:
+        with tempfile.TemporaryDirectory(prefix="rag-bench-") as scratch:
+            corpus, data_dir = Path(scratch) / "corpus", Path(scratch) / "data"
+            size_bytes = write_corpus(corpus, size)
+            summary, peak_mb = run_ingest(corpus, data_dir)
+            chunks, model_rate = raw_embedding_rate(data_dir)
+        seconds = summary["seconds"]
+        ingest_rate = summary["chunks"] / seconds
+        share = {k: 100 * v / seconds for k, v in summary["timings"].items()}
+        table.add_row(
+            str(size),
+            str(chunks),
+            f"{size_bytes / 1e6:.1f}",
+            f"{ingest_rate:.1f}",
+            f"{size_bytes / 1e6 / seconds:.3f}",
+            f"{model_rate:.1f}",
+            f"{ingest_rate / model_rate:.2f}",
+            *(f"{share.get(k, 0.0):.1f}" for k in ("prepare", "embed", "vectors", "graph", "index")),
+            f"{peak_mb:.0f}",
+        )
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()

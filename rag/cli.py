@@ -1,0 +1,316 @@
+"""The `rag` command: ingest, knowledge bases, documents, status, config and doctor.
+
+Exit codes: 0 success; 1 some documents failed (each named with its reason); 2 usage or
+configuration errors, including a store that cannot be reached or is held by another process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from rag.config import Settings
+from rag.stores.errors import StoreUnavailable
+from rag.stores.factory import Stores, open_stores
+from rag.stores.lock import StoreLocked
+
+app = typer.Typer(help="Answers from your own documents with your own model.", no_args_is_help=True)
+kb_app = typer.Typer(help="Create, list and delete knowledge bases.", no_args_is_help=True)
+docs_app = typer.Typer(help="List and delete documents.", no_args_is_help=True)
+app.add_typer(kb_app, name="kb")
+app.add_typer(docs_app, name="docs")
+
+out = Console()
+err = Console(stderr=True)
+
+KbOption = Annotated[str, typer.Option("--kb", help="Knowledge base name")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables")]
+T = TypeVar("T")
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    return typer.Exit(code)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"RAG_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise _fail(f"invalid settings: {problems}") from None
+
+
+@contextmanager
+def _stores() -> Iterator[Stores]:
+    """Open the configured stores, turning every way that can fail into one clear line."""
+    from ingest.embed import EmbeddingModelError
+
+    settings = _settings()
+    try:
+        stores = open_stores(settings)
+    except (StoreUnavailable, StoreLocked, EmbeddingModelError) as exc:
+        raise _fail(str(exc)) from None
+    try:
+        yield stores
+    except StoreUnavailable as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        stores.close()
+
+
+def _print_json(data: Any) -> None:
+    out.print_json(json.dumps(data, default=str, ensure_ascii=False))
+
+
+class _RichProgress:
+    """Two bars, files then chunks, drawn on stderr so `--json` output stays clean."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._bar = progress
+        self._files = progress.add_task("files", total=None)
+        self._chunks = progress.add_task("chunks", total=None, visible=False)
+
+    def files(self, total: int) -> None:
+        self._bar.update(self._files, total=total)
+
+    def file_done(self, source: str) -> None:
+        self._bar.update(self._files, advance=1, description=f"files [dim]{Path(source).name[:40]}[/]")
+
+    def chunks(self, total: int) -> None:
+        self._bar.update(self._chunks, total=total, visible=True)
+
+    def chunks_done(self, count: int) -> None:
+        self._bar.update(self._chunks, advance=count)
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each step")] = False) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _summary_table(data: dict[str, Any]) -> Table:
+    """Files by outcome, then what was written: two short rows that fit an 80-column terminal."""
+    table = Table(title=f"ingest into {data['kb']!r} in {data['seconds']:.1f} s")
+    files = ("new", "changed", "unchanged", "resumed", "deleted", "failed")
+    stored = ("chunks", "vectors", "entities", "relations", "tables", "")
+    table.add_column("files")
+    for name in files:
+        table.add_column(name, justify="right")
+    table.add_row("", *(str(data[name]) for name in files))
+    table.add_section()
+    table.add_row("[bold]stored[/]", *(f"{name} {data[name]}" if name else "" for name in stored))
+    return table
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files and folders to ingest")],
+    kb: KbOption = "default",
+    include: Annotated[list[str], typer.Option("--include", "-i", help="Only files matching this glob")] = [],  # noqa: B006
+    exclude: Annotated[list[str], typer.Option("--exclude", "-x", help="Skip files matching this glob")] = [],  # noqa: B006
+    prune: Annotated[bool, typer.Option(help="Delete documents whose files are gone")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Load, chunk, embed and graph documents into a knowledge base (incremental, idempotent)."""
+    from ingest.chunk import Chunker
+    from ingest.embed import Embedder
+    from ingest.extract import HeuristicExtractor
+    from ingest.pipeline import IngestPipeline
+    from ingest.walk import PathNotFound
+
+    with _stores() as stores:
+        settings = stores.settings
+        embedder = Embedder(stores.embedding, settings.embed_batch_size)
+        chunk_size = min(settings.chunk_size, embedder.max_tokens - 2)
+        chunker = Chunker(chunk_size, settings.chunk_overlap, tokenizer=embedder.tokenizer)
+        extractor = HeuristicExtractor() if settings.extractor != "none" else None
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=err, transient=True, disable=as_json) as bar:
+            pipeline = IngestPipeline(
+                stores,
+                embedder,
+                extractor,
+                chunker,
+                max_file_bytes=int(settings.max_file_mb * 1024 * 1024),
+                progress=_RichProgress(bar),
+            )
+            try:
+                summary = pipeline.run(paths, kb, include, exclude, prune)
+            except PathNotFound as exc:
+                raise _fail(str(exc)) from None
+    if as_json:
+        _print_json(summary.as_dict())
+    else:
+        out.print(_summary_table(summary.as_dict()))
+        for failure in summary.failures:
+            where = f"{failure.source} ({failure.stage})"
+            err.print(f"[red]failed[/] {escape(where)}: {escape(failure.error)}", highlight=False)
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(
+    kb: Annotated[str | None, typer.Option("--kb", help="One knowledge base")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Documents by state, chunks, vectors, entities, relations, tables and the last errors, per KB."""
+    with _stores() as stores:
+        names = [kb] if kb else [row["name"] for row in stores.sql.list_kbs()]
+        if kb and not stores.sql.kb_exists(kb):
+            raise _fail(f"no knowledge base named {kb!r} (rag kb list shows them)")
+        reports = [stores.status(name) for name in names]
+    if as_json:
+        _print_json(reports[0] if kb else {"knowledge_bases": reports})
+        return
+    if not reports:
+        out.print("no knowledge bases yet: [bold]rag ingest PATH --kb NAME[/] creates one")
+        return
+    table = Table(title="status")
+    for column in ("kb", "documents", "chunks", "vectors", "entities", "relations", "tables"):
+        table.add_column(column, justify="left" if column in ("kb", "documents") else "right")
+    for report in reports:
+        states = ", ".join(f"{k} {v}" for k, v in sorted(report["documents"].items())) or "none"
+        table.add_row(
+            escape(report["kb"]),
+            states,
+            *(str(report[k]) for k in ("chunks", "vectors", "entities", "relations", "tables")),
+        )
+    out.print(table)
+    for report in reports:
+        for failure in report["failed"]:
+            where = f"{report['kb']}: {failure['source']} ({failure['stage']})"
+            err.print(f"[red]failed[/] {escape(where)}: {escape(failure['error'] or '')}", highlight=False)
+
+
+@app.command("config")
+def show_config(as_json: JsonOption = False) -> None:
+    """The effective settings (environment, rag.toml, defaults), secrets masked."""
+    shown = _settings().masked()
+    if as_json:
+        _print_json(shown)
+        return
+    table = Table(title="settings (RAG_<NAME>)")
+    table.add_column("name")
+    table.add_column("value")
+    for name, value in shown.items():
+        table.add_row(name, escape(str(value)))
+    out.print(table)
+
+
+@app.command()
+def doctor() -> None:
+    """Check each configured store and model, and say how to fix what is wrong."""
+    from rag.doctor import run_checks
+
+    checks = run_checks(_settings())
+    table = Table(title="doctor")
+    for column in ("check", "status", "detail"):
+        table.add_column(column)
+    for check in checks:
+        mark = "[green]ok[/]" if check.ok else "[red]FAIL[/]"
+        table.add_row(check.name, mark, escape(check.detail))
+    out.print(table)
+    if not all(check.ok for check in checks):
+        raise typer.Exit(2)
+
+
+def _with_stores(action: Callable[[Stores], T]) -> T:
+    with _stores() as stores:
+        return action(stores)
+
+
+@kb_app.command("create")
+def kb_create(name: str, description: Annotated[str, typer.Option(help="What the KB holds")] = "") -> None:
+    """Create a knowledge base."""
+    created = _with_stores(lambda s: s.sql.create_kb(name, description))
+    out.print(f"created {name!r}" if created else f"{name!r} already exists")
+
+
+@kb_app.command("list")
+def kb_list(as_json: JsonOption = False) -> None:
+    """List knowledge bases with their document counts."""
+    rows = _with_stores(lambda s: s.sql.list_kbs())
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title="knowledge bases")
+    for column in ("name", "documents", "description", "created_at"):
+        table.add_column(column)
+    for row in rows:
+        name, description = escape(row["name"]), escape(row["description"])
+        table.add_row(name, str(row["documents"]), description, str(row["created_at"])[:19])
+    out.print(table)
+
+
+@kb_app.command("delete")
+def kb_delete(
+    name: str, yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask")] = False
+) -> None:
+    """Delete a knowledge base from every store."""
+    from ingest import ledger
+
+    if not yes:
+        typer.confirm(f"delete knowledge base {name!r} and everything in it?", abort=True)
+    with _stores() as stores:
+        if not stores.sql.kb_exists(name):
+            raise _fail(f"no knowledge base named {name!r}")
+        ledger.delete_kb(stores, name)
+    out.print(f"deleted {name!r}")
+
+
+@docs_app.command("delete")
+def docs_delete(
+    ref: Annotated[str, typer.Argument(help="Document id or source path")],
+    kb: Annotated[str | None, typer.Option("--kb", help="Only in this knowledge base")] = None,
+) -> None:
+    """Delete one document (by id or source path) from every store."""
+    from ingest import ledger
+
+    with _stores() as stores:
+        entries = stores.sql.find_documents(ref, kb)
+        if not entries and Path(ref).exists():
+            entries = stores.sql.find_documents(str(Path(ref).resolve()), kb)
+        if not entries:
+            raise _fail(f"no document with id or source {ref!r}")
+        count = ledger.delete_documents(stores, entries)
+    out.print(f"deleted {count} document(s)")
+
+
+@docs_app.command("list")
+def docs_list(kb: KbOption = "default", as_json: JsonOption = False) -> None:
+    """List the documents of a knowledge base with their state."""
+    entries = _with_stores(lambda s: s.sql.documents_in_kb(kb))
+    rows = [{"id": e.id, "source": e.source, "status": e.status, "chunks": e.chunk_count} for e in entries]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title=f"documents in {kb!r}")
+    for column in ("id", "status", "chunks", "source"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["id"], row["status"], str(row["chunks"]), escape(row["source"]))
+    out.print(table)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,78 @@
+"""`rag doctor`: check every configured part and say how to fix what is wrong."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+
+from ingest.embed import EmbeddingModelError, model_info
+from rag.config import Settings, mask_url
+from rag.stores.errors import StoreUnavailable
+from rag.stores.lock import StoreLocked
+
+
+@dataclass(slots=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def _check_embedding(settings: Settings) -> Check:
+    try:
+        info = model_info(settings.embed_model)
+    except EmbeddingModelError as exc:
+        return Check("embedding model", False, str(exc))
+    return Check("embedding model", True, f"{settings.embed_model} at {info.path} ({info.dimension} dims)")
+
+
+def _check_stores(settings: Settings) -> list[Check]:
+    from rag.stores.factory import open_stores
+
+    try:
+        stores = open_stores(settings)
+    except (StoreUnavailable, StoreLocked, EmbeddingModelError) as exc:
+        hint = " — is the server running, and is the URL right? (rag config shows it)"
+        return [Check("stores", False, str(exc) + ("" if isinstance(exc, StoreLocked) else hint))]
+    checks = []
+    with stores:
+        for name, store in (("relational", stores.sql), ("vector", stores.vector), ("graph", stores.graph)):
+            try:
+                store.health()
+                checks.append(Check(f"{name} store", True, store.description))
+            except StoreUnavailable as exc:
+                checks.append(Check(f"{name} store", False, str(exc)))
+    return checks
+
+
+def _check_llm(settings: Settings) -> Check:
+    if not settings.llm_url:
+        return Check("model server", True, "none configured: answers use the in-process model")
+    url = settings.llm_url.rstrip("/") + "/models"
+    headers = {}
+    if settings.llm_api_key.get_secret_value():
+        headers["Authorization"] = f"Bearer {settings.llm_api_key.get_secret_value()}"
+    try:
+        response = httpx.get(url, headers=headers, timeout=min(settings.llm_timeout_s, 10.0))
+        response.raise_for_status()
+        served = [m.get("id") for m in response.json().get("data", [])]
+    except (httpx.HTTPError, ValueError) as exc:
+        return Check(
+            "model server",
+            False,
+            f"GET {mask_url(url)} failed ({type(exc).__name__}); start the server or fix RAG_LLM_URL "
+            "(it must end in /v1)",
+        )
+    if settings.llm_model and settings.llm_model not in served:
+        return Check(
+            "model server",
+            False,
+            f"serves {served}, not {settings.llm_model!r}: set RAG_LLM_MODEL to one of them "
+            "(vLLM: --served-model-name)",
+        )
+    return Check("model server", True, f"{mask_url(settings.llm_url)} serves {served}")
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    return [_check_embedding(settings), *_check_stores(settings), _check_llm(settings)]
