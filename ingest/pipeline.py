@@ -276,12 +276,14 @@ class IngestPipeline:
             to_embed = [c for c in page if by_id[c.document_id].status == DocumentStatus.STORED]
             if to_embed:
                 with summary.timed("embed"):
-                    vectors = self.embedder.embed([c.text for c in to_embed])
+                    # repeated text (boilerplate, identical rows) is embedded once per page
+                    unique = list(dict.fromkeys(c.text for c in to_embed))
+                    vectors = dict(zip(unique, self.embedder.embed(unique).tolist(), strict=True))
                 with summary.timed("vectors"):
                     self.stores.vector.upsert(
                         [
-                            VectorPoint(id=c.id, vector=v.tolist(), payload=self._payload(c))
-                            for c, v in zip(to_embed, vectors, strict=True)
+                            VectorPoint(id=c.id, vector=vectors[c.text], payload=self._payload(c))
+                            for c in to_embed
                         ]
                     )
                 summary.vectors += len(to_embed)

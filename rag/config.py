@@ -81,7 +81,10 @@ class Settings(BaseSettings):
     admin_key: SecretStr = SecretStr("")
     store_timeout_s: float = Field(10.0, gt=0, description="Connect/statement timeout for store servers")
     vector_index_threshold: int = Field(
-        20000, ge=0, description="Build the HNSW index after an ingest that added this many vectors"
+        100_000,
+        ge=0,
+        description="Build the embedded HNSW index after an ingest that added this many vectors "
+        "(below it, exact search is fast and the build would cost more than it saves); 0: never",
     )
 
     @classmethod

@@ -44,6 +44,10 @@ _SCHEMA = (
 # Quoted fields may hold commas, quotes and newlines; PARALLEL=false lets the reader cross newlines.
 _COPY_OPTIONS = "(HEADER=false, QUOTE='\"', ESCAPE='\"', PARALLEL=false)"
 
+#: The engine's page cache defaults to most of the machine's memory; an embedded default that
+#: shares the process with a model must stay small and flat as the graph grows.
+BUFFER_POOL_BYTES = 256 * 1024 * 1024
+
 #: LadybugDB's refusal of a second writer: "IO exception: Could not set lock on file : <path>
 #: (Lock is held by PID <n>) (Error: Resource temporarily unavailable)".
 _LOCK_HOLDER = re.compile(r"Lock is held by PID (\d+)")
@@ -57,7 +61,7 @@ class LadybugGraphStore:
         self.description = f"ladybug:{self.path}"
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            self._db = ladybug.Database(self.path / DB_FILE)
+            self._db = ladybug.Database(self.path / DB_FILE, buffer_pool_size=BUFFER_POOL_BYTES)
             self._conn = ladybug.Connection(self._db)
         except (OSError, RuntimeError) as exc:
             holder = _LOCK_HOLDER.search(str(exc))
