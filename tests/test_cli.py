@@ -74,11 +74,20 @@ def test_usage_and_configuration_errors_exit_2(tmp_path: Path) -> None:
     assert code == 2 and "no-such-model" in err
 
 
-def test_unreachable_store_is_named_with_its_password_masked(tmp_path: Path) -> None:
-    url = "postgresql+psycopg://rag:s3cr3t-pw@127.0.0.1:9/rag"
-    code, out, err = rag(tmp_path / "data", "status", RAG_SQL_URL=url, RAG_STORE_TIMEOUT_S="2")
+@pytest.mark.parametrize(
+    ("setting", "url", "shown"),
+    [
+        ("RAG_SQL_URL", "postgresql+psycopg://rag:s3cr3t-pw@127.0.0.1:9/rag", "rag:***@127.0.0.1:9"),
+        ("RAG_VECTOR_URL", "http://127.0.0.1:9/?api_key=s3cr3t-pw", "127.0.0.1:9"),
+        ("RAG_GRAPH_URL", "bolt://neo4j:s3cr3t-pw@127.0.0.1:9", "127.0.0.1:9"),
+    ],
+)
+def test_an_unreachable_store_is_named_with_secrets_masked(
+    tmp_path: Path, setting: str, url: str, shown: str
+) -> None:
+    code, out, err = rag(tmp_path / "data", "status", **{setting: url, "RAG_STORE_TIMEOUT_S": "2"})
     assert code == 2
-    assert "127.0.0.1:9" in err and "rag:***@" in err
+    assert shown in err
     assert "s3cr3t-pw" not in err + out
     assert "Traceback" not in err
 

@@ -200,24 +200,9 @@ class SqlStore:
         one lands with status `stored`. If the chunk stream raises (a parse error deep in a
         file), everything rolls back and the caller records the failure.
         """
-        now = _now()
         with self.engine.begin() as conn:
             self._delete_documents(conn, [document.id])
-            conn.execute(
-                documents.insert().values(
-                    id=document.id,
-                    kb=document.kb,
-                    source=document.source,
-                    content_hash=document.content_hash,
-                    mime=document.mime,
-                    size=document.size,
-                    status=DocumentStatus.PENDING,
-                    chunk_count=0,
-                    metadata=document.metadata,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
+            self._insert_document(conn, document, DocumentStatus.PENDING)
             for position, table in enumerate(tables):
                 self._write_table(conn, document, position, table)
             count = 0
@@ -272,26 +257,36 @@ class SqlStore:
 
     def record_failure(self, document: Document, stage: str, error: str) -> None:
         """Keep a failed document in the ledger with its reason and nothing else of it."""
-        now = _now()
         with self.engine.begin() as conn:
             self._delete_documents(conn, [document.id])
-            conn.execute(
-                documents.insert().values(
-                    id=document.id,
-                    kb=document.kb,
-                    source=document.source,
-                    content_hash=document.content_hash,
-                    mime=document.mime,
-                    size=document.size,
-                    status=DocumentStatus.FAILED,
-                    stage=stage,
-                    error=error,
-                    chunk_count=0,
-                    metadata=document.metadata,
-                    created_at=now,
-                    updated_at=now,
-                )
+            self._insert_document(conn, document, DocumentStatus.FAILED, stage=stage, error=error)
+
+    @staticmethod
+    def _insert_document(
+        conn: Connection,
+        document: Document,
+        status: DocumentStatus,
+        stage: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        now = _now()
+        conn.execute(
+            documents.insert().values(
+                id=document.id,
+                kb=document.kb,
+                source=document.source,
+                content_hash=document.content_hash,
+                mime=document.mime,
+                size=document.size,
+                status=status,
+                stage=stage,
+                error=error,
+                chunk_count=0,
+                metadata=document.metadata,
+                created_at=now,
+                updated_at=now,
             )
+        )
 
     def set_status(self, document_ids: list[str], status: DocumentStatus) -> None:
         with self.engine.begin() as conn:
