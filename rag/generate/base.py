@@ -1,0 +1,56 @@
+"""What every chat backend offers, and the errors callers tell apart.
+
+The retrieval pipeline, the LLM extractor and the API talk to one `ChatModel`, whether it is a model
+server over HTTP or the small model in-process, so switching backends is a setting, not a code path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Literal, Protocol, TypedDict
+
+
+class Message(TypedDict):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class ModelError(Exception):
+    """Generation failed in a way that retrying the same request will not fix (auth, unknown model…)."""
+
+
+class ModelUnavailable(ModelError):
+    """The model cannot be reached or loaded at all; the message names where (secrets masked)."""
+
+
+class ModelRequestError(ModelError):
+    """The backend refused this one request (too long, malformed); other requests may still succeed."""
+
+
+class ChatModel(Protocol):
+    """A chat model that answers a list of messages, whole or token by token."""
+
+    @property
+    def name(self) -> str:
+        """Identifies the weights (served model name, local path): part of any cache key over outputs."""
+
+    @property
+    def description(self) -> str:
+        """Where the model runs, for logs and error messages (no secrets)."""
+
+    def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        json_mode: bool = False,
+    ) -> str:
+        """The whole reply. `json_mode` asks servers for a JSON object; callers validate regardless."""
+
+    def stream(
+        self, messages: Sequence[Message], *, max_tokens: int = 512, temperature: float = 0.0
+    ) -> Iterator[str]:
+        """The reply in pieces as they are generated; closing the iterator stops generation."""
+
+    def close(self) -> None: ...
