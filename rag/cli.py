@@ -59,6 +59,7 @@ def _settings() -> Settings:
 def _stores() -> Iterator[Stores]:
     """Open the configured stores, turning every way that can fail into one clear line."""
     from ingest.embed import EmbeddingModelError
+    from rag.generate.base import ModelError
 
     settings = _settings()
     try:
@@ -67,7 +68,8 @@ def _stores() -> Iterator[Stores]:
         raise _fail(str(exc)) from None
     try:
         yield stores
-    except StoreUnavailable as exc:
+    except (StoreUnavailable, ModelError) as exc:
+        # documents already stored stay resumable: the next run picks them up
         raise _fail(str(exc)) from None
     finally:
         stores.close()
@@ -133,7 +135,7 @@ def ingest(
     """Load, chunk, embed and graph documents into a knowledge base (incremental, idempotent)."""
     from ingest.chunk import Chunker
     from ingest.embed import Embedder
-    from ingest.extract import HeuristicExtractor
+    from ingest.factory import open_extractor
     from ingest.pipeline import IngestPipeline
     from ingest.walk import PathNotFound
 
@@ -142,7 +144,7 @@ def ingest(
         embedder = Embedder(stores.embedding, settings.embed_batch_size)
         chunk_size = min(settings.chunk_size, embedder.max_tokens - 2)
         chunker = Chunker(chunk_size, settings.chunk_overlap, tokenizer=embedder.tokenizer)
-        extractor = HeuristicExtractor() if settings.extractor != "none" else None
+        extractor = open_extractor(settings)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=err, transient=True, disable=as_json) as bar:
             pipeline = IngestPipeline(
