@@ -147,3 +147,20 @@ def test_doctor_reports_each_part_and_a_fix(tmp_path: Path) -> None:
         assert part in out
     code, out, _ = rag(tmp_path / "data", "doctor", RAG_LLM_URL="http://127.0.0.1:9/v1")
     assert code == 2 and "RAG_LLM_URL" in out
+
+
+def test_an_unreachable_model_server_stops_ingest_and_leaves_documents_to_resume(
+    tmp_path: Path, docs: Path
+) -> None:
+    down = {"RAG_LLM_URL": "http://127.0.0.1:9/v1", "RAG_LLM_MODEL": "m", "RAG_LLM_API_KEY": "sk-hidden"}
+    code, out, err = rag(tmp_path / "data", "ingest", str(docs), "--kb", "team", **down)
+    assert code == 2 and "127.0.0.1:9" in err and "sk-hidden" not in err + out
+    code, out, _ = rag(tmp_path / "data", "status", "--kb", "team", "--json")
+    assert json.loads(out)["documents"] == {"stored": 2}
+
+    code, out, err = rag(tmp_path / "data", "ingest", str(docs), "--kb", "team", "--json")
+    assert code == 0, err
+    assert json.loads(out)["resumed"] == 2
+    code, out, _ = rag(tmp_path / "data", "status", "--kb", "team", "--json")
+    report = json.loads(out)
+    assert report["documents"] == {"done": 2} and report["vectors"] == report["chunks"]
