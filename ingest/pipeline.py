@@ -178,13 +178,20 @@ class IngestPipeline:
     ) -> _Work | None:
         """Classify one file and, when it is new or changed, store its chunks in the ledger."""
         source = str(path)
+        document = Document(
+            id=document_id(kb, source),
+            kb=kb,
+            source=source,
+            content_hash="",
+            mime="application/octet-stream",
+            metadata={"file_name": path.name},
+        )
         try:
             digest = file_hash(path)
-            size = path.stat().st_size
-        except OSError as exc:
-            summary.failed += 1
-            summary.failures.append(Failure(source, "read", _one_line(exc)))
-            return None
+            document.size = path.stat().st_size
+        except OSError as exc:  # unreadable (permissions, vanished mid-walk): in the ledger as failed
+            return self._fail(document, "read", exc, summary)
+        document.content_hash = digest
         if entry is not None and entry.content_hash == digest:
             if entry.status == DocumentStatus.DONE:
                 summary.unchanged += 1
@@ -197,15 +204,6 @@ class IngestPipeline:
             # the old version leaves the vector and graph stores before the ledger forgets it
             self.stores.vector.delete_documents(kb, [entry.id])
             self.stores.graph.delete_documents(kb, [entry.id])
-        document = Document(
-            id=document_id(kb, source),
-            kb=kb,
-            source=source,
-            content_hash=digest,
-            mime="application/octet-stream",
-            size=size,
-            metadata={"file_name": path.name},
-        )
         stage = "load"
         try:
             loaded = load(path, max_bytes=self.max_file_bytes)
