@@ -182,7 +182,7 @@ def main() -> None:
             str(rerun["unchanged"]),
             f"{1000 * rerun['seconds'] / max(rerun['unchanged'], 1):.3f}",
         )
-    Console().print(table)
+    Console(width=220).print(table)
 
 
 if __name__ == "__main__":
