@@ -127,6 +127,25 @@ class VectorHit:
 
 
 @dataclass(slots=True)
+class Hit:
+    """One chunk as one retriever found it, with what to cite.
+
+    `score` is the retriever's own (cosine, BM25, …: higher is better, not comparable across
+    retrievers); `rank` is 1-based in that retriever's list, which is what fusion compares.
+    """
+
+    chunk_id: str
+    document_id: str
+    kb: str
+    text: str
+    source: str
+    score: float
+    retriever: str  # "vector" | "keyword" | "sql" | "graph"
+    rank: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
 class Column:
     name: str
     type: str  # one of "integer", "decimal", "date", "datetime", "boolean", "text"

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from ingest.embed import Embedder, model_info
 from tests.postgres import find_pg_bin, running_postgres
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -20,6 +21,12 @@ def postgres_url() -> Iterator[str]:
         pytest.skip("PostgreSQL binaries not found: apt-get install postgresql (then re-run)")
     with running_postgres() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    """The packaged embedding model, loaded once for the whole session."""
+    return Embedder(model_info("all-MiniLM-L6-v2"), batch_size=32)
 
 
 @pytest.fixture(autouse=True)

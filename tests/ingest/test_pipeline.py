@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from ingest import ledger
 from ingest.chunk import Chunker
-from ingest.embed import Embedder, model_info
+from ingest.embed import Embedder
 from ingest.extract import HeuristicExtractor
 from ingest.pipeline import IngestPipeline, IngestSummary
 from rag.config import Settings
@@ -22,11 +22,6 @@ from tests.corpus import CHINESE_GBK, FACTS, write_bad_files, write_corpus
 
 GOOD_FILES = 11
 TABLES = 4  # sales.csv, people.json, and the two sheets of budget.xlsx
-
-
-@pytest.fixture(scope="session")
-def embedder() -> Embedder:
-    return Embedder(model_info("all-MiniLM-L6-v2"), batch_size=32)
 
 
 @pytest.fixture(params=["embedded", "postgres"])

@@ -326,6 +326,30 @@ class SqlStore:
                 yield page
                 last = (page[-1].document_id, page[-1].ordinal)
 
+    def chunks_by_ids(self, ids: list[str]) -> dict[str, tuple[Chunk, str]]:
+        """The chunks with these ids and their documents' sources, keyed by chunk id.
+
+        Retrievers that find ids elsewhere (vectors, graph) read the text to cite here, in one
+        query for a whole result list rather than one per hit; unknown ids are simply absent.
+        """
+        columns = (
+            chunks.c.id,
+            chunks.c.document_id,
+            chunks.c.kb,
+            chunks.c.ordinal,
+            chunks.c.text,
+            chunks.c.token_count,
+            chunks.c.metadata,
+            documents.c.source,
+        )
+        found: dict[str, tuple[Chunk, str]] = {}
+        with self.engine.connect() as conn:
+            for batch in _batches(list(dict.fromkeys(ids))):
+                query = sa.select(*columns).join(documents).where(chunks.c.id.in_(batch))
+                for *fields, source in conn.execute(query):
+                    found[fields[0]] = (Chunk(*fields), source)
+        return found
+
     def delete_documents(self, document_ids: list[str]) -> None:
         with self.engine.begin() as conn:
             self._delete_documents(conn, document_ids)

@@ -1,0 +1,150 @@
+"""Keyword retrieval: full text in the relational store (SQLite FTS5 with BM25, PostgreSQL tsvector).
+
+The question is segmented exactly like the index (jieba for CJK runs), cut into word terms,
+stripped of stopwords and OR-ed: a question is not a boolean query, and AND over every word of
+"what is the capital of France" would match nothing. Each term is quoted (SQLite) or bound on
+its own (PostgreSQL), so quotes, `-`, `*`, `:`, parentheses or `NEAR` in a question are data,
+never query syntax.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import reduce
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+from rag.models import Hit
+from rag.stores.errors import StoreUnavailable
+from rag.stores.sql import SqlStore
+from rag.stores.sql.fulltext import search_text
+from rag.stores.sql.schema import chunks, documents
+
+#: letters and digits only: what both tokenizers keep of a word (unicode61 also splits at "_"),
+#: and nothing FTS5 or tsquery could read as an operator
+_TERM = re.compile(r"[^\W_]+")
+#: a question longer than this many distinct terms is a paste, not a question; the rest is noise
+MAX_TERMS = 32
+#: words that carry no topic, so every chunk "matches" them; question words are among them
+_ENGLISH_STOPWORDS = """
+    a about above after again against all am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further
+    had has have having he her here hers herself him himself his how i if in into is it its itself
+    just me more most my myself no nor not now of off on once only or other our ours ourselves out
+    over own please same she should so some such tell than that the their theirs them themselves
+    then there these they this those through to too under until up very was we were what when
+    where which while who whom whose why will with would you your yours yourself yourselves
+"""
+#: Chinese function and question words, which jieba emits as terms of their own
+_CHINESE_STOPWORDS = """
+    的 了 是 在 和 与 及 或 有 吗 呢 吧 啊 谁 什么 哪 哪里 哪个 怎么 如何 为什么 多少
+    我 你 他 她 它 们 这 那 个
+"""
+STOPWORDS = frozenset(_ENGLISH_STOPWORDS.split()) | frozenset(_CHINESE_STOPWORDS.split())
+#: chunk columns a filter may name; any other key is looked up in the chunk's metadata,
+#: mirroring the vector payload (kb, document_id, ordinal, then the chunk's metadata)
+_COLUMNS = {"kb": chunks.c.kb, "document_id": chunks.c.document_id, "ordinal": chunks.c.ordinal}
+_SELECTED = (
+    chunks.c.id,
+    chunks.c.document_id,
+    chunks.c.kb,
+    chunks.c.text,
+    chunks.c.metadata,
+    documents.c.source,
+)
+
+
+def query_terms(question: str) -> list[str]:
+    """The question's distinct terms in order, lower-cased, as the index tokenized its text.
+
+    Stopwords go, unless nothing else is left ("who is it?" still searches for something).
+    """
+    text = search_text(question) or question
+    terms = list(dict.fromkeys(term.lower() for term in _TERM.findall(text)))
+    kept = [term for term in terms if term not in STOPWORDS]
+    return (kept or terms)[:MAX_TERMS]
+
+
+class KeywordRetriever:
+    """Chunks ranked by BM25 (SQLite `bm25()`, negated so higher is better) or `ts_rank_cd`."""
+
+    name = "keyword"
+
+    def __init__(self, sql: SqlStore) -> None:
+        self.sql = sql
+
+    def retrieve(
+        self, question: str, kb: str, top_k: int, filters: dict[str, Any] | None = None
+    ) -> list[Hit]:
+        terms = query_terms(question)
+        if not terms or top_k <= 0:
+            return []
+        conditions = [chunks.c.kb == kb, *(self._filter(k, v) for k, v in (filters or {}).items())]
+        build = _postgres_query if self.sql.dialect == "postgresql" else _sqlite_query
+        query = build(terms).where(*conditions).limit(top_k)
+        try:
+            with self.sql.engine.connect() as conn:
+                rows = conn.execute(query).all()
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+            raise StoreUnavailable(f"{self.sql.description} failed: {reason}") from None
+        return [
+            Hit(
+                chunk_id=row.id,
+                document_id=row.document_id,
+                kb=row.kb,
+                text=row.text,
+                source=row.source,
+                score=float(row.score),
+                retriever=self.name,
+                rank=rank,
+                metadata=row.metadata,
+            )
+            for rank, row in enumerate(rows, start=1)
+        ]
+
+    def _filter(self, key: str, value: Any) -> sa.ColumnElement[bool]:
+        """Exact match like the vector store's payload filter; a list matches any of its values."""
+        values = list(value) if isinstance(value, list | tuple | set) else [value]
+        for item in values:
+            if not isinstance(item, str | int | float | bool):
+                raise ValueError(f"filter on {key!r}: unsupported value {item!r} (use str, int, bool, float)")
+        column = _COLUMNS.get(key)
+        if column is not None:
+            return column.in_(values)
+        if self.sql.dialect == "postgresql":
+            # containment compares JSON types exactly and needs no path syntax for the key
+            document = sa.cast(chunks.c.metadata, JSONB)
+            return sa.or_(*(document.contains({key: item}) for item in values))
+        if '"' in key:
+            raise ValueError(f"filter on {key!r}: a metadata key cannot contain '\"'")
+        return sa.func.json_extract(chunks.c.metadata, f'$."{key}"').in_(values)
+
+
+def _sqlite_query(terms: list[str]) -> sa.Select[Any]:
+    # a quoted string is one term (or phrase) to FTS5, whatever words like NEAR or AND it holds
+    match = " OR ".join(f'"{term}"' for term in terms)
+    fts = sa.table("chunks_fts", sa.column("rowid"))
+    bm25 = sa.func.bm25(sa.literal_column("chunks_fts"))  # lower is better
+    return (
+        sa.select(*_SELECTED, (-bm25).label("score"))
+        .select_from(fts.join(chunks, chunks.c.seq == fts.c.rowid).join(documents))
+        .where(sa.literal_column("chunks_fts").op("MATCH")(match))
+        .order_by(bm25, chunks.c.seq)
+    )
+
+
+def _postgres_query(terms: list[str]) -> sa.Select[Any]:
+    # one plainto_tsquery per term, OR-ed with `||`: every term is a bound value, never syntax
+    config = sa.literal_column("'english'::regconfig")
+    tsquery = reduce(lambda a, b: a.op("||")(b), (sa.func.plainto_tsquery(config, t) for t in terms))
+    tsv = sa.literal_column("chunks.tsv")  # generated column, created by the migration only
+    rank = sa.func.ts_rank_cd(tsv, tsquery)
+    return (
+        sa.select(*_SELECTED, rank.label("score"))
+        .select_from(chunks.join(documents))
+        .where(tsv.op("@@")(tsquery))
+        .order_by(rank.desc(), chunks.c.seq)
+    )
