@@ -1,0 +1,139 @@
+"""Running checked SQL where it cannot write and cannot run long, and showing its rows to a model.
+
+`sql_guard.check_sql` decides what may run; this module is the database's own line of
+defence behind it, so a query that slips past the guard still cannot change data or hold
+the store: PostgreSQL runs it in a `READ ONLY` transaction with a `statement_timeout`;
+SQLite, which has neither, runs it on a connection switched to `query_only` with a progress
+handler that aborts past the deadline. The transaction always ends in a rollback.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.engine import Connection, Engine
+
+#: SQLite virtual-machine steps between deadline checks: ~1 ms of work, negligible overhead.
+_PROGRESS_STEPS = 10_000
+#: PostgreSQL's SQLSTATE for a statement cancelled by `statement_timeout`.
+_QUERY_CANCELED = "57014"
+#: Longest cell of a prompt table: long texts belong to chunks, not to a result table.
+MAX_CELL_CHARS = 60
+
+
+class QueryFailed(RuntimeError):
+    """The database refused or failed the query; the message is its one-line reason (what a
+    repair prompt shows the model)."""
+
+
+class QueryTimeout(QueryFailed):
+    """The query ran past its time limit and was cancelled."""
+
+
+Rows = list[tuple[Any, ...]]
+
+
+def run_guarded(engine: Engine, sql: str, *, timeout_s: float, max_rows: int) -> tuple[list[str], Rows]:
+    """Column names and at most `max_rows` rows of `sql`, run read-only within `timeout_s`.
+
+    `sql` should come from `check_sql`; this function does not parse it. It goes to the
+    driver's cursor without parameters, so neither SQLAlchemy nor psycopg reads `%` or `:name`
+    in it as a placeholder. Raises `QueryTimeout` past the deadline and `QueryFailed` for any
+    other database error (a write refused by the read-only transaction, a missing column…).
+    """
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            return _run_sqlite(conn, sql, timeout_s, max_rows)
+        return _run_postgres(conn, sql, timeout_s, max_rows)
+
+
+def _run_postgres(conn: Connection, sql: str, timeout_s: float, max_rows: int) -> tuple[list[str], Rows]:
+    """Both settings are transaction-scoped: the pool's rollback when `engine.connect()` ends
+    hands the connection back without them. Outside a transaction (an engine in AUTOCOMMIT)
+    they would be silently ignored, so the query is not run unless they took."""
+    with conn.connection.driver_connection.cursor() as cursor:
+        try:
+            cursor.execute("SET TRANSACTION READ ONLY")
+            cursor.execute(f"SET LOCAL statement_timeout = {max(1, round(timeout_s * 1000))}")
+            cursor.execute("SHOW transaction_read_only")
+            if cursor.fetchone()[0] != "on":
+                raise QueryFailed("no read-only transaction (is the engine in AUTOCOMMIT mode?)")
+            return _fetch(cursor, sql, max_rows)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise _failure(exc, getattr(exc, "sqlstate", None) == _QUERY_CANCELED) from None
+
+
+def _run_sqlite(conn: Connection, sql: str, timeout_s: float, max_rows: int) -> tuple[list[str], Rows]:
+    """`query_only` and the progress handler belong to the connection, not to a transaction:
+    both are undone before the connection goes back to the pool, and a connection that cannot
+    be undone is thrown away rather than handed to a writer."""
+    raw = conn.connection.driver_connection
+    deadline = time.monotonic() + timeout_s
+    timed_out = False
+
+    def abort_past_deadline() -> bool:
+        nonlocal timed_out
+        timed_out = time.monotonic() > deadline
+        return timed_out
+
+    raw.execute("PRAGMA query_only = ON")
+    raw.set_progress_handler(abort_past_deadline, _PROGRESS_STEPS)
+    cursor = raw.cursor()
+    try:
+        return _fetch(cursor, sql, max_rows)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise _failure(exc, timed_out) from None
+    finally:
+        cursor.close()
+        try:
+            raw.set_progress_handler(None, 0)
+            raw.execute("PRAGMA query_only = OFF")
+        except Exception:
+            conn.invalidate()
+            raise
+
+
+def _fetch(cursor: Any, sql: str, max_rows: int) -> tuple[list[str], Rows]:
+    cursor.execute(sql)
+    columns = [column[0] for column in cursor.description or ()]
+    return columns, [tuple(row) for row in cursor.fetchmany(max_rows)]
+
+
+def _failure(exc: Exception, timed_out: bool) -> QueryFailed:
+    if timed_out:
+        return QueryTimeout("the query ran past its time limit and was cancelled")
+    lines = str(exc).strip().splitlines()
+    return QueryFailed(lines[0] if lines else type(exc).__name__)
+
+
+def rows_as_markdown(
+    columns: Sequence[str], rows: Sequence[Sequence[Any]], *, max_cell_chars: int = MAX_CELL_CHARS
+) -> str:
+    """A markdown table of the rows for the prompt: one line per row, cells cut to
+    `max_cell_chars` (ending in `…`), `|` escaped and line breaks flattened so that a
+    value can never break the table or start a line of its own."""
+    lines = [_markdown_row(columns, max_cell_chars), "| " + " | ".join("---" for _ in columns) + " |"]
+    lines += [_markdown_row([_text(value) for value in row], max_cell_chars) for row in rows]
+    return "\n".join(lines)
+
+
+def _markdown_row(cells: Sequence[str], max_chars: int) -> str:
+    return "| " + " | ".join(_cell(cell, max_chars) for cell in cells) + " |"
+
+
+def _cell(text: str, max_chars: int) -> str:
+    text = " ".join(text.split())
+    if len(text) > max_chars:
+        text = text[: max_chars - 1].rstrip() + "…"
+    return text.replace("|", "\\|")
+
+
+def _text(value: Any) -> str:
+    """NULL as an empty cell, floats without binary noise (0.1 + 0.2 shows as 0.3)."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return format(value, ".15g")
+    return str(value)
