@@ -204,6 +204,83 @@ def status(
             err.print(f"[red]failed[/] {escape(where)}: {escape(failure['error'] or '')}", highlight=False)
 
 
+@app.command()
+def retrieve(
+    question: Annotated[str, typer.Argument(help="The question to find context for")],
+    kb: KbOption = "default",
+    top_k: Annotated[int | None, typer.Option("--top-k", help="Fused hits to show")] = None,
+    retrievers: Annotated[str, typer.Option(help="Comma-separated: vector,keyword")] = "vector,keyword",
+    as_json: JsonOption = False,
+) -> None:
+    """The fused hits for a question, with each one's retrievers, ranks and scores (no generation)."""
+    from ingest.embed import Embedder
+    from rag.retrieve.factory import open_retrievers
+    from rag.retrieve.fused import FusedRetriever
+    from rag.stores.sql.fulltext import search_text
+
+    with _stores() as stores:
+        settings = stores.settings
+        if not stores.sql.kb_exists(kb):
+            raise _fail(f"no knowledge base named {kb!r} (rag kb list shows them)")
+        embedder = Embedder(stores.embedding, settings.embed_batch_size)
+        try:
+            chosen = open_retrievers(
+                stores, embedder, [n.strip() for n in retrievers.split(",") if n.strip()]
+            )
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
+        # load the embedding model and jieba's dictionary before the clock starts: the
+        # deadlines are per question, not per process start
+        embedder.embed([question])
+        search_text("预热")
+        fused = FusedRetriever(chosen, settings.fusion_weights, settings.retriever_timeout_s)
+        found = fused.retrieve(question, kb, top_k or settings.top_k)
+    hits = [
+        {
+            "rank": rank,
+            "score": round(item.score, 6),
+            "chunk_id": item.hit.chunk_id,
+            "document_id": item.hit.document_id,
+            "source": item.hit.source,
+            "text": item.hit.text,
+            "retrievers": {
+                name: {"rank": item.ranks[name], "score": item.scores[name]} for name in item.ranks
+            },
+        }
+        for rank, item in enumerate(found.hits, start=1)
+    ]
+    failed = [{"source": f.source, "reason": f.reason} for f in found.failed]
+    if as_json:
+        _print_json(
+            {
+                "question": question,
+                "kb": kb,
+                "hits": hits,
+                "sources_failed": failed,
+                "timings_ms": found.timings_ms,
+            }
+        )
+        return
+    table = Table(title=f"{question!r} in {kb!r}")
+    for column in ("#", "score", "found by", "source", "text"):
+        table.add_column(column, overflow="fold")
+    for hit in hits:
+        found_by = ", ".join(f"{name} #{r['rank']}" for name, r in hit["retrievers"].items())
+        text = hit["text"].replace("\n", " ")
+        table.add_row(
+            str(hit["rank"]),
+            f"{hit['score']:.4f}",
+            found_by,
+            escape(Path(hit["source"]).name),
+            escape(text[:160]),
+        )
+    out.print(table)
+    for failure in failed:
+        err.print(
+            f"[yellow]{escape(failure['source'])} failed[/]: {escape(failure['reason'])}", highlight=False
+        )
+
+
 @app.command("config")
 def show_config(as_json: JsonOption = False) -> None:
     """The effective settings (environment, rag.toml, defaults), secrets masked."""

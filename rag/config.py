@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     llm_model: str = ""
     llm_api_key: SecretStr = SecretStr("")
     llm_timeout_s: float = Field(60.0, gt=0)
+    top_k: int = Field(8, ge=1, description="Fused hits that go into the prompt")
+    retriever_timeout_s: float = Field(5.0, gt=0, description="Deadline of each retriever per question")
+    fusion_weights: dict[str, float] = Field(
+        default_factory=lambda: {"vector": 1.0, "keyword": 1.0, "graph": 1.0, "sql": 1.0},
+        description='Reciprocal-rank fusion weight per retriever, as JSON: {"vector": 1.0, ...}',
+    )
     admin_key: SecretStr = SecretStr("")
     store_timeout_s: float = Field(10.0, gt=0, description="Connect/statement timeout for store servers")
     vector_index_threshold: int = Field(
