@@ -106,6 +106,10 @@ class Embedder:
         except Exception as exc:  # any loader failure is the same problem for the user
             raise EmbeddingModelError(f"cannot load embedding model from {self.info.path}: {exc}") from None
 
+    def load(self) -> None:
+        """Load the weights now (they load on first use otherwise), e.g. to time it apart."""
+        _ = self.model
+
     @cached_property
     def tokenizer(self) -> Any:
         """The model's own tokenizer, so chunks are measured in the tokens the model sees.

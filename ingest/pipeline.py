@@ -81,7 +81,8 @@ class IngestSummary:
     relations: int = 0
     tables: int = 0
     seconds: float = 0.0
-    #: seconds per stage: prepare (hash, load, chunk, ledger), embed, vectors, graph, prune, index
+    #: seconds per stage: prepare (hash, load, chunk, ledger), load_model, embed, vectors, graph,
+    #: prune, index
     timings: dict[str, float] = field(default_factory=dict)
     failures: list[Failure] = field(default_factory=list)
 
@@ -268,6 +269,9 @@ class IngestPipeline:
             return
         by_id = {item.entry_id: item for item in work}
         self.progress.chunks(sum(item.chunk_count for item in work))
+        if any(item.status == DocumentStatus.STORED for item in work):
+            with summary.timed("load_model"):  # once per process; a run with nothing new skips it
+                self.embedder.load()
         entities: set[str] = set()
         batch_size = max(self.embedder.batch_size * 4, 128)
         for page in self.stores.sql.iter_chunks(list(by_id), batch_size):
