@@ -209,7 +209,9 @@ def retrieve(
     question: Annotated[str, typer.Argument(help="The question to find context for")],
     kb: KbOption = "default",
     top_k: Annotated[int | None, typer.Option("--top-k", help="Fused hits to show")] = None,
-    retrievers: Annotated[str, typer.Option(help="Comma-separated: vector,keyword")] = "vector,keyword",
+    retrievers: Annotated[
+        str, typer.Option(help="Comma-separated: vector,keyword,graph")
+    ] = "vector,keyword,graph",
     as_json: JsonOption = False,
 ) -> None:
     """The fused hits for a question, with each one's retrievers, ranks and scores (no generation)."""

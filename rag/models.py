@@ -101,6 +101,20 @@ class Relation:
     document_id: str
 
 
+@dataclass(slots=True, frozen=True)
+class Fact:
+    """A stored relation read back for a prompt ("Alice Moreau —works_at→ Vantor Labs"), with the chunk
+    that justifies it and how many hops it lies from the entities the question named (1 or 2)."""
+
+    source_id: str
+    source: str
+    relation: str
+    target_id: str
+    target: str
+    chunk_id: str
+    hops: int
+
+
 @dataclass(slots=True)
 class GraphBatch:
     """Everything the graph store needs to record for a batch of chunks."""

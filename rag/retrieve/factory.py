@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from ingest.embed import Embedder
 from rag.retrieve.base import Retriever
+from rag.retrieve.graph import GraphRetriever
 from rag.retrieve.keyword import KeywordRetriever
 from rag.retrieve.vector import VectorRetriever
 from rag.stores.factory import Stores
 
 #: the retrievers that need no language model, in the order their results are shown
-AVAILABLE = ("vector", "keyword")
+AVAILABLE = ("vector", "keyword", "graph")
 
 
 def open_retrievers(stores: Stores, embedder: Embedder, names: list[str]) -> list[Retriever]:
@@ -23,4 +24,6 @@ def open_retrievers(stores: Stores, embedder: Embedder, names: list[str]) -> lis
             built[name] = VectorRetriever(stores.vector, stores.sql, embedder)
         elif name == "keyword":
             built[name] = KeywordRetriever(stores.sql)
+        elif name == "graph":
+            built[name] = GraphRetriever(stores.graph, stores.sql, embedder)
     return list(built.values())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from rag.models import GraphBatch
+from rag.models import Entity, Fact, GraphBatch
 
 
 class GraphStore(Protocol):
@@ -24,6 +24,19 @@ class GraphStore(Protocol):
 
     def count(self, kb: str | None = None) -> dict[str, int]:
         """{"entities": n, "relations": n, "chunks": n, "documents": n}"""
+
+    def find_entities(self, kb: str, normalized_names: list[str]) -> list[Entity]:
+        """The entities stored under these normalised names (`ingest.extract.normalize_name`)."""
+
+    def entity_candidates(self, kb: str, words: list[str], limit: int) -> list[Entity]:
+        """At most `limit` entities whose name contains one of the words, case-insensitively:
+        the shortlist a fuzzy link scores, so no question loads all of a KB's names."""
+
+    def neighbourhood(self, kb: str, entity_ids: list[str], hops: int, limit: int) -> list[Fact]:
+        """The relations within `hops` (1 or 2) of the entities, nearest first, at most `limit`."""
+
+    def mentioning_chunks(self, kb: str, entity_ids: list[str], limit: int) -> list[tuple[str, list[str]]]:
+        """(chunk id, which of the entities it mentions) for the chunks mentioning most of them first."""
 
     def health(self) -> None: ...
 

@@ -6,10 +6,12 @@ of what the Neo4j backend runs; only the bulk write differs (COPY there, UNWIND 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from rag.models import GraphBatch
+from ingest.extract import CO_OCCURS
+from rag.models import Entity, Fact, GraphBatch, entity_id
 
 Row = dict[str, Any]
 
@@ -35,6 +37,94 @@ DELETE_KB = (
 )
 
 ENTITY_NAMES = "MATCH (e:Entity) WHERE e.kb = $kb RETURN e.name ORDER BY e.name"
+
+# --- reads for retrieval ----------------------------------------------------------------------------
+# Exact ids are looked up with UNWIND + MATCH {id}: both engines walk the primary-key index. Patterns
+# with a relationship filter by `id IN $ids` instead: LadybugDB plans UNWIND + MATCH (…)-[…]-(…{id})
+# as a scan of the whole relationship table (~100 ms at 50k edges, against ~5 ms), and Neo4j seeks
+# the uniqueness index for `IN` either way.
+
+FIND_ENTITIES = "UNWIND $ids AS i MATCH (e:Entity {id: i}) WHERE e.kb = $kb RETURN e.id, e.kb, e.name, e.type"
+
+#: Fuzzy-link candidates: names holding a word, shortest first and bounded, so a question never loads a
+#: KB's names. One statement per word: LadybugDB runs `any(w IN $words …)` ~4x slower than CONTAINS.
+ENTITY_CANDIDATES = (
+    "MATCH (e:Entity) WHERE e.kb = $kb AND toLower(e.name) CONTAINS $word"
+    " RETURN e.id, e.kb, e.name, e.type ORDER BY size(e.name), e.id LIMIT $limit"
+)
+
+#: Chunks ranked by how many of the entities they mention.
+MENTIONING_CHUNKS = (
+    "MATCH (c:Chunk)-[:MENTIONS]->(e:Entity) WHERE e.id IN $ids AND c.kb = $kb"
+    " RETURN c.id, collect(e.id) AS found ORDER BY size(found) DESC, c.id LIMIT $limit"
+)
+
+# The edges touching a set of entities, one statement per direction (LadybugDB has no startNode()).
+# Typed relations come before mere co-occurrence, so a hub's LIMIT keeps what says something.
+_FACT_COLUMNS = (
+    " RETURN s.id, s.name, r.type, t.id, t.name, r.chunk_id"
+    " ORDER BY CASE WHEN r.type = $untyped THEN 1 ELSE 0 END, r.chunk_id, s.id, t.id LIMIT $limit"
+)
+FACTS_FROM = "MATCH (s:Entity)-[r:RELATED]->(t:Entity) WHERE s.id IN $ids AND t.kb = $kb" + _FACT_COLUMNS
+FACTS_TO = "MATCH (s:Entity)-[r:RELATED]->(t:Entity) WHERE t.id IN $ids AND s.kb = $kb" + _FACT_COLUMNS
+
+#: Runs one read statement with its parameters and returns its rows as lists.
+Runner = Callable[[str, Row], list[list[Any]]]
+
+
+def find_entities(run: Runner, kb: str, normalized_names: list[str]) -> list[Entity]:
+    """Entities stored under these normalised names (exact: the id is derived from kb and name)."""
+    ids = list(dict.fromkeys(entity_id(kb, name) for name in normalized_names))
+    if not ids:
+        return []
+    return [Entity(*row) for row in run(FIND_ENTITIES, {"kb": kb, "ids": ids})]
+
+
+def entity_candidates(run: Runner, kb: str, words: list[str], limit: int) -> list[Entity]:
+    """Entities whose name contains one of the lower-case words, shortest names first, at most `limit`."""
+    found: dict[str, Entity] = {}
+    for word in dict.fromkeys(word.lower() for word in words if word):
+        for row in run(ENTITY_CANDIDATES, {"kb": kb, "word": word, "limit": limit}):
+            found.setdefault(row[0], Entity(*row))
+    return sorted(found.values(), key=lambda entity: (len(entity.name), entity.id))[: max(limit, 0)]
+
+
+def mentioning_chunks(run: Runner, kb: str, entity_ids: list[str], limit: int) -> list[tuple[str, list[str]]]:
+    """(chunk id, the given entities it mentions), most entities first."""
+    if not entity_ids or limit <= 0:
+        return []
+    rows = run(MENTIONING_CHUNKS, {"kb": kb, "ids": list(dict.fromkeys(entity_ids)), "limit": limit})
+    return [(row[0], list(row[1])) for row in rows]
+
+
+def neighbourhood(run: Runner, kb: str, entity_ids: list[str], hops: int, limit: int) -> list[Fact]:
+    """The relations within `hops` of the entities, nearest first, at most `limit` facts.
+
+    Walked one hop at a time from a frontier rather than with a variable-length pattern: the two
+    engines return the edges of a path differently, and a per-hop LIMIT keeps a hub from flooding it.
+    """
+    facts: dict[tuple[str, str, str, str], Fact] = {}
+    seen = set(entity_ids)
+    frontier = list(dict.fromkeys(entity_ids))
+    for hop in range(1, hops + 1):
+        reached: list[str] = []
+        for query in (FACTS_FROM, FACTS_TO):
+            left = limit - len(facts)
+            if not frontier or left <= 0:
+                break
+            for source_id, source, relation, target_id, target, chunk in run(
+                query, {"kb": kb, "ids": frontier, "untyped": CO_OCCURS, "limit": left}
+            ):
+                key = (source_id, relation, target_id, chunk)
+                if key not in facts:
+                    facts[key] = Fact(source_id, source, relation, target_id, target, chunk, hop)
+                for node in (source_id, target_id):
+                    if node not in seen:
+                        seen.add(node)
+                        reached.append(node)
+        frontier = reached
+    return list(facts.values())
+
 
 _COUNT_PATTERNS = {
     "documents": "MATCH (n:Document)",

@@ -20,7 +20,7 @@ from typing import Any
 
 import ladybug
 
-from rag.models import GraphBatch
+from rag.models import Entity, Fact, GraphBatch
 from rag.stores.errors import StoreUnavailable
 from rag.stores.graph import cypher
 from rag.stores.graph.cypher import Row
@@ -123,6 +123,26 @@ class LadybugGraphStore:
         with self._lock:
             return [row[0] for row in self._run(cypher.ENTITY_NAMES, kb=kb)]
 
+    def find_entities(self, kb: str, normalized_names: list[str]) -> list[Entity]:
+        """The entities stored under these normalised names (`ingest.extract.normalize_name`)."""
+        with self._lock:
+            return cypher.find_entities(self._read, kb, normalized_names)
+
+    def entity_candidates(self, kb: str, words: list[str], limit: int) -> list[Entity]:
+        """At most `limit` entities whose name contains one of the words, case-insensitively."""
+        with self._lock:
+            return cypher.entity_candidates(self._read, kb, words, limit)
+
+    def neighbourhood(self, kb: str, entity_ids: list[str], hops: int, limit: int) -> list[Fact]:
+        """The relations within `hops` (1 or 2) of the entities, nearest first, at most `limit`."""
+        with self._lock:
+            return cypher.neighbourhood(self._read, kb, entity_ids, hops, limit)
+
+    def mentioning_chunks(self, kb: str, entity_ids: list[str], limit: int) -> list[tuple[str, list[str]]]:
+        """(chunk id, which of the entities it mentions) for the chunks mentioning most of them first."""
+        with self._lock:
+            return cypher.mentioning_chunks(self._read, kb, entity_ids, limit)
+
     def health(self) -> None:
         with self._lock:
             self._run("RETURN 1")
@@ -149,6 +169,9 @@ class LadybugGraphStore:
         result = self._conn.execute(query, params)
         assert not isinstance(result, list), "one statement per call"
         return result.get_all()
+
+    def _read(self, query: str, params: Row) -> list[list[Any]]:
+        return self._run(query, **params)
 
     def _stored_ids(self, table: str, ids: list[str]) -> set[str]:
         """Which of the ids are stored; UNWIND + MATCH by key uses the primary-key index (no scan)."""

@@ -23,10 +23,10 @@ from neo4j.exceptions import (
 )
 
 from rag.config import mask_url
-from rag.models import GraphBatch
+from rag.models import Entity, Fact, GraphBatch
 from rag.stores.errors import StoreUnavailable
 from rag.stores.graph import cypher
-from rag.stores.graph.cypher import BatchRows
+from rag.stores.graph.cypher import BatchRows, Row, Runner
 
 _T = TypeVar("_T")
 
@@ -124,6 +124,22 @@ class Neo4jGraphStore:
         """The display names of a KB's entities, sorted (not in the protocol: for checks and tests)."""
         return self._read(_entity_names, kb)
 
+    def find_entities(self, kb: str, normalized_names: list[str]) -> list[Entity]:
+        """The entities stored under these normalised names (`ingest.extract.normalize_name`)."""
+        return self._read(_with_runner, cypher.find_entities, kb, normalized_names)
+
+    def entity_candidates(self, kb: str, words: list[str], limit: int) -> list[Entity]:
+        """At most `limit` entities whose name contains one of the words, case-insensitively."""
+        return self._read(_with_runner, cypher.entity_candidates, kb, words, limit)
+
+    def neighbourhood(self, kb: str, entity_ids: list[str], hops: int, limit: int) -> list[Fact]:
+        """The relations within `hops` (1 or 2) of the entities, nearest first, at most `limit`."""
+        return self._read(_with_runner, cypher.neighbourhood, kb, entity_ids, hops, limit)
+
+    def mentioning_chunks(self, kb: str, entity_ids: list[str], limit: int) -> list[tuple[str, list[str]]]:
+        """(chunk id, which of the entities it mentions) for the chunks mentioning most of them first."""
+        return self._read(_with_runner, cypher.mentioning_chunks, kb, entity_ids, limit)
+
     def health(self) -> None:
         with self._unavailable_as_store_error():
             self._driver.verify_connectivity()
@@ -176,6 +192,16 @@ def _delete_documents(tx: neo4j.ManagedTransaction, kb: str, document_ids: list[
 def _run_all(tx: neo4j.ManagedTransaction, statements: tuple[str, ...], params: dict[str, Any]) -> None:
     for statement in statements:
         tx.run(statement, params).consume()
+
+
+def _with_runner(tx: neo4j.ManagedTransaction, read: Callable[..., _T], *args: Any) -> _T:
+    """Run one of `cypher`'s shared reads inside this transaction."""
+
+    def run(query: str, params: Row) -> list[list[Any]]:
+        return [list(record.values()) for record in tx.run(query, params)]
+
+    runner: Runner = run
+    return read(runner, *args)
 
 
 def _entity_names(tx: neo4j.ManagedTransaction, kb: str) -> list[str]:
