@@ -3,7 +3,6 @@ LadybugDB, and the packaged embedding model."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from ingest.pipeline import IngestPipeline, IngestSummary
 from rag.config import Settings
 from rag.stores.factory import open_stores
 from tests.corpus import CHINESE_GBK, FACTS, write_bad_files, write_corpus
+from tests.postgres import create_database
 
 GOOD_FILES = 11
 TABLES = 4  # sales.csv, people.json, and the two sheets of budget.xlsx
@@ -29,13 +29,7 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Setting
     """The embedded default, and the same with PostgreSQL as the relational store."""
     sql_url = ""
     if request.param == "postgres":
-        server = request.getfixturevalue("postgres_url")
-        name = f"t_{uuid.uuid4().hex[:12]}"
-        admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
-        sql_url = f"{server.rsplit('/', 1)[0]}/{name}"
+        sql_url = create_database(request.getfixturevalue("postgres_url"), "pipeline")
     yield Settings(data_dir=tmp_path / "data", sql_url=sql_url, vector_index_threshold=0)
 
 

@@ -23,6 +23,7 @@ from rag.stores.errors import StoreUnavailable
 from rag.stores.factory import Stores, open_stores
 from rag.stores.sql import SqlStore
 from tests.corpus import CHINESE_GBK
+from tests.postgres import create_database
 
 #: one topic per file, worded so that a paraphrase shares no keyword with its paragraph
 TOPICS = {
@@ -66,13 +67,7 @@ def _settings(request: pytest.FixtureRequest, data_dir: Path) -> Settings:
     """The embedded default, or the same with a fresh PostgreSQL database as the relational store."""
     sql_url = ""
     if request.param == "postgres":
-        server = request.getfixturevalue("postgres_url")
-        name = f"t_{uuid.uuid4().hex[:12]}"
-        admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
-        sql_url = f"{server.rsplit('/', 1)[0]}/{name}"
+        sql_url = create_database(request.getfixturevalue("postgres_url"), "retrieve")
     # module-scoped, so it runs before the autouse fixture that hides the developer's RAG_* variables
     with pytest.MonkeyPatch.context() as env:
         for variable in [v for v in os.environ if v.startswith("RAG_") and not v.startswith("RAG_TEST_")]:

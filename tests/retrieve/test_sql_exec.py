@@ -9,7 +9,6 @@ transaction, and a query that runs too long is cancelled.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -24,6 +23,7 @@ from rag.models import Column, Table
 from rag.retrieve.sql_exec import QueryFailed, QueryTimeout, rows_as_markdown, run_guarded
 from rag.retrieve.sql_guard import UnsafeSQL, check_sql
 from rag.stores.sql.kb_tables import drop_kb_namespace, write_table
+from tests.postgres import create_database
 
 TIMEOUT_S = 0.5
 #: Generous: the cancelled queries would run for hours; this only has to beat "never".
@@ -32,13 +32,11 @@ CANCELLED_WITHIN_S = 30.0
 
 @pytest.fixture(scope="module")
 def postgres_database(postgres_url: str) -> Iterator[str]:
-    name = f"sql_exec_{uuid.uuid4().hex[:8]}"
+    url = create_database(postgres_url, "sql_exec")
+    yield url
     admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    yield postgres_url.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"DROP DATABASE {name} WITH (FORCE)"))
+        conn.execute(sa.text(f'DROP DATABASE "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
     admin.dispose()
 
 

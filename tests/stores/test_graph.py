@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -22,12 +21,6 @@ from rag.stores.graph.cypher import batch_rows
 from rag.stores.graph.ladybug import DB_FILE, LadybugGraphStore
 from rag.stores.graph.neo4j import Neo4jGraphStore
 from rag.stores.lock import StoreLocked
-
-NEO4J_URL = os.environ.get("RAG_TEST_NEO4J_URL", "")
-NEO4J_SKIP = (
-    "no Neo4j server: set RAG_TEST_NEO4J_URL=bolt://host:7687 and RAG_TEST_NEO4J_USER / "
-    "RAG_TEST_NEO4J_PASSWORD to run the graph contract against a Neo4j 5 server"
-)
 
 
 def make_batch(kb: str, source: str, chunks: list[list[str]], relations: tuple[str, ...] = ()) -> GraphBatch:
@@ -61,20 +54,9 @@ def counts(documents: int, chunks: int, entities: int, relations: int) -> dict[s
     return {"documents": documents, "chunks": chunks, "entities": entities, "relations": relations}
 
 
-@pytest.fixture(params=["ladybug", pytest.param("neo4j", marks=pytest.mark.neo4j)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GraphStore]:
-    if request.param == "ladybug":
-        opened: GraphStore = LadybugGraphStore(tmp_path / "graph")
-    else:
-        if not NEO4J_URL:
-            pytest.skip(NEO4J_SKIP)
-        opened = Neo4jGraphStore(
-            NEO4J_URL,
-            os.environ.get("RAG_TEST_NEO4J_USER", "neo4j"),
-            os.environ.get("RAG_TEST_NEO4J_PASSWORD", ""),
-        )
-    yield opened
-    opened.close()
+@pytest.fixture
+def store(graph_store: GraphStore) -> GraphStore:
+    return graph_store
 
 
 @pytest.fixture

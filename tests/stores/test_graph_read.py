@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from ingest.extract import CO_OCCURS
 from rag.models import Chunk, Entity, Fact, GraphBatch, Mention, Relation, chunk_id, document_id, entity_id
 from rag.stores.graph import GraphStore
-from rag.stores.graph.ladybug import LadybugGraphStore
-from rag.stores.graph.neo4j import Neo4jGraphStore
-
-NEO4J_URL = os.environ.get("RAG_TEST_NEO4J_URL", "")
-NEO4J_SKIP = (
-    "no Neo4j server: set RAG_TEST_NEO4J_URL=bolt://host:7687 and RAG_TEST_NEO4J_USER / "
-    "RAG_TEST_NEO4J_PASSWORD to run the graph reads against a Neo4j 5 server"
-)
 
 #: (source, relation, target) per chunk of one document: a chain Alice → Vantor Labs → Lyon → France,
 #: a hub with many co-occurrences, and a fact of someone else.
@@ -60,20 +50,9 @@ def triples(facts: list[Fact]) -> list[tuple[str, str, str, int]]:
     return [(f.source, f.relation, f.target, f.hops) for f in facts]
 
 
-@pytest.fixture(params=["ladybug", pytest.param("neo4j", marks=pytest.mark.neo4j)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GraphStore]:
-    if request.param == "ladybug":
-        opened: GraphStore = LadybugGraphStore(tmp_path / "graph")
-    else:
-        if not NEO4J_URL:
-            pytest.skip(NEO4J_SKIP)
-        opened = Neo4jGraphStore(
-            NEO4J_URL,
-            os.environ.get("RAG_TEST_NEO4J_USER", "neo4j"),
-            os.environ.get("RAG_TEST_NEO4J_PASSWORD", ""),
-        )
-    yield opened
-    opened.close()
+@pytest.fixture
+def store(graph_store: GraphStore) -> GraphStore:
+    return graph_store
 
 
 @pytest.fixture

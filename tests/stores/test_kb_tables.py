@@ -7,7 +7,6 @@ created here never meet those of other tests.
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
@@ -26,17 +25,16 @@ from rag.stores.sql.kb_tables import (
     sql_identifier,
     write_table,
 )
+from tests.postgres import create_database
 
 
 @pytest.fixture(scope="module")
 def postgres_database(postgres_url: str) -> Iterator[str]:
-    name = f"kb_tables_{uuid.uuid4().hex[:8]}"
+    url = create_database(postgres_url, "kb_tables")
+    yield url
     admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    yield postgres_url.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"DROP DATABASE {name} WITH (FORCE)"))
+        conn.execute(sa.text(f'DROP DATABASE "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
     admin.dispose()
 
 
