@@ -33,6 +33,16 @@ _MIGRATIONS = Path(__file__).parent / "migrations"
 #: small enough for SQLite's bound-parameter limit
 _BATCH = 500
 _SAMPLE_ROWS = 3
+#: the columns of a `Chunk`, in its field order
+_CHUNK = (
+    chunks.c.id,
+    chunks.c.document_id,
+    chunks.c.kb,
+    chunks.c.ordinal,
+    chunks.c.text,
+    chunks.c.token_count,
+    chunks.c.metadata,
+)
 _LEDGER = (
     documents.c.id,
     documents.c.kb,
@@ -299,20 +309,11 @@ class SqlStore:
 
     def iter_chunks(self, document_ids: list[str], batch_size: int) -> Iterator[list[Chunk]]:
         """The documents' chunks in (document, ordinal) order, a page at a time (keyset paging)."""
-        columns = (
-            chunks.c.id,
-            chunks.c.document_id,
-            chunks.c.kb,
-            chunks.c.ordinal,
-            chunks.c.text,
-            chunks.c.token_count,
-            chunks.c.metadata,
-        )
         for group in _batches(sorted(document_ids)):
             last: tuple[str, int] | None = None
             while True:
                 query = (
-                    sa.select(*columns)
+                    sa.select(*_CHUNK)
                     .where(chunks.c.document_id.in_(group))
                     .order_by(chunks.c.document_id, chunks.c.ordinal)
                     .limit(batch_size)
@@ -332,20 +333,10 @@ class SqlStore:
         Retrievers that find ids elsewhere (vectors, graph) read the text to cite here, in one
         query for a whole result list rather than one per hit; unknown ids are simply absent.
         """
-        columns = (
-            chunks.c.id,
-            chunks.c.document_id,
-            chunks.c.kb,
-            chunks.c.ordinal,
-            chunks.c.text,
-            chunks.c.token_count,
-            chunks.c.metadata,
-            documents.c.source,
-        )
         found: dict[str, tuple[Chunk, str]] = {}
         with self.engine.connect() as conn:
             for batch in _batches(list(dict.fromkeys(ids))):
-                query = sa.select(*columns).join(documents).where(chunks.c.id.in_(batch))
+                query = sa.select(*_CHUNK, documents.c.source).join(documents).where(chunks.c.id.in_(batch))
                 for *fields, source in conn.execute(query):
                     found[fields[0]] = (Chunk(*fields), source)
         return found
