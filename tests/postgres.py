@@ -91,3 +91,13 @@ def create_database(server_url: str, prefix: str) -> str:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     return f"{server_url.rsplit('/', 1)[0]}/{name}"
+
+
+def drop_database(server_url: str, url: str) -> None:
+    """Drop a database `create_database` made, even while a pool still holds connections to it."""
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+    admin.dispose()

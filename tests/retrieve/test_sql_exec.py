@@ -23,7 +23,7 @@ from rag.models import Column, Table
 from rag.retrieve.sql_exec import QueryFailed, QueryTimeout, rows_as_markdown, run_guarded
 from rag.retrieve.sql_guard import UnsafeSQL, check_sql
 from rag.stores.sql.kb_tables import drop_kb_namespace, write_table
-from tests.postgres import create_database
+from tests.postgres import create_database, drop_database
 
 TIMEOUT_S = 0.5
 #: Generous: the cancelled queries would run for hours; this only has to beat "never".
@@ -34,10 +34,7 @@ CANCELLED_WITHIN_S = 30.0
 def postgres_database(postgres_url: str) -> Iterator[str]:
     url = create_database(postgres_url, "sql_exec")
     yield url
-    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
-    admin.dispose()
+    drop_database(postgres_url, url)
 
 
 @dataclass

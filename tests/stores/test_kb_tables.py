@@ -25,17 +25,14 @@ from rag.stores.sql.kb_tables import (
     sql_identifier,
     write_table,
 )
-from tests.postgres import create_database
+from tests.postgres import create_database, drop_database
 
 
 @pytest.fixture(scope="module")
 def postgres_database(postgres_url: str) -> Iterator[str]:
     url = create_database(postgres_url, "kb_tables")
     yield url
-    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
-    admin.dispose()
+    drop_database(postgres_url, url)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
