@@ -80,12 +80,22 @@ class Settings(BaseSettings):
     llm_model: str = ""
     llm_api_key: SecretStr = SecretStr("")
     llm_timeout_s: float = Field(60.0, gt=0)
-    top_k: int = Field(8, ge=1, description="Fused hits that go into the prompt")
+    top_k: int = Field(5, ge=1, description="Fused hits that go into the prompt")
     retriever_timeout_s: float = Field(5.0, gt=0, description="Deadline of each retriever per question")
     fusion_weights: dict[str, float] = Field(
         default_factory=lambda: {"vector": 1.0, "keyword": 1.0, "graph": 1.0, "sql": 1.0},
         description='Reciprocal-rank fusion weight per retriever, as JSON: {"vector": 1.0, ...}',
     )
+    sql_timeout_s: float = Field(5.0, gt=0, description="Statement timeout of a query the model wrote")
+    sql_max_rows: int = Field(20, ge=1, description="Rows of a SQL result that go into the prompt")
+    sql_deadline_s: float = Field(
+        120.0, gt=0, description="Deadline of the SQL retriever per question, model calls included"
+    )
+    reranker_model: str = Field("", description="Local cross-encoder folder reranking fused hits; empty: off")
+    context_tokens: int = Field(2000, ge=100, description="Prompt budget of retrieved chunks, in tokens")
+    table_tokens: int = Field(600, ge=0, description="Prompt budget of SQL results, in tokens")
+    facts_tokens: int = Field(300, ge=0, description="Prompt budget of graph facts, in tokens")
+    answer_max_tokens: int = Field(512, ge=1, description="Longest answer the model may write, in tokens")
     admin_key: SecretStr = SecretStr("")
     store_timeout_s: float = Field(10.0, gt=0, description="Connect/statement timeout for store servers")
     vector_index_threshold: int = Field(

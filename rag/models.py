@@ -160,6 +160,61 @@ class Hit:
 
 
 @dataclass(slots=True)
+class TableResult:
+    """The rows a checked SQL query returned from a knowledge base's tables, with what to cite:
+    the query as it ran, and the tables and documents it read."""
+
+    sql: str
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+    tables: list[str]  # qualified names, as the catalogue lists them
+    document_ids: list[str]
+    sources: list[str]
+
+
+@dataclass(slots=True)
+class Citation:
+    """One numbered context block of an answer's prompt: where it came from and who found it.
+
+    `chunk_id` is None for a SQL result (cite `sql`) and for the block of graph facts (cite the
+    chunks in `chunk_ids`, which justify the facts). `cited` says whether the answer refers to `[n]`.
+    """
+
+    n: int
+    kind: str  # "chunk" | "table" | "facts"
+    source: str
+    document_id: str | None
+    chunk_id: str | None
+    retrievers: list[str]
+    text: str
+    score: float | None = None
+    sql: str | None = None
+    chunk_ids: list[str] = field(default_factory=list)
+    cited: bool = False
+
+
+@dataclass(slots=True)
+class SourceFailure:
+    """A retriever that did not contribute to an answer, and why (one line, no secrets)."""
+
+    source: str
+    reason: str
+
+
+@dataclass(slots=True)
+class Answer:
+    """A generated answer with the context blocks it was given (`cited` marks those it refers to),
+    the retrievers that failed, and how long each step took in milliseconds."""
+
+    question: str
+    kb: str
+    answer: str
+    citations: list[Citation]
+    sources_failed: list[SourceFailure]
+    timings_ms: dict[str, float]
+
+
+@dataclass(slots=True)
 class Column:
     name: str
     type: str  # one of "integer", "decimal", "date", "datetime", "boolean", "text"

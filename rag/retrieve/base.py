@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from rag.models import Hit
+from rag.models import Fact, Hit, TableResult
+
+
+@dataclass(slots=True)
+class Evidence:
+    """What one retriever found for a question: chunks that compete in fusion, and the graph facts
+    and SQL results that do not (they are no chunks) and get their own share of the prompt."""
+
+    hits: list[Hit]
+    facts: list[Fact] = field(default_factory=list)
+    tables: list[TableResult] = field(default_factory=list)
 
 
 class Retriever(Protocol):
@@ -12,6 +23,8 @@ class Retriever(Protocol):
 
     A retriever raises when its store fails (e.g. `StoreUnavailable`); the caller turns that
     into a degraded answer instead of each retriever hiding its failure in an empty list.
+    Retrievers subclass this protocol to inherit `gather`, and override it when they find more
+    than chunks.
     """
 
     #: "vector" | "keyword" | "sql" | "graph": the `Hit.retriever` of every hit it returns
@@ -23,3 +36,7 @@ class Retriever(Protocol):
         """At most `top_k` hits of `kb`, ranked 1…n; `filters` match chunk metadata exactly
         (a list value matches any of its items), as the vector store's payload filters do."""
         ...
+
+    def gather(self, question: str, kb: str, top_k: int, filters: dict[str, Any] | None = None) -> Evidence:
+        """Everything the retriever found for the prompt; by default, its hits alone."""
+        return Evidence(self.retrieve(question, kb, top_k, filters))

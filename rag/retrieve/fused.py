@@ -12,25 +12,20 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from rag.models import Hit
-from rag.retrieve.base import Retriever
+from rag.models import Fact, Hit, SourceFailure, TableResult
+from rag.retrieve.base import Evidence, Retriever
 from rag.retrieve.fuse import FusedHit, fuse
 
 
 @dataclass(slots=True)
-class SourceFailure:
-    """A retriever that did not contribute, and why (one line, no secrets)."""
-
-    source: str
-    reason: str
-
-
-@dataclass(slots=True)
 class Retrieval:
-    """The fused hits, each retriever's own list, who failed, and how long each took (ms)."""
+    """The fused hits, each retriever's own list, the facts and SQL results found besides chunks,
+    who failed, and how long each took (ms)."""
 
     hits: list[FusedHit]
     results: dict[str, list[Hit]]
+    facts: list[Fact] = field(default_factory=list)
+    tables: list[TableResult] = field(default_factory=list)
     failed: list[SourceFailure] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
 
@@ -49,10 +44,13 @@ class FusedRetriever:
         weights: dict[str, float],
         timeout_s: float,
         candidates: int = 20,
+        timeouts: dict[str, float] | None = None,
     ) -> None:
         self.retrievers = retrievers
         self.weights = weights
-        self.timeout_s = timeout_s
+        #: each retriever's deadline: `timeouts[name]` where given (the SQL retriever waits on a
+        #: language model, seconds rather than milliseconds), else `timeout_s`
+        self.deadlines_s = {r.name: (timeouts or {}).get(r.name, timeout_s) for r in retrievers}
         #: how many hits each retriever contributes before fusion; more than top_k, so that a
         #: chunk ranked low by one retriever and high by another can still surface
         self.candidates = candidates
@@ -63,39 +61,42 @@ class FusedRetriever:
         started = time.perf_counter()
         pool = ThreadPoolExecutor(max_workers=max(1, len(self.retrievers)), thread_name_prefix="retrieve")
         depth = max(top_k, self.candidates)
-        futures: dict[Future[list[Hit]], str] = {
+        futures: dict[Future[tuple[Evidence, float]], str] = {
             pool.submit(self._timed, r, question, kb, depth, filters): r.name for r in self.retrievers
         }
-        results: dict[str, list[Hit]] = {}
-        failed: list[SourceFailure] = []
-        timings: dict[str, float] = {}
+        found = Retrieval(hits=[], results={})
         pending = set(futures)
-        deadline = started + self.timeout_s
         while pending:
+            deadline = min(started + self.deadlines_s[futures[f]] for f in pending)
             done, pending = wait(
                 pending, timeout=max(0.0, deadline - time.perf_counter()), return_when=FIRST_COMPLETED
             )
-            if not done:
-                break
             for future in done:
                 name = futures[future]
                 try:
-                    results[name], timings[name] = future.result()
+                    evidence, found.timings_ms[name] = future.result()
                 except Exception as exc:  # any failure of one source is reported, never raised
-                    failed.append(SourceFailure(name, _reason(exc)))
-        for future in pending:
-            failed.append(SourceFailure(futures[future], f"timed out after {self.timeout_s:g} s"))
+                    found.failed.append(SourceFailure(name, _reason(exc)))
+                    continue
+                found.results[name] = evidence.hits
+                found.facts += evidence.facts
+                found.tables += evidence.tables
+            now = time.perf_counter()
+            for future in [f for f in pending if started + self.deadlines_s[futures[f]] <= now]:
+                pending.discard(future)
+                name = futures[future]
+                found.failed.append(SourceFailure(name, f"timed out after {self.deadlines_s[name]:g} s"))
         # a late retriever keeps its thread until it returns; nobody waits for it
         pool.shutdown(wait=False, cancel_futures=True)
-        hits = fuse(results, self.weights, top_k=top_k)
-        timings["total"] = round((time.perf_counter() - started) * 1000, 2)
-        failed.sort(key=lambda f: f.source)
-        return Retrieval(hits=hits, results=results, failed=failed, timings_ms=timings)
+        found.hits = fuse(found.results, self.weights, top_k=top_k)
+        found.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
+        found.failed.sort(key=lambda f: f.source)
+        return found
 
     @staticmethod
     def _timed(
         retriever: Retriever, question: str, kb: str, top_k: int, filters: dict[str, Any] | None
-    ) -> tuple[list[Hit], float]:
+    ) -> tuple[Evidence, float]:
         started = time.perf_counter()
-        hits = retriever.retrieve(question, kb, top_k, filters)
-        return hits, round((time.perf_counter() - started) * 1000, 2)
+        evidence = retriever.gather(question, kb, top_k, filters)
+        return evidence, round((time.perf_counter() - started) * 1000, 2)

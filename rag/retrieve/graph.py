@@ -24,6 +24,7 @@ from typing import Any
 from ingest.embed import Embedder
 from ingest.extract import CO_OCCURS, HeuristicExtractor, normalize_name
 from rag.models import Chunk, Entity, Fact, Hit, entity_id
+from rag.retrieve.base import Evidence, Retriever
 from rag.retrieve.keyword import STOPWORDS
 from rag.stores.graph import GraphStore
 from rag.stores.sql import SqlStore
@@ -59,7 +60,7 @@ class Link:
     score: float
 
 
-class GraphRetriever:
+class GraphRetriever(Retriever):
     """Chunks and facts around the entities a question names, scored by link quality and hop distance."""
 
     name = "graph"
@@ -78,6 +79,10 @@ class GraphRetriever:
         self, question: str, kb: str, top_k: int, filters: dict[str, Any] | None = None
     ) -> list[Hit]:
         return self.retrieve_with_facts(question, kb, top_k, filters)[0]
+
+    def gather(self, question: str, kb: str, top_k: int, filters: dict[str, Any] | None = None) -> Evidence:
+        hits, facts = self.retrieve_with_facts(question, kb, top_k, filters)
+        return Evidence(hits, facts=facts)
 
     def retrieve_with_facts(
         self, question: str, kb: str, top_k: int, filters: dict[str, Any] | None = None

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
 from rag.models import Hit
+from rag.retrieve.base import Retriever
 from rag.stores.errors import StoreUnavailable
 from rag.stores.sql import SqlStore
 from rag.stores.sql.fulltext import search_text
@@ -67,7 +68,7 @@ def query_terms(question: str) -> list[str]:
     return (kept or terms)[:MAX_TERMS]
 
 
-class KeywordRetriever:
+class KeywordRetriever(Retriever):
     """Chunks ranked by BM25 (SQLite `bm25()`, negated so higher is better) or `ts_rank_cd`."""
 
     name = "keyword"

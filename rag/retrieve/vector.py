@@ -7,13 +7,14 @@ from typing import Any
 
 from ingest.embed import Embedder
 from rag.models import Hit
+from rag.retrieve.base import Retriever
 from rag.stores.sql import SqlStore
 from rag.stores.vector import VectorStore
 
 log = logging.getLogger(__name__)
 
 
-class VectorRetriever:
+class VectorRetriever(Retriever):
     """Nearest chunks by cosine similarity; text and source come from the ledger.
 
     The vector payload holds ids and filterable metadata only, so the text to cite is read from

@@ -385,7 +385,12 @@ class SqlStore:
             }
 
     def tables(self, kb: str) -> list[dict[str, Any]]:
-        """The catalogue of the KB's tables (what text-to-SQL will see)."""
-        query = sa.select(catalogue).where(catalogue.c.kb == kb).order_by(catalogue.c.name)
+        """The catalogue of the KB's tables (what text-to-SQL will see), each with its document's source."""
+        query = (
+            sa.select(catalogue, documents.c.source)
+            .join(documents, documents.c.id == catalogue.c.document_id)
+            .where(catalogue.c.kb == kb)
+            .order_by(catalogue.c.name)
+        )
         with self.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]

@@ -1,0 +1,162 @@
+"""Text-to-SQL over a knowledge base's ingested tables: route, write, check, run, repair once.
+
+A question pays for a model call only when one of the KB's tables looks relevant: the cheap
+route compares the question's terms (tokenized like the keyword index) with each table's name,
+columns and sample values. The model then sees the relevant tables as `CREATE TABLE` statements
+with a few rows, the form text-to-SQL models are trained on, and writes one query. The query
+passes `sql_guard.check_sql` (one SELECT over this KB's tables) and runs through
+`sql_exec.run_guarded` (read-only, time-limited, row-limited). When the guard or the database
+refuses it, the model gets the reason and one more try; a second failure is the retriever's
+failure, which the fused retrieval reports in `sources_failed`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+
+from rag.generate.base import ChatModel
+from rag.generate.prompts import sql_messages, sql_repair
+from rag.models import Hit, TableResult
+from rag.retrieve.base import Evidence, Retriever
+from rag.retrieve.keyword import query_terms
+from rag.retrieve.sql_exec import QueryFailed, run_guarded
+from rag.retrieve.sql_guard import UnsafeSQL, check_sql
+from rag.stores.sql import SqlStore
+
+log = logging.getLogger(__name__)
+
+#: Tables shown to the model at most, the most relevant first: a long catalogue costs prompt
+#: tokens and confuses small models more than it helps.
+MAX_TABLES = 4
+#: Sample rows per table in the prompt: enough to show the values' format (dates, codes, case).
+SAMPLE_ROWS = 3
+#: Tokens of the model's reply: one query.
+MAX_SQL_TOKENS = 256
+
+_CATALOGUE_TYPES = {
+    "integer": "INTEGER",
+    "decimal": "NUMERIC",
+    "date": "DATE",
+    "datetime": "TIMESTAMP",
+    "boolean": "BOOLEAN",
+    "text": "TEXT",
+}
+_FENCED = re.compile(r"```(?:sql|postgresql|postgres|sqlite)?\s*\n?(.*?)```", re.IGNORECASE | re.DOTALL)
+_QUERY_START = re.compile(r"\b(SELECT|WITH)\b", re.IGNORECASE)
+
+
+def _stem(term: str) -> str:
+    """ "employees" and "employee", "cities" and "city" meet; enough for routing, not a stemmer."""
+    if len(term) > 4 and term.endswith("ies"):
+        return term[:-3] + "y"
+    if len(term) > 3 and term.endswith("s") and not term.endswith("ss"):
+        return term[:-1]
+    return term
+
+
+def _terms(text: str) -> set[str]:
+    return {_stem(term) for term in query_terms(text.replace("_", " "))}
+
+
+def table_terms(table: dict[str, Any]) -> set[str]:
+    """The words a question about this table is likely to use: its names, columns and sample values."""
+    parts: list[str] = [table["source_name"], table["description"]]
+    parts += [column["name"] for column in table["columns"]]
+    parts += [str(value) for row in table["sample_rows"] for value in row if isinstance(value, str)]
+    return _terms(" ".join(parts))
+
+
+def route(question: str, tables: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The tables sharing a term with the question, most shared terms first; [] means no SQL."""
+    asked = _terms(question)
+    scored = [(len(asked & table_terms(table)), table) for table in tables]
+    relevant = sorted((item for item in scored if item[0] > 0), key=lambda item: -item[0])
+    return [table for _, table in relevant[:MAX_TABLES]]
+
+
+def describe(tables: Iterable[dict[str, Any]]) -> str:
+    """The tables as `CREATE TABLE` statements, each followed by a comment with sample rows."""
+    blocks = []
+    for table in tables:
+        columns = ", ".join(
+            f"{column['name']} {_CATALOGUE_TYPES.get(column['type'], 'TEXT')}" for column in table["columns"]
+        )
+        rows = "\n".join(
+            " | ".join("" if value is None else str(value) for value in row)
+            for row in table["sample_rows"][:SAMPLE_ROWS]
+        )
+        header = " | ".join(column["name"] for column in table["columns"])
+        blocks.append(
+            f"CREATE TABLE {table['name']} ({columns});\n"
+            f"/* {table['description']}; first rows:\n{header}\n{rows}\n*/"
+        )
+    return "\n\n".join(blocks)
+
+
+def extract_sql(reply: str) -> str:
+    """The query in a model's reply: the first fenced block if any, else the text from the first
+    SELECT/WITH up to the first blank line; the guard judges whatever comes out."""
+    fenced = _FENCED.search(reply)
+    text = fenced.group(1) if fenced else reply
+    start = _QUERY_START.search(text)
+    if start is None:
+        return text.strip()
+    query = text[start.start() :]
+    if not fenced:
+        query = re.split(r"\n\s*\n", query, maxsplit=1)[0]
+    return query.strip()
+
+
+class SqlRetriever(Retriever):
+    """A table of rows answering the question, computed by a query the model wrote and the guard checked."""
+
+    name = "sql"
+
+    def __init__(self, sql: SqlStore, chat: ChatModel, *, timeout_s: float = 5.0, max_rows: int = 20) -> None:
+        self.sql = sql
+        self.chat = chat
+        #: statement timeout of the query itself; the model's time is bounded by its own client
+        self.timeout_s = timeout_s
+        self.max_rows = max_rows
+
+    def retrieve(
+        self, question: str, kb: str, top_k: int, filters: dict[str, Any] | None = None
+    ) -> list[Hit]:
+        """No chunks: a SQL result is a table for the prompt, which `gather` returns."""
+        return []
+
+    def gather(self, question: str, kb: str, top_k: int, filters: dict[str, Any] | None = None) -> Evidence:
+        catalogue = self.sql.tables(kb)
+        relevant = route(question, catalogue)
+        if not relevant:
+            return Evidence([])
+        dialect = "sqlite" if self.sql.engine.dialect.name == "sqlite" else "postgres"
+        messages = sql_messages(question, describe(relevant), dialect)
+        reply = self.chat.complete(messages, max_tokens=MAX_SQL_TOKENS)
+        try:
+            return Evidence([], tables=[self._run(extract_sql(reply), dialect, catalogue)])
+        except (UnsafeSQL, QueryFailed) as exc:
+            log.info("event=sql_repair kb=%s error=%s", kb, exc)
+            repaired = self.chat.complete(sql_repair(messages, reply, str(exc)), max_tokens=MAX_SQL_TOKENS)
+            return Evidence([], tables=[self._run(extract_sql(repaired), dialect, catalogue)])
+
+    def _run(self, query: str, dialect: str, catalogue: list[dict[str, Any]]) -> TableResult:
+        safe = check_sql(query, dialect, {table["name"] for table in catalogue}, max_rows=self.max_rows)
+        columns, rows = run_guarded(self.sql.engine, safe, timeout_s=self.timeout_s, max_rows=self.max_rows)
+        tree = sqlglot.parse_one(safe, read=dialect)
+        named = {".".join(part.name.lower() for part in t.parts) for t in tree.find_all(exp.Table)}
+        read = [table for table in catalogue if table["name"] in named]
+        return TableResult(
+            sql=safe,
+            columns=columns,
+            rows=rows,
+            tables=[table["name"] for table in read],
+            document_ids=sorted({table["document_id"] for table in read}),
+            sources=sorted({table["source"] for table in read}),
+        )
