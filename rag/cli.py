@@ -1,4 +1,4 @@
-"""The `rag` command: ingest, knowledge bases, documents, status, config and doctor.
+"""The `rag` command: ingest, ask, retrieve, knowledge bases, documents, status, config and doctor.
 
 Exit codes: 0 success; 1 some documents failed (each named with its reason); 2 usage or
 configuration errors, including a store that cannot be reached or is held by another process.
@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -25,6 +25,9 @@ from rag.config import Settings
 from rag.stores.errors import StoreUnavailable
 from rag.stores.factory import Stores, open_stores
 from rag.stores.lock import StoreLocked
+
+if TYPE_CHECKING:
+    from rag.pipeline import AnswerPipeline
 
 app = typer.Typer(help="Answers from your own documents with your own model.", no_args_is_help=True)
 kb_app = typer.Typer(help="Create, list and delete knowledge bases.", no_args_is_help=True)
@@ -204,69 +207,49 @@ def status(
             err.print(f"[red]failed[/] {escape(where)}: {escape(failure['error'] or '')}", highlight=False)
 
 
+RetrieversOption = Annotated[
+    str, typer.Option("--retrievers", help="Comma-separated: vector,keyword,graph,sql")
+]
+TopKOption = Annotated[int | None, typer.Option("--top-k", help="Fused hits that go into the prompt")]
+
+
+@contextmanager
+def _pipeline(kb: str, retrievers: str) -> Iterator[AnswerPipeline]:
+    """The answer pipeline over the configured stores, warmed up, for an existing KB."""
+    from rag.pipeline import open_pipeline
+    from rag.retrieve.rerank import RerankerError
+
+    with _stores() as stores:
+        if not stores.sql.kb_exists(kb):
+            raise _fail(f"no knowledge base named {kb!r} (rag kb list shows them)")
+        try:
+            pipeline = open_pipeline(stores, stores.settings, retrievers.split(","))
+            pipeline.warm_up()
+            yield pipeline
+        except (ValueError, RerankerError) as exc:
+            raise _fail(str(exc)) from None
+
+
 @app.command()
 def retrieve(
     question: Annotated[str, typer.Argument(help="The question to find context for")],
     kb: KbOption = "default",
-    top_k: Annotated[int | None, typer.Option("--top-k", help="Fused hits to show")] = None,
-    retrievers: Annotated[
-        str, typer.Option(help="Comma-separated: vector,keyword,graph")
-    ] = "vector,keyword,graph",
+    top_k: TopKOption = None,
+    retrievers: RetrieversOption = "vector,keyword,graph",
     as_json: JsonOption = False,
 ) -> None:
-    """The fused hits for a question, with each one's retrievers, ranks and scores (no generation)."""
-    from ingest.embed import Embedder
-    from rag.retrieve.factory import open_retrievers
-    from rag.retrieve.fused import FusedRetriever
-    from rag.stores.sql.fulltext import search_text
+    """The fused hits for a question, with each one's retrievers, ranks and scores (no answer)."""
+    from rag.responses import retrieval_json
 
-    with _stores() as stores:
-        settings = stores.settings
-        if not stores.sql.kb_exists(kb):
-            raise _fail(f"no knowledge base named {kb!r} (rag kb list shows them)")
-        embedder = Embedder(stores.embedding, settings.embed_batch_size)
-        try:
-            chosen = open_retrievers(
-                stores, embedder, [n.strip() for n in retrievers.split(",") if n.strip()]
-            )
-        except ValueError as exc:
-            raise _fail(str(exc)) from None
-        # load the embedding model and jieba's dictionary before the clock starts: the
-        # deadlines are per question, not per process start
-        embedder.embed([question])
-        search_text("预热")
-        fused = FusedRetriever(chosen, settings.fusion_weights, settings.retriever_timeout_s)
-        found = fused.retrieve(question, kb, top_k or settings.top_k)
-    hits = [
-        {
-            "rank": rank,
-            "score": round(item.score, 6),
-            "chunk_id": item.hit.chunk_id,
-            "document_id": item.hit.document_id,
-            "source": item.hit.source,
-            "text": item.hit.text,
-            "retrievers": {
-                name: {"rank": item.ranks[name], "score": item.scores[name]} for name in item.ranks
-            },
-        }
-        for rank, item in enumerate(found.hits, start=1)
-    ]
-    failed = [{"source": f.source, "reason": f.reason} for f in found.failed]
+    with _pipeline(kb, retrievers) as pipeline:
+        found = retrieval_json(question, kb, pipeline.retrieve(question, kb, top_k=top_k))
     if as_json:
-        _print_json(
-            {
-                "question": question,
-                "kb": kb,
-                "hits": hits,
-                "sources_failed": failed,
-                "timings_ms": found.timings_ms,
-            }
-        )
+        _print_json(found)
         return
     table = Table(title=f"{question!r} in {kb!r}")
     for column in ("#", "score", "found by", "source", "text"):
         table.add_column(column, overflow="fold")
-    for hit in hits:
+    for hit in found["hits"]:
         found_by = ", ".join(f"{name} #{r['rank']}" for name, r in hit["retrievers"].items())
         text = hit["text"].replace("\n", " ")
         table.add_row(
@@ -277,10 +260,63 @@ def retrieve(
             escape(text[:160]),
         )
     out.print(table)
+    for fact in found["facts"]:
+        out.print(f"[dim]fact[/] {escape(fact['fact'])}", highlight=False)
+    for result in found["tables"]:
+        out.print(f"[dim]sql[/] {escape(result['sql'])} → {len(result['rows'])} rows", highlight=False)
+    _print_failures(found["sources_failed"])
+
+
+def _print_failures(failed: list[dict[str, str]]) -> None:
     for failure in failed:
         err.print(
             f"[yellow]{escape(failure['source'])} failed[/]: {escape(failure['reason'])}", highlight=False
         )
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question to answer")],
+    kb: KbOption = "default",
+    top_k: TopKOption = None,
+    retrievers: RetrieversOption = "vector,keyword,graph,sql",
+    stream: Annotated[bool, typer.Option("--stream", help="Print the answer as it is written")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Answer a question from a knowledge base with the configured model, citing its sources.
+
+    --json prints {"answer", "citations", "sources_failed", "timings"}; with --stream too, one
+    JSON line per piece of text ({"token": …}) and then that object on the last line.
+    """
+    from rag.models import Answer
+    from rag.responses import answer_json
+
+    answer: Answer | None = None
+    with _pipeline(kb, retrievers) as pipeline:
+        for piece in pipeline.stream(question, kb, top_k=top_k):
+            if isinstance(piece, Answer):
+                answer = piece
+            elif stream and as_json:
+                print(json.dumps({"token": piece}, ensure_ascii=False), flush=True)
+            elif stream:
+                out.file.write(piece)
+                out.file.flush()
+    assert answer is not None  # the pipeline always ends with the Answer
+    shown = answer_json(answer)
+    if as_json:
+        if stream:
+            print(json.dumps(shown, ensure_ascii=False, default=str), flush=True)
+        else:
+            _print_json(shown)
+        return
+    out.print("" if stream else escape(answer.answer), highlight=False)
+    out.print()
+    for citation in shown["citations"]:
+        mark = "" if citation["cited"] else " [dim](given, not cited)[/]"
+        where = citation.get("sql") or Path(citation["source"]).name
+        found_by = ", ".join(citation["retrievers"])
+        out.print(f"[bold][{citation['n']}][/] {escape(where)} [dim]({found_by})[/]{mark}", highlight=False)
+    _print_failures(shown["sources_failed"])
 
 
 @app.command("config")
