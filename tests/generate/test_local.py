@@ -18,9 +18,6 @@ from rag.generate.local import (
     packaged_gguf,
     resolve_source,
 )
-from tests.generate import openai_server
-
-smollm2 = openai_server.smollm2  # the session fixture (skips when the packaged model is absent)
 
 QUESTION: list[Message] = [{"role": "user", "content": "What is the capital of France? Answer in one word."}]
 needs_packaged_model = pytest.mark.skipif(

@@ -24,8 +24,7 @@ from rag.stores.graph.cypher import batch_rows
 from tests.generate import openai_server
 from tests.generate.openai_server import API_KEY, ChatServer
 
-smollm2 = openai_server.smollm2  # the session fixtures
-chat_server = openai_server.chat_server
+chat_server = openai_server.chat_server  # the session fixture
 
 KB = "kb"
 TEXT = "Jane Doe works at ACME Corp. ACME Corp is located in Berlin."
