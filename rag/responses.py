@@ -56,7 +56,7 @@ def answer_json(answer: Answer) -> dict[str, Any]:
         "question": answer.question,
         "kb": answer.kb,
         "answer": answer.answer,
-        "citations": [{k: v for k, v in asdict(c).items() if v not in (None, [])} for c in cited],
+        "citations": [asdict(c) for c in cited],
         "sources_failed": failures_json(answer.sources_failed),
         "timings": answer.timings_ms,
     }
