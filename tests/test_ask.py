@@ -23,7 +23,9 @@ from rag.config import Settings
 from rag.generate.local import LocalChatModel
 from rag.models import Answer
 from rag.pipeline import NOTHING_FOUND, AnswerPipeline, open_pipeline
+from rag.retrieve.rerank import RERANK
 from rag.stores.factory import Stores, open_stores
+from tests.retrieve.test_rerank import cross_encoder_folder  # noqa: F401 (a fixture)
 
 SAMPLES = Path(__file__).resolve().parents[1] / "docs" / "samples"
 KB = "demo"
@@ -132,6 +134,19 @@ def test_the_answer_streams_in_pieces_and_ends_with_the_cited_answer(pipeline: A
     *text, final = pieces
     assert isinstance(final, Answer) and len(text) > 1
     assert "".join(text).strip() == final.answer
+
+
+def test_a_configured_reranker_orders_the_fused_hits(
+    stores: Stores,
+    smollm2: LocalChatModel,
+    cross_encoder_folder: Path,  # noqa: F811
+) -> None:
+    settings = stores.settings.model_copy(update={"reranker_model": str(cross_encoder_folder)})
+    pipeline = open_pipeline(stores, settings, ["vector", "keyword"], chat=smollm2)
+    found = pipeline.retrieve("When was Northwind Robotics founded?", KB, top_k=3)
+    assert len(found.hits) == 3 and "rerank" in found.timings_ms
+    scores = [item.scores[RERANK] for item in found.hits]
+    assert scores == sorted(scores, reverse=True)
 
 
 def test_a_figure_from_a_table_is_computed_by_sql_and_cited_with_its_query(
