@@ -335,11 +335,14 @@ def show_config(as_json: JsonOption = False) -> None:
 
 
 @app.command()
-def doctor() -> None:
+def doctor(as_json: JsonOption = False) -> None:
     """Check each configured store and model, and say how to fix what is wrong."""
     from rag.doctor import run_checks
 
     checks = run_checks(_settings())
+    if as_json:
+        _print_json([{"check": c.name, "ok": c.ok, "detail": c.detail} for c in checks])
+        raise typer.Exit(0 if all(check.ok for check in checks) else 2)
     table = Table(title="doctor")
     for column in ("check", "status", "detail"):
         table.add_column(column)

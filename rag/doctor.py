@@ -8,6 +8,7 @@ import httpx
 
 from ingest.embed import EmbeddingModelError, model_info
 from rag.config import Settings, mask_url
+from rag.generate.quirks import SERVER_BY_OWNER
 from rag.stores.errors import StoreUnavailable
 from rag.stores.lock import StoreLocked
 
@@ -56,7 +57,12 @@ def _check_llm(settings: Settings) -> Check:
     try:
         response = httpx.get(url, headers=headers, timeout=min(settings.llm_timeout_s, 10.0))
         response.raise_for_status()
-        served = [m.get("id") for m in response.json().get("data", [])]
+        cards = response.json().get("data", [])
+        served = [card.get("id") for card in cards]
+    except httpx.HTTPStatusError as exc:
+        status = exc.response.status_code
+        fix = "set RAG_LLM_API_KEY to a key it accepts" if status in (401, 403) else "is RAG_LLM_URL right?"
+        return Check("model server", False, f"GET {mask_url(url)} answered HTTP {status}: {fix}")
     except (httpx.HTTPError, ValueError) as exc:
         return Check(
             "model server",
@@ -71,7 +77,13 @@ def _check_llm(settings: Settings) -> Check:
             f"serves {served}, not {settings.llm_model!r}: set RAG_LLM_MODEL to one of them "
             "(vLLM: --served-model-name)",
         )
-    return Check("model server", True, f"{mask_url(settings.llm_url)} serves {served}")
+    detail = f"{mask_url(settings.llm_url)} serves {served}"
+    if any(SERVER_BY_OWNER.get(card.get("owned_by", "")) == "ollama" for card in cards):
+        detail += (
+            "; Ollama cuts prompts longer than its context length without an error: start it with "
+            "OLLAMA_CONTEXT_LENGTH=8192 or more (deploy/ollama)"
+        )
+    return Check("model server", True, detail)
 
 
 def run_checks(settings: Settings) -> list[Check]:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from rag.cli import app
+from rag.generate.local import LocalChatModel
 from rag.stores.lock import DataDirLock
 from tests.corpus import write_bad_files
+from tests.generate.openai_server import API_KEY, SERVED, ChatServer
 
 runner = CliRunner()
 
@@ -164,3 +167,27 @@ def test_an_unreachable_model_server_stops_ingest_and_leaves_documents_to_resume
     code, out, _ = rag(tmp_path / "data", "status", "--kb", "team", "--json")
     report = json.loads(out)
     assert report["documents"] == {"done": 2} and report["vectors"] == report["chunks"]
+
+
+def test_doctor_checks_the_served_model_names_and_warns_about_ollamas_context(
+    tmp_path: Path, smollm2: LocalChatModel
+) -> None:
+    def model_check(url: str, model: str, key: str = API_KEY) -> tuple[int, dict[str, Any]]:
+        code, out, _ = rag(
+            tmp_path / "data", "doctor", "--json", RAG_LLM_URL=url, RAG_LLM_MODEL=model, RAG_LLM_API_KEY=key
+        )
+        return code, next(c for c in json.loads(out) if c["check"] == "model server")
+
+    with ChatServer(smollm2).running() as server:
+        code, check = model_check(server.url, "qwen3-8b")
+        assert code == 2 and not check["ok"]
+        assert "not 'qwen3-8b'" in check["detail"] and "RAG_LLM_MODEL to one of them" in check["detail"]
+        assert SERVED in check["detail"]
+        code, check = model_check(server.url, SERVED)
+        assert code == 0 and check["ok"] and "OLLAMA_CONTEXT_LENGTH" not in check["detail"]
+        code, check = model_check(server.url, SERVED, key="sk-wrong")
+        assert code == 2 and "HTTP 401" in check["detail"] and "RAG_LLM_API_KEY" in check["detail"]
+        assert "sk-wrong" not in check["detail"]
+    with ChatServer(smollm2, owned_by="library").running() as ollama:
+        code, check = model_check(ollama.url, SERVED)
+        assert code == 0 and check["ok"] and "OLLAMA_CONTEXT_LENGTH" in check["detail"]
