@@ -132,6 +132,10 @@ class SqlRetriever(Retriever):
 
     def gather(self, question: str, kb: str, top_k: int, filters: dict[str, Any] | None = None) -> Evidence:
         catalogue = self.sql.tables(kb)
+        if filters and "document_id" in filters:  # tables carry no chunk metadata, only their document
+            wanted = filters["document_id"]
+            kept = set(wanted) if isinstance(wanted, list) else {wanted}
+            catalogue = [table for table in catalogue if table["document_id"] in kept]
         relevant = route(question, catalogue)
         if not relevant:
             return Evidence([])

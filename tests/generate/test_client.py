@@ -16,8 +16,7 @@ from rag.generate.local import LocalChatModel
 from tests.generate import openai_server
 from tests.generate.openai_server import API_KEY, SERVED, ChatServer, hanging_up_server
 
-smollm2 = openai_server.smollm2  # the session fixtures
-chat_server = openai_server.chat_server
+chat_server = openai_server.chat_server  # the session fixture
 
 QUESTION: list[Message] = [{"role": "user", "content": "What is the capital of France? Answer in one word."}]
 

@@ -157,3 +157,14 @@ def test_a_refused_query_gets_one_repair_with_the_reason(stores: Stores, sql_mod
     assert result.rows == [(285,)]
     with stores.sql.engine.connect() as conn:  # the refused DROP never ran
         assert conn.execute(sa.text("SELECT count(*) FROM documents")).scalar_one() == 2
+
+
+def test_a_document_filter_keeps_the_other_documents_tables_out(
+    stores: Stores, smollm2: LocalChatModel
+) -> None:
+    offices = next(t["document_id"] for t in stores.sql.tables(KB) if t["source_name"] == "offices")
+    model = CountingModel(smollm2)
+    found = SqlRetriever(stores.sql, model).gather(
+        "How many units of the Pallet Mover were sold in 2024?", KB, 5, {"document_id": [offices]}
+    )
+    assert found.tables == [] and model.calls == 0  # only the offices table was a candidate
