@@ -33,7 +33,9 @@ app = typer.Typer(help="Answers from your own documents with your own model.", n
 kb_app = typer.Typer(help="Create, list and delete knowledge bases.", no_args_is_help=True)
 docs_app = typer.Typer(help="List and delete documents.", no_args_is_help=True)
 app.add_typer(kb_app, name="kb")
+keys_app = typer.Typer(help="Create, list and revoke API keys of the HTTP service.", no_args_is_help=True)
 app.add_typer(docs_app, name="docs")
+app.add_typer(keys_app, name="keys")
 
 out = Console()
 err = Console(stderr=True)
@@ -430,6 +432,81 @@ def docs_list(kb: KbOption = "default", as_json: JsonOption = False) -> None:
     for row in rows:
         table.add_row(row["id"], row["status"], str(row["chunks"]), escape(row["source"]))
     out.print(table)
+
+
+@keys_app.command("create")
+def keys_create(
+    kbs: Annotated[list[str], typer.Option("--kb", help="A KB the key may use (repeat for more)")],
+    write: Annotated[bool, typer.Option("--write", help="Also upload and delete documents")] = False,
+) -> None:
+    """Print a new key once, alone on the last line; only its hash is stored."""
+    from rag.stores.sql.keys import ApiKeys
+
+    with _stores() as stores:
+        missing = [kb for kb in kbs if not stores.sql.kb_exists(kb)]
+        if missing:
+            raise _fail(f"no knowledge base named {', '.join(map(repr, missing))} (rag kb create NAME)")
+        key_id, secret = ApiKeys(stores.sql.engine).create(kbs, can_write=write)
+    access = "read and write" if write else "read"
+    err.print(
+        f"key {key_id}: {access} {', '.join(kbs)}; store it now, it is not shown again", highlight=False
+    )
+    print(secret)
+
+
+@keys_app.command("list")
+def keys_list(as_json: JsonOption = False) -> None:
+    """Every key's id, KBs and access (never the key itself)."""
+    from rag.stores.sql.keys import ApiKeys
+
+    rows = _with_stores(lambda stores: ApiKeys(stores.sql.engine).list())
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title="API keys")
+    for column in ("id", "knowledge bases", "access", "created"):
+        table.add_column(column)
+    for row in rows:
+        access = "read, write" if row["can_write"] else "read"
+        table.add_row(str(row["id"]), escape(", ".join(row["kbs"])), access, str(row["created_at"]))
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (rag keys list)")]) -> None:
+    """Revoke a key: requests with it are refused at once."""
+    from rag.stores.sql.keys import ApiKeys
+
+    if not _with_stores(lambda stores: ApiKeys(stores.sql.engine).revoke(key_id)):
+        raise _fail(f"no key with id {key_id!r}")
+    out.print(f"revoked {escape(key_id)}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+) -> None:
+    """Run the HTTP API (docs at /docs). With no key at all, it listens on 127.0.0.1 only."""
+    import uvicorn
+
+    from api.app import create_app
+    from rag.stores.sql.keys import ApiKeys
+
+    settings = _settings()
+    keyed = bool(settings.admin_key.get_secret_value()) or _with_stores(
+        lambda stores: ApiKeys(stores.sql.engine).any()
+    )
+    if not keyed and host != "127.0.0.1":
+        err.print(
+            f"[yellow]no API key exists[/], so the service is open to anyone who reaches it: "
+            f"listening on 127.0.0.1 instead of {escape(host)} (rag keys create, or RAG_ADMIN_KEY)",
+            highlight=False,
+        )
+        host = "127.0.0.1"
+    elif not keyed:
+        err.print("[yellow]no API key exists[/]: open to local clients only (127.0.0.1)", highlight=False)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 
 def main() -> None:

@@ -96,7 +96,11 @@ class Settings(BaseSettings):
     table_tokens: int = Field(600, ge=0, description="Prompt budget of SQL results, in tokens")
     facts_tokens: int = Field(300, ge=0, description="Prompt budget of graph facts, in tokens")
     answer_max_tokens: int = Field(512, ge=1, description="Longest answer the model may write, in tokens")
-    admin_key: SecretStr = SecretStr("")
+    admin_key: SecretStr = Field(SecretStr(""), description="Manages KBs and keys over HTTP; empty: no admin")
+    cors_origins: list[str] = Field(
+        default_factory=list, description='Browser origins allowed, as JSON: ["https://…"]'
+    )
+    dify_prefix: str = Field("", description="Also serve Dify's /retrieval under this path prefix")
     store_timeout_s: float = Field(10.0, gt=0, description="Connect/statement timeout for store servers")
     vector_index_threshold: int = Field(
         100_000,

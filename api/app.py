@@ -1,0 +1,60 @@
+"""The FastAPI app: one factory, a lifespan that opens the stores and the model once, one router per surface.
+
+    uvicorn --factory api.app:create_app      (or `rag serve`)
+
+OpenAPI docs are at /docs. Every error is JSON (api/errors.py); Dify's route keeps Dify's error shape.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.concurrency import run_in_threadpool
+
+from api import dify, errors, health, query
+from api.metrics import Metrics
+from api.services import open_services
+from rag.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The service over the stores `settings` name (default: the environment and rag.toml)."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = await run_in_threadpool(open_services, settings)
+        app.state.services = services
+        try:
+            # the embedding model and jieba load now, not inside the first request's deadlines
+            await run_in_threadpool(services.pipeline.warm_up)
+            yield
+        finally:
+            await run_in_threadpool(services.close)
+
+    app = FastAPI(
+        title="rag-local",
+        summary="Answers from your own documents with your own model",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.metrics = Metrics()
+    errors.install(app)
+    app.middleware("http")(app.state.metrics.middleware)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    app.include_router(health.router)
+    app.include_router(query.router)
+    dify.install(app, settings.dify_prefix)
+    return app

@@ -1,0 +1,83 @@
+"""Who is calling: the admin key (a setting), an API key scoped to KBs, or nobody in open mode.
+
+Open mode: with no admin key and no API key at all, every request may do everything, and
+`rag serve` binds to 127.0.0.1 only and says so. As soon as one key exists, every route but the
+health checks needs one. A key that may not read a KB is told the KB does not exist (404), the
+same answer as for a KB that does not, so keys cannot probe for other teams' KB names.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from api.errors import ApiError
+from api.services import Services, services
+from rag.stores.sql.keys import Grant
+
+
+class AuthError(Exception):
+    """No usable credentials; `kind` is "missing", "malformed" or "invalid"."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The caller: an admin (the admin key, or anyone in open mode) or the holder of a scoped key."""
+
+    admin: bool
+    grant: Grant | None = None
+
+    def can_read(self, kb: str) -> bool:
+        return self.admin or (self.grant is not None and kb in self.grant.kbs)
+
+    def can_write(self, kb: str) -> bool:
+        return self.admin or (self.grant is not None and self.grant.can_write and kb in self.grant.kbs)
+
+
+def open_mode(found: Services) -> bool:
+    return not found.settings.admin_key.get_secret_value() and not found.keys.any()
+
+
+def bearer_token(header: str | None) -> str:
+    """The key of an `Authorization: Bearer <key>` header; AuthError when absent or malformed."""
+    if not header:
+        raise AuthError("missing", "missing API key: send the header Authorization: Bearer <key>")
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip() or " " in token.strip():
+        raise AuthError("malformed", "malformed Authorization header: expected Authorization: Bearer <key>")
+    return token.strip()
+
+
+def authenticate(found: Services, header: str | None) -> Principal:
+    if open_mode(found):
+        return Principal(admin=True)
+    token = bearer_token(header)
+    admin_key = found.settings.admin_key.get_secret_value()
+    if admin_key and secrets.compare_digest(token.encode(), admin_key.encode()):
+        return Principal(admin=True)
+    grant = found.keys.verify(token)
+    if grant is None:
+        raise AuthError("invalid", "invalid API key")
+    return Principal(admin=False, grant=grant)
+
+
+def principal(request: Request, found: Annotated[Services, Depends(services)]) -> Principal:
+    """The dependency of the service's own routes: 401 without a valid key."""
+    try:
+        return authenticate(found, request.headers.get("authorization"))
+    except AuthError as exc:
+        raise ApiError(401, "unauthorized", str(exc)) from None
+
+
+def readable_kb(caller: Principal, found: Services, kb: str) -> str:
+    """`kb` when it exists and the caller may read it; else 404, whichever of the two failed."""
+    if not caller.can_read(kb) or not found.stores.sql.kb_exists(kb):
+        raise ApiError(404, "kb_not_found", f"no knowledge base named {kb!r}")
+    return kb

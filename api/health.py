@@ -1,0 +1,76 @@
+"""`/healthz` (the process answers), `/readyz` (every store and the model reachable), `/metrics`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import httpx
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from api.services import Services, services
+from rag.config import mask_url
+from rag.generate.base import ModelUnavailable
+from rag.generate.local import resolve_source
+
+router = APIRouter(tags=["health"])
+#: seconds each readiness check may take: a probe must answer before its orchestrator gives up
+READY_TIMEOUT_S = 2.0
+
+Found = Annotated[Services, Depends(services)]
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process is alive (no store is touched)."""
+    return {"status": "ok"}
+
+
+def _model_check(found: Services) -> tuple[bool, str]:
+    settings = found.settings
+    if not settings.llm_url:
+        try:
+            return True, f"in-process model {resolve_source(settings.llm_model).path.name}"
+        except ModelUnavailable as exc:
+            return False, str(exc)
+    url = settings.llm_url.rstrip("/") + "/models"
+    key = settings.llm_api_key.get_secret_value()
+    try:
+        response = httpx.get(
+            url, headers={"Authorization": f"Bearer {key}"} if key else {}, timeout=READY_TIMEOUT_S
+        )
+        response.raise_for_status()
+    except httpx.HTTPError as exc:
+        return False, f"model server {mask_url(url)} is not answering ({type(exc).__name__})"
+    return True, f"model server {mask_url(settings.llm_url)}"
+
+
+@router.get("/readyz", responses={503: {"description": "Something is down; the body names it"}})
+def readyz(found: Found) -> Any:
+    """Each store and the model, each checked quickly; 503 naming what is down."""
+    checks: dict[str, dict[str, Any]] = {}
+    for name, store in (
+        ("relational", found.stores.sql),
+        ("vector", found.stores.vector),
+        ("graph", found.stores.graph),
+    ):
+        try:
+            store.health()
+            checks[name] = {"ok": True, "detail": store.description}
+        except Exception as exc:  # any failure means not ready; the reason is shown, not raised
+            checks[name] = {
+                "ok": False,
+                "detail": str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+            }
+    ok, detail = _model_check(found)
+    checks["model"] = {"ok": ok, "detail": detail}
+    down = [name for name, check in checks.items() if not check["ok"]]
+    body = {"status": "ready" if not down else "unavailable", "down": down, "checks": checks}
+    return JSONResponse(body, status_code=503 if down else 200)
+
+
+@router.get("/metrics", response_class=Response)
+def metrics(request: Request) -> Response:
+    """Prometheus text format."""
+    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,74 @@
+"""One data folder with the sample corpus in two KBs, served by the real app in-process.
+
+`client` is Starlette's TestClient (httpx over the ASGI app, lifespan included): the app opens the
+embedded stores and the packaged SmolLM2 exactly as `rag serve` does.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from ingest.chunk import Chunker
+from ingest.embed import Embedder
+from ingest.extract import HeuristicExtractor
+from ingest.pipeline import IngestPipeline
+from rag.config import Settings
+from rag.generate.local import LocalChatModel
+from rag.stores.factory import open_stores
+
+SAMPLES = Path(__file__).resolve().parents[2] / "docs" / "samples"
+ADMIN_KEY = "admin-secret-for-tests"
+#: the demo KB holds the sample corpus; the other KB one note, for key scoping
+DEMO, OTHER = "demo", "other"
+
+
+@pytest.fixture(scope="session")
+def served_data(
+    tmp_path_factory: pytest.TempPathFactory, embedder: Embedder, model_cache: Path, smollm2: LocalChatModel
+) -> Path:
+    """A data folder with both KBs ingested; its models/ shares the converted SmolLM2."""
+    data = tmp_path_factory.mktemp("served")
+    (data / "models").symlink_to(model_cache, target_is_directory=True)
+    other = tmp_path_factory.mktemp("other-docs")
+    (other / "secret.md").write_text("# Payroll\n\nThe payroll run happens on the 25th of every month.")
+    with open_stores(Settings(data_dir=data)) as stores:
+        chunker = Chunker(200, 20, tokenizer=embedder.tokenizer)
+        pipeline = IngestPipeline(stores, embedder, HeuristicExtractor(), chunker, 1 << 24)
+        pipeline.run([SAMPLES], DEMO)
+        pipeline.run([other], OTHER)
+    return data
+
+
+def served_settings(data: Path, **overrides: object) -> Settings:
+    return Settings(data_dir=data, answer_max_tokens=40, **overrides)
+
+
+@pytest.fixture(scope="module")
+def client(served_data: Path) -> Iterator[TestClient]:
+    """The app in open mode: no admin key, no API key."""
+    with TestClient(create_app(served_settings(served_data))) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def keyed_data(served_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the served data for tests that create keys (a key ends open mode for everyone)."""
+    copy = tmp_path_factory.mktemp("keyed") / "data"
+    shutil.copytree(served_data, copy, symlinks=True)
+    return copy
+
+
+@pytest.fixture(scope="module")
+def keyed(keyed_data: Path) -> Iterator[tuple[TestClient, str, str]]:
+    """The app with an admin key, and two keys: one reading `demo`, one reading and writing `other`."""
+    with TestClient(create_app(served_settings(keyed_data, admin_key=ADMIN_KEY))) as test_client:
+        keys = test_client.app.state.services.keys
+        _, demo_key = keys.create([DEMO])
+        _, other_key = keys.create([OTHER], can_write=True)
+        yield test_client, demo_key, other_key

@@ -1,0 +1,108 @@
+"""API keys: only hashes stored, each key scoped to its KBs on every route; open mode without keys."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from rag.config import Settings
+from rag.stores.factory import open_stores
+from tests.api.conftest import ADMIN_KEY, DEMO, OTHER
+
+QUESTION = "When was Northwind Robotics founded?"
+Keyed = tuple[TestClient, str, str]
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_open_mode_needs_no_key(client: TestClient) -> None:
+    response = client.post("/v1/retrieve", json={"question": QUESTION, "kb": DEMO})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer rag-not-a-key"},
+        {"Authorization": "Basic abc"},
+        {"Authorization": "Bearer"},
+    ],
+)
+def test_without_a_valid_key_every_route_but_health_is_refused(keyed: Keyed, headers: dict[str, str]) -> None:
+    client, _, _ = keyed
+    for path, body in (
+        ("/v1/retrieve", {"question": QUESTION, "kb": DEMO}),
+        ("/v1/query", {"question": QUESTION}),
+    ):
+        response = client.post(path, json=body, headers=headers)
+        assert response.status_code == 401 and response.json()["error"]["code"] == "unauthorized"
+    assert client.get("/healthz").status_code == 200
+
+
+def test_a_key_reads_its_own_kb_and_no_other(keyed: Keyed) -> None:
+    client, demo_key, other_key = keyed
+    ok = client.post("/v1/retrieve", json={"question": QUESTION, "kb": DEMO}, headers=bearer(demo_key))
+    assert ok.status_code == 200 and ok.json()["hits"]
+    for path in ("/v1/retrieve", "/v1/query"):
+        refused = client.post(path, json={"question": "payroll?", "kb": OTHER}, headers=bearer(demo_key))
+        # the same answer as for a KB that does not exist: a key cannot probe other teams' KBs
+        assert refused.status_code == 404 and refused.json()["error"]["code"] == "kb_not_found"
+    dify = {
+        "knowledge_id": OTHER,
+        "query": "payroll",
+        "retrieval_setting": {"top_k": 2, "score_threshold": 0},
+    }
+    refused = client.post("/retrieval", json=dify, headers=bearer(demo_key))
+    assert refused.status_code == 404 and refused.json()["error_code"] == 2001
+    allowed = client.post("/retrieval", json=dify, headers=bearer(other_key))
+    assert allowed.status_code == 200 and "payroll" in allowed.json()["records"][0]["content"]
+
+
+def test_the_admin_key_reads_every_kb(keyed: Keyed) -> None:
+    client, _, _ = keyed
+    for kb in (DEMO, OTHER):
+        response = client.post(
+            "/v1/retrieve", json={"question": "payroll", "kb": kb}, headers=bearer(ADMIN_KEY)
+        )
+        assert response.status_code == 200
+
+
+def test_only_a_hash_of_each_key_is_stored(keyed: Keyed, keyed_data: Path) -> None:
+    client, demo_key, _ = keyed
+    engine = client.app.state.services.stores.sql.engine
+    with engine.connect() as conn:
+        hashes = set(conn.execute(sa.text("SELECT key_hash FROM api_keys")).scalars())
+        dump = "\n".join(str(row) for row in conn.execute(sa.text("SELECT * FROM api_keys")))
+    assert hashlib.sha256(demo_key.encode()).hexdigest() in hashes
+    assert demo_key not in dump
+
+
+def test_rag_keys_create_prints_the_key_alone_on_its_last_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from rag.cli import app
+
+    data = tmp_path / "data"
+    with open_stores(Settings(data_dir=data)) as stores:
+        stores.sql.create_kb(DEMO)
+    runner = CliRunner()
+    result = runner.invoke(app, ["keys", "create", "--kb", DEMO, "--write"], env={"RAG_DATA_DIR": str(data)})
+    assert result.exit_code == 0
+    key = result.stdout.splitlines()[-1]
+    assert key.startswith("rag-") and len(key) > 40 and key not in result.stderr
+    with open_stores(Settings(data_dir=data)) as stores:
+        from rag.stores.sql.keys import ApiKeys
+
+        grant = ApiKeys(stores.sql.engine).verify(key)
+    assert grant is not None and grant.kbs == {DEMO} and grant.can_write
+    listed = runner.invoke(app, ["keys", "list", "--json"], env={"RAG_DATA_DIR": str(data)})
+    assert key not in listed.stdout and DEMO in listed.stdout
+    missing = runner.invoke(app, ["keys", "create", "--kb", "nope"], env={"RAG_DATA_DIR": str(data)})
+    assert missing.exit_code == 2 and "nope" in missing.stderr
