@@ -64,7 +64,7 @@ class Metrics:
         for failure in failed:
             self.retriever_failures.labels(failure.source).inc()
 
-    def observe_answer(self, answer: Answer, pieces: int) -> None:
+    def observe_answer(self, answer: Answer) -> None:
         per_retriever = {
             name.removeprefix(RETRIEVER_TIMING): ms
             for name, ms in answer.timings_ms.items()
@@ -74,7 +74,7 @@ class Metrics:
         if "first_token" in answer.timings_ms:
             self.first_token.observe(answer.timings_ms["first_token"] / 1000)
             self.generation.observe(answer.timings_ms["generate"] / 1000)
-        self.tokens.inc(pieces)
+        self.tokens.inc(answer.completion_tokens)
 
     async def middleware(
         self, request: Request, call_next: Callable[[Request], Awaitable[Response]]

@@ -43,14 +43,12 @@ def _events(pipeline: AnswerPipeline, request: QueryRequest, metrics: Metrics) -
     """`token` events with the text as it is written, then one `answer` event with the citations;
     an `error` event instead when the model fails mid-way (the status line was already sent)."""
     pieces = pipeline.stream(request.question, request.kb, top_k=request.top_k, filters=request.filters)
-    count = 0
     try:
         for piece in pieces:
             if isinstance(piece, Answer):
-                metrics.observe_answer(piece, count)
+                metrics.observe_answer(piece)
                 yield sse("answer", answer_json(piece))
             else:
-                count += 1
                 yield sse("token", {"text": piece})
     except ModelError as exc:
         yield sse("error", error_body("model_error", str(exc)))
@@ -74,14 +72,8 @@ def query(request: QueryRequest, caller: Caller, found: Found, http: Request) ->
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    answer, count = None, 0
-    for piece in pipeline.stream(request.question, request.kb, top_k=request.top_k, filters=request.filters):
-        if isinstance(piece, Answer):
-            answer = piece
-        else:
-            count += 1
-    assert answer is not None  # the pipeline always ends with the Answer
-    metrics.observe_answer(answer, count)
+    answer = pipeline.ask(request.question, request.kb, top_k=request.top_k, filters=request.filters)
+    metrics.observe_answer(answer)
     return answer_json(answer)
 
 

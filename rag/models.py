@@ -204,7 +204,9 @@ class SourceFailure:
 @dataclass(slots=True)
 class Answer:
     """A generated answer with the context blocks it was given (`cited` marks those it refers to),
-    the retrievers that failed, and how long each step took in milliseconds."""
+    the retrievers that failed, how long each step took in milliseconds, and the prompt's and the
+    answer's size in tokens (the prompt measured with the embedding model's tokenizer, the answer
+    as the pieces the model streamed: close to, not exactly, the model's own count)."""
 
     question: str
     kb: str
@@ -212,6 +214,8 @@ class Answer:
     citations: list[Citation]
     sources_failed: list[SourceFailure]
     timings_ms: dict[str, float]
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
 
 @dataclass(slots=True)

@@ -91,11 +91,18 @@ class AnswerPipeline:
         return answer
 
     def stream(
-        self, question: str, kb: str, *, top_k: int | None = None, filters: dict[str, Any] | None = None
+        self,
+        question: str,
+        kb: str,
+        *,
+        top_k: int | None = None,
+        filters: dict[str, Any] | None = None,
+        max_tokens: int | None = None,
+        temperature: float = 0.0,
     ) -> Iterator[str | Answer]:
         """The answer's text in pieces as the model writes them, then the `Answer` with citations.
 
-        Closing the iterator early stops generation."""
+        `max_tokens` caps the answer (default: the setting). Closing the iterator stops generation."""
         started = time.perf_counter()
         found = self.retrieve(question, kb, top_k=top_k, filters=filters)
         timings = {
@@ -113,7 +120,10 @@ class AnswerPipeline:
             return
         generating = time.perf_counter()
         pieces: list[str] = []
-        replies = self.chat.stream(answer_messages(question, sources), max_tokens=self.max_tokens)
+        messages = answer_messages(question, sources)
+        replies = self.chat.stream(
+            messages, max_tokens=max_tokens or self.max_tokens, temperature=temperature
+        )
         try:
             for piece in replies:
                 if not pieces:
@@ -128,7 +138,10 @@ class AnswerPipeline:
         text = "".join(pieces).strip()
         mark_cited(text, citations)
         timings["total"] = _ms(started)
-        yield Answer(question, kb, text, citations, found.failed, timings)
+        prompt_tokens = sum(self.count_tokens([message["content"] for message in messages]))
+        yield Answer(
+            question, kb, text, citations, found.failed, timings, prompt_tokens, completion_tokens=len(pieces)
+        )
 
 
 def open_pipeline(

@@ -1,0 +1,179 @@
+"""An OpenAI-compatible facade: a knowledge base answers as if it were a model.
+
+Dify's "OpenAI-API-compatible" provider, n8n's OpenAI nodes, Open WebUI or any OpenAI SDK point
+their base URL at this service and pick a model: the model id is a KB name (or `rag:<kb>`), the last
+user message is the question, and the answer carries its citations twice: in the text (`[n]` and a
+"Sources" list, so a chat window shows them) and in an extra `citations` field (for programs).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.auth import Principal, principal, readable_kb
+from api.errors import ApiError, error_body
+from api.services import Services, services
+from rag.generate.base import ModelError
+from rag.models import Answer
+from rag.responses import answer_json
+
+router = APIRouter(prefix="/v1", tags=["openai"])
+#: the prefix that marks a model id as a KB name, for clients that want the namespace explicit
+MODEL_PREFIX = "rag:"
+
+Caller = Annotated[Principal, Depends(principal)]
+Found = Annotated[Services, Depends(services)]
+
+
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    text: str | None = None
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: str
+    content: str | list[ContentPart] | None = None
+
+
+class ChatRequest(BaseModel):
+    """OpenAI's chat request; fields of no use here (tools, n, seed…) are accepted and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1, description="A KB name, or rag:<kb>")
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+
+
+def kb_of(model: str) -> str:
+    return model.removeprefix(MODEL_PREFIX)
+
+
+def question_of(messages: list[ChatMessage]) -> str:
+    """The last user message's text (text parts of a multi-part message joined)."""
+    for message in reversed(messages):
+        if message.role != "user" or message.content is None:
+            continue
+        if isinstance(message.content, str):
+            text = message.content
+        else:
+            text = "\n".join(part.text for part in message.content if part.type == "text" and part.text)
+        if text.strip():
+            return text.strip()
+    raise ApiError(422, "invalid_request", "messages: no user message with text to answer")
+
+
+def sources_text(answer: Answer) -> str:
+    """The "Sources" list appended to the text: the cited sources, or every source given when none was."""
+    shown = [c for c in answer.citations if c.cited] or answer.citations
+    if not shown:
+        return ""
+    lines = [f"[{c.n}] {c.sql or Path(c.source).name}" for c in shown]
+    return "\n\nSources:\n" + "\n".join(lines)
+
+
+@router.get("/models")
+def list_models(caller: Caller, found: Found) -> dict[str, Any]:
+    """The KBs this key may read, each twice: as `<kb>` and as `rag:<kb>`."""
+    names = [kb["name"] for kb in found.stores.sql.list_kbs() if caller.can_read(kb["name"])]
+    created = int(time.time())
+    cards = [
+        {"id": model_id, "object": "model", "created": created, "owned_by": "rag-local"}
+        for name in names
+        for model_id in (name, MODEL_PREFIX + name)
+    ]
+    return {"object": "list", "data": cards}
+
+
+def _chunk(
+    completion_id: str, model: str, delta: dict[str, Any], finish: str | None = None, **extra: Any
+) -> str:
+    body = {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        **extra,
+    }
+    return f"data: {json.dumps(body, ensure_ascii=False, default=str)}\n\n"
+
+
+def _usage(answer: Answer) -> dict[str, int]:
+    return {
+        "prompt_tokens": answer.prompt_tokens,
+        "completion_tokens": answer.completion_tokens,
+        "total_tokens": answer.prompt_tokens + answer.completion_tokens,
+    }
+
+
+def _stream(pieces: Iterator[str | Answer], completion_id: str, model: str, http: Request) -> Iterator[str]:
+    yield _chunk(completion_id, model, {"role": "assistant", "content": ""})
+    try:
+        for piece in pieces:
+            if isinstance(piece, Answer):
+                http.app.state.metrics.observe_answer(piece)
+                if sources := sources_text(piece):
+                    yield _chunk(completion_id, model, {"content": sources})
+                citations = answer_json(piece)["citations"]
+                yield _chunk(completion_id, model, {}, "stop", usage=_usage(piece), citations=citations)
+            else:
+                yield _chunk(completion_id, model, {"content": piece})
+    except ModelError as exc:
+        yield f"data: {json.dumps(error_body('model_error', str(exc)))}\n\n"
+    finally:
+        pieces.close()
+    yield "data: [DONE]\n\n"
+
+
+@router.post("/chat/completions")
+def chat_completions(request: ChatRequest, caller: Caller, found: Found, http: Request) -> Any:
+    """Answer the last user message with RAG over the KB named by `model`."""
+    kb = readable_kb(caller, found, kb_of(request.model))
+    question = question_of(request.messages)
+    pieces = found.pipeline.stream(
+        question,
+        kb,
+        max_tokens=request.max_completion_tokens or request.max_tokens,
+        temperature=request.temperature or 0.0,
+    )
+    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    if request.stream:
+        return StreamingResponse(
+            _stream(pieces, completion_id, request.model, http),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    answer = next(piece for piece in pieces if isinstance(piece, Answer))
+    http.app.state.metrics.observe_answer(answer)
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": request.model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": answer.answer + sources_text(answer)},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": _usage(answer),
+        "citations": answer_json(answer)["citations"],
+    }
