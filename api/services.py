@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 from fastapi import Request
 
+from ingest.factory import open_ingest_pipeline
+from ingest.pipeline import IngestPipeline
 from rag.config import Settings
 from rag.pipeline import AnswerPipeline, open_pipeline
 from rag.retrieve.factory import AVAILABLE
@@ -19,8 +23,19 @@ class Services:
     stores: Stores
     pipeline: AnswerPipeline
     keys: ApiKeys
+    ingest: IngestPipeline
+    #: one ingestion at a time: uploads queue here, in order, off the request threads
+    worker: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")
+    )
+    #: documents uploaded but not yet picked up by the worker (the ledger knows them after that)
+    queued: dict[str, str] = field(default_factory=dict)
+    queue_lock: threading.Lock = field(default_factory=threading.Lock)
+    #: held while documents are written or deleted, so a delete never races an ingest
+    write_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def close(self) -> None:
+        self.worker.shutdown(wait=True, cancel_futures=True)
         self.pipeline.chat.close()
         self.stores.close()
 
@@ -29,10 +44,11 @@ def open_services(settings: Settings) -> Services:
     stores = open_stores(settings)
     try:
         pipeline = open_pipeline(stores, settings, list(AVAILABLE))
+        ingest = open_ingest_pipeline(stores, embedder=pipeline.embedder)
     except Exception:
         stores.close()
         raise
-    return Services(settings, stores, pipeline, ApiKeys(stores.sql.engine))
+    return Services(settings, stores, pipeline, ApiKeys(stores.sql.engine), ingest)
 
 
 def services(request: Request) -> Services:

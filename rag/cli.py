@@ -138,28 +138,13 @@ def ingest(
     as_json: JsonOption = False,
 ) -> None:
     """Load, chunk, embed and graph documents into a knowledge base (incremental, idempotent)."""
-    from ingest.chunk import Chunker
-    from ingest.embed import Embedder
-    from ingest.factory import open_extractor
-    from ingest.pipeline import IngestPipeline
+    from ingest.factory import open_ingest_pipeline
     from ingest.walk import PathNotFound
 
     with _stores() as stores:
-        settings = stores.settings
-        embedder = Embedder(stores.embedding, settings.embed_batch_size)
-        chunk_size = min(settings.chunk_size, embedder.max_tokens - 2)
-        chunker = Chunker(chunk_size, settings.chunk_overlap, tokenizer=embedder.tokenizer)
-        extractor = open_extractor(settings)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=err, transient=True, disable=as_json) as bar:
-            pipeline = IngestPipeline(
-                stores,
-                embedder,
-                extractor,
-                chunker,
-                max_file_bytes=int(settings.max_file_mb * 1024 * 1024),
-                progress=_RichProgress(bar),
-            )
+            pipeline = open_ingest_pipeline(stores, progress=_RichProgress(bar))
             try:
                 summary = pipeline.run(paths, kb, include, exclude, prune)
             except PathNotFound as exc:

@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     facts_tokens: int = Field(300, ge=0, description="Prompt budget of graph facts, in tokens")
     answer_max_tokens: int = Field(512, ge=1, description="Longest answer the model may write, in tokens")
     admin_key: SecretStr = Field(SecretStr(""), description="Manages KBs and keys over HTTP; empty: no admin")
+    upload_max_files: int = Field(20, ge=1, description="Files one upload request may carry")
+    upload_sync_mb: float = Field(
+        1.0,
+        ge=0,
+        description="Uploads up to this size are ingested before the reply, larger ones in background",
+    )
     cors_origins: list[str] = Field(
         default_factory=list, description='Browser origins allowed, as JSON: ["https://…"]'
     )

@@ -53,6 +53,22 @@ _LEDGER = (
 )
 
 
+#: what the API shows of a document
+_DETAILS = (
+    documents.c.id,
+    documents.c.kb,
+    documents.c.source,
+    documents.c.status,
+    documents.c.stage,
+    documents.c.error,
+    documents.c.size,
+    documents.c.chunk_count,
+    documents.c.metadata,
+    documents.c.created_at,
+    documents.c.updated_at,
+)
+
+
 @dataclass(slots=True, frozen=True)
 class LedgerEntry:
     """What the ledger knows of one document, enough to decide new / changed / resume."""
@@ -189,6 +205,26 @@ class SqlStore:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(*_LEDGER).where(documents.c.kb == kb))
             return [LedgerEntry(*row) for row in rows]
+
+    def document_details(self, ids: list[str]) -> list[dict[str, Any]]:
+        """What a client may see of documents (state, error, size, times), in the order of `ids`."""
+        query = sa.select(*_DETAILS).where(documents.c.id.in_(ids))
+        with self.engine.connect() as conn:
+            found = {row.id: dict(row._mapping) for row in conn.execute(query)}
+        return [found[i] for i in ids if i in found]
+
+    def list_documents(self, kb: str, offset: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
+        """One page of a KB's documents, oldest first, and how many there are in all."""
+        query = (
+            sa.select(*_DETAILS)
+            .where(documents.c.kb == kb)
+            .order_by(documents.c.created_at, documents.c.id)
+            .offset(offset)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            total = conn.scalar(sa.select(sa.func.count()).where(documents.c.kb == kb)) or 0
+            return total, [dict(row._mapping) for row in conn.execute(query)]
 
     def find_documents(self, ref: str, kb: str | None = None) -> list[LedgerEntry]:
         """Documents whose id or source is `ref` (optionally within one KB)."""

@@ -1,0 +1,222 @@
+"""Knowledge bases and documents over HTTP: create and delete KBs (admin), upload, list, inspect, delete.
+
+Uploads go through the same ingest pipeline as `rag ingest`, one batch at a time on a single worker
+thread. A small upload (`RAG_UPLOAD_SYNC_MB`) is ingested before the reply (200, final states); a
+larger one is queued (202) and `GET /v1/documents/{id}` reports its state and any error. A client's
+file name is never used as a path: each upload is stored under a folder named by a hash of the KB
+and the name, with the name reduced to safe characters; the same name uploaded again replaces the
+earlier document (a new content hash re-ingests it, an unchanged one is skipped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import shutil
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from api.auth import Principal, principal, readable_kb
+from api.errors import ApiError
+from api.services import Services, services
+from ingest.ledger import delete_documents, delete_kb
+from ingest.loaders import SUPPORTED_EXTENSIONS
+from rag.models import document_id
+from rag.stores.sql.kb_tables import kb_namespace
+
+router = APIRouter(prefix="/v1", tags=["documents"])
+Caller = Annotated[Principal, Depends(principal)]
+Found = Annotated[Services, Depends(services)]
+#: bytes read from an upload at a time: memory stays flat whatever the file's size
+_COPY_BLOCK = 1 << 20
+_UNSAFE = re.compile(r"[^\w.\- ]+")
+
+
+class NewKnowledgeBase(BaseModel):
+    name: str = Field(min_length=1, max_length=128, pattern=r"^[\w.\-]+$")
+    description: str = Field("", max_length=2000)
+
+
+def _admin(caller: Principal) -> None:
+    if not caller.admin:
+        raise ApiError(403, "forbidden", "managing knowledge bases needs the admin key (RAG_ADMIN_KEY)")
+
+
+def _writable(caller: Principal, found: Services, kb: str) -> None:
+    readable_kb(caller, found, kb)
+    if not caller.can_write(kb):
+        raise ApiError(
+            403, "forbidden", f"this key may read {kb!r} but not change it (rag keys create --write)"
+        )
+
+
+@router.get("/knowledge-bases")
+def list_kbs(caller: Caller, found: Found) -> dict[str, Any]:
+    """The knowledge bases this key may read, with their document counts."""
+    return {"knowledge_bases": [kb for kb in found.stores.sql.list_kbs() if caller.can_read(kb["name"])]}
+
+
+@router.post("/knowledge-bases", status_code=201)
+def create_kb(body: NewKnowledgeBase, caller: Caller, found: Found) -> dict[str, str]:
+    """Create a knowledge base (admin key)."""
+    _admin(caller)
+    if not found.stores.sql.create_kb(body.name, body.description):
+        raise ApiError(409, "kb_exists", f"a knowledge base named {body.name!r} already exists")
+    return {"name": body.name, "description": body.description}
+
+
+@router.get("/knowledge-bases/{kb}")
+def get_kb(kb: str, caller: Caller, found: Found) -> dict[str, Any]:
+    """A knowledge base's documents by state, chunks, tables and recent failures."""
+    readable_kb(caller, found, kb)
+    return {"name": kb, **found.stores.sql.stats(kb)}
+
+
+@router.delete("/knowledge-bases/{kb}")
+def remove_kb(kb: str, caller: Caller, found: Found) -> dict[str, str]:
+    """Delete a knowledge base from every store (admin key)."""
+    _admin(caller)
+    readable_kb(caller, found, kb)
+    with found.write_lock:  # not while its uploads are being ingested
+        delete_kb(found.stores, kb)
+    return {"deleted": kb}
+
+
+def safe_name(name: str) -> str:
+    """A file name with no path and no unusual characters, keeping the extension."""
+    base = Path(name.replace("\\", "/")).name
+    cleaned = _UNSAFE.sub("_", base).strip(" .")[:120]
+    return cleaned or "upload"
+
+
+def _staging_path(found: Services, kb: str, name: str) -> Path:
+    digest = hashlib.sha256(f"{kb}\x1f{name}".encode()).hexdigest()[:16]
+    return found.settings.data_dir / "uploads" / kb_namespace(kb) / digest / safe_name(name)
+
+
+async def _stage(upload: UploadFile, target: Path, limit: int) -> int:
+    """Copy the upload to `target` block by block; over `limit` bytes, stop and refuse it."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".part")
+    size = 0
+    with partial.open("wb") as out:
+        while block := await upload.read(_COPY_BLOCK):
+            size += len(block)
+            if size > limit:
+                out.close()
+                partial.unlink(missing_ok=True)
+                raise ApiError(
+                    413, "file_too_large", f"{upload.filename}: larger than {limit // (1 << 20)} MB"
+                )
+            out.write(block)
+    partial.replace(target)
+    return size
+
+
+def _ingest(found: Services, kb: str, paths: list[Path], ids: list[str]) -> None:
+    with found.write_lock:
+        with found.queue_lock:
+            for doc_id in ids:
+                found.queued.pop(doc_id, None)
+        found.ingest.run(paths, kb)
+
+
+@router.post(
+    "/knowledge-bases/{kb}/documents",
+    responses={202: {"description": "Queued: poll GET /v1/documents/{id}"}, 413: {}, 415: {}},
+)
+async def upload(
+    kb: str,
+    files: Annotated[list[UploadFile], File(description="One or more documents")],
+    caller: Caller,
+    found: Found,
+    request: Request,
+) -> Any:
+    """Ingest uploaded files into a knowledge base; each comes back with its document id and state."""
+    _writable(caller, found, kb)
+    settings = found.settings
+    if len(files) > settings.upload_max_files:
+        raise ApiError(
+            413, "too_many_files", f"{len(files)} files: at most {settings.upload_max_files} per request"
+        )
+    names = [upload.filename or "" for upload in files]
+    for name in names:
+        if Path(name).suffix.lower() not in SUPPORTED_EXTENSIONS:
+            supported = ", ".join(sorted(SUPPORTED_EXTENSIONS))
+            raise ApiError(
+                415, "unsupported_type", f"{name or 'a file without a name'}: supported types are {supported}"
+            )
+    limit = int(settings.max_file_mb * (1 << 20))
+    paths, total = [], 0
+    for upload, name in zip(files, names, strict=True):
+        path = _staging_path(found, kb, name)
+        total += await _stage(upload, path, limit)
+        paths.append(path)
+    ids = [document_id(kb, str(path)) for path in paths]
+    with found.queue_lock:
+        found.queued.update(dict.fromkeys(ids, kb))
+    job = found.worker.submit(_ingest, found, kb, paths, ids)
+    if total > settings.upload_sync_mb * (1 << 20):
+        request.app.state.metrics.ingested.labels("queued").inc(len(ids))
+        queued = [{"id": i, "file_name": n, "status": "queued"} for i, n in zip(ids, names, strict=True)]
+        return JSONResponse({"documents": queued}, status_code=202)
+    await asyncio.wrap_future(job)
+    details = found.stores.sql.document_details(ids)
+    for detail in details:
+        request.app.state.metrics.ingested.labels(detail["status"]).inc()
+    return {"documents": details}
+
+
+@router.get("/knowledge-bases/{kb}/documents")
+def list_documents(
+    kb: str,
+    caller: Caller,
+    found: Found,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    """One page of the KB's documents with their states."""
+    readable_kb(caller, found, kb)
+    total, page = found.stores.sql.list_documents(kb, offset, limit)
+    return {"total": total, "offset": offset, "limit": limit, "documents": page}
+
+
+def _document(found: Services, caller: Principal, doc_id: str) -> dict[str, Any]:
+    details = found.stores.sql.document_details([doc_id])
+    if details and caller.can_read(details[0]["kb"]):
+        return details[0]
+    with found.queue_lock:
+        kb = found.queued.get(doc_id)
+    if kb is not None and caller.can_read(kb):
+        return {"id": doc_id, "kb": kb, "status": "queued"}
+    raise ApiError(404, "document_not_found", f"no document with id {doc_id!r}")
+
+
+@router.get("/documents/{doc_id}")
+def get_document(doc_id: str, caller: Caller, found: Found) -> dict[str, Any]:
+    """A document's state (queued, pending, stored, …, done or failed) and its error, if any."""
+    return _document(found, caller, doc_id)
+
+
+@router.delete("/documents/{doc_id}")
+def remove_document(doc_id: str, caller: Caller, found: Found) -> dict[str, str]:
+    """Remove a document from all three stores, and its uploaded file."""
+    detail = _document(found, caller, doc_id)
+    _writable(caller, found, detail["kb"])
+    entries = found.stores.sql.find_documents(doc_id)
+    if not entries:
+        raise ApiError(
+            409, "document_queued", "the document is still queued for ingestion; try again shortly"
+        )
+    with found.write_lock:
+        delete_documents(found.stores, entries)
+    uploads = (found.settings.data_dir / "uploads").resolve()
+    source = Path(entries[0].source).resolve()
+    if source.is_relative_to(uploads):
+        shutil.rmtree(source.parent, ignore_errors=True)
+    return {"deleted": doc_id}
