@@ -26,6 +26,10 @@ from rag.stores.sql.schema import chunks, documents
 #: letters and digits only: what both tokenizers keep of a word (unicode61 also splits at "_"),
 #: and nothing FTS5 or tsquery could read as an operator
 _TERM = re.compile(r"[^\W_]+")
+#: SQLite ranks this many times top_k matches (at least SQLITE_MIN_CANDIDATES) inside the full-text
+#: index before joining rows: joining every match of a common word cost most of the query's time
+SQLITE_OVERFETCH = 10
+SQLITE_MIN_CANDIDATES = 200
 #: a question longer than this many distinct terms is a paste, not a question; the rest is noise
 MAX_TERMS = 32
 #: words that carry no topic, so every chunk "matches" them; question words are among them
@@ -83,11 +87,12 @@ class KeywordRetriever(Retriever):
         if not terms or top_k <= 0:
             return []
         conditions = [chunks.c.kb == kb, *(self._filter(k, v) for k, v in (filters or {}).items())]
-        build = _postgres_query if self.sql.dialect == "postgresql" else _sqlite_query
-        query = build(terms).where(*conditions).limit(top_k)
         try:
             with self.sql.engine.connect() as conn:
-                rows = conn.execute(query).all()
+                if self.sql.dialect == "postgresql":
+                    rows = conn.execute(_postgres_query(terms).where(*conditions).limit(top_k)).all()
+                else:
+                    rows = _sqlite_rows(conn, terms, conditions, top_k)
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
             raise StoreUnavailable(f"{self.sql.description} failed: {reason}") from None
@@ -124,16 +129,36 @@ class KeywordRetriever(Retriever):
         return sa.func.json_extract(chunks.c.metadata, f'$."{key}"').in_(values)
 
 
-def _sqlite_query(terms: list[str]) -> sa.Select[Any]:
+def _sqlite_rows(
+    conn: sa.Connection, terms: list[str], conditions: list[sa.ColumnElement[bool]], top_k: int
+) -> list[sa.Row[Any]]:
+    """Rank inside the index first and join only the best candidates; when the KB or the filters
+    leave fewer than `top_k` of them, rank every match instead."""
+    candidates = max(top_k * SQLITE_OVERFETCH, SQLITE_MIN_CANDIDATES)
+    rows = conn.execute(_sqlite_query(terms, candidates).where(*conditions).limit(top_k)).all()
+    if len(rows) < top_k:
+        rows = conn.execute(_sqlite_query(terms, None).where(*conditions).limit(top_k)).all()
+    return list(rows)
+
+
+def _sqlite_query(terms: list[str], candidates: int | None) -> sa.Select[Any]:
+    """The best `candidates` matches by BM25 (all of them for None), joined to their rows."""
     # a quoted string is one term (or phrase) to FTS5, whatever words like NEAR or AND it holds
     match = " OR ".join(f'"{term}"' for term in terms)
     fts = sa.table("chunks_fts", sa.column("rowid"))
     bm25 = sa.func.bm25(sa.literal_column("chunks_fts"))  # lower is better
-    return (
-        sa.select(*_SELECTED, (-bm25).label("score"))
-        .select_from(fts.join(chunks, chunks.c.seq == fts.c.rowid).join(documents))
+    ranked = (
+        sa.select(fts.c.rowid.label("seq"), bm25.label("bm25"))
         .where(sa.literal_column("chunks_fts").op("MATCH")(match))
-        .order_by(bm25, chunks.c.seq)
+        .order_by(bm25)
+    )
+    if candidates is not None:
+        ranked = ranked.limit(candidates)
+    best = ranked.subquery("ranked")
+    return (
+        sa.select(*_SELECTED, (-best.c.bm25).label("score"))
+        .select_from(best.join(chunks, chunks.c.seq == best.c.seq).join(documents))
+        .order_by(best.c.bm25, chunks.c.seq)
     )
 
 

@@ -211,3 +211,25 @@ def test_an_unreachable_relational_store_fails_as_unavailable_naming_it(tmp_path
     store.engine = sa.create_engine(f"sqlite:///{tmp_path / 'gone' / 'rag.sqlite3'}")
     with pytest.raises(StoreUnavailable, match="relational store"):
         KeywordRetriever(store).retrieve("zymurgy", "main", 5)
+
+
+def test_a_small_kb_finds_its_chunk_when_another_kb_floods_the_best_matches(tmp_path: Path) -> None:
+    """SQLite ranks a bounded number of matches before the KB filter; a KB whose matches all lie
+    beyond that bound must still get them (the retriever then ranks every match)."""
+    from rag.models import Chunk, Document, chunk_id, document_id
+    from rag.retrieve.keyword import SQLITE_MIN_CANDIDATES, KeywordRetriever
+    from rag.stores.sql import SqlStore
+
+    sql = SqlStore(f"sqlite:///{tmp_path / 'flood.sqlite3'}")
+    for kb, count, text in (
+        ("big", SQLITE_MIN_CANDIDATES * 2, "glacier glacier glacier"),
+        ("small", 1, "a long note that mentions the glacier only once among many other words"),
+    ):
+        sql.create_kb(kb)
+        doc = Document(document_id(kb, f"{kb}.txt"), kb, f"{kb}.txt", "hash", "text/plain")
+        chunks = [Chunk(chunk_id(doc.id, i), doc.id, kb, i, text, 5) for i in range(count)]
+        sql.store_document(doc, iter(chunks), [])
+    hits = KeywordRetriever(sql).retrieve("glacier", "small", 5)
+    assert [hit.kb for hit in hits] == ["small"]
+    assert len(KeywordRetriever(sql).retrieve("glacier", "big", 5)) == 5
+    sql.close()
