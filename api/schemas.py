@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rag.models import Citation, SourceFailure
+
 RetrieverName = Literal["vector", "keyword", "graph", "sql"]
 #: a filter value: chunk metadata must equal it (a list: equal any of its items)
 FilterValue = str | int | float | bool | list[str | int | float | bool]
@@ -27,31 +29,12 @@ class QueryRequest(RetrieveRequest):
     stream: bool = Field(False, description="Server-Sent Events: token events, then one answer event")
 
 
-class Citation(BaseModel):
-    n: int
-    kind: Literal["chunk", "table", "facts"]
-    source: str
-    document_id: str | None
-    chunk_id: str | None
-    retrievers: list[str]
-    text: str
-    score: float | None = None
-    sql: str | None = None
-    chunk_ids: list[str] = []
-    cited: bool
-
-
-class SourceFailed(BaseModel):
-    source: str
-    reason: str
-
-
 class QueryResponse(BaseModel):
     question: str
     kb: str
     answer: str
     citations: list[Citation]
-    sources_failed: list[SourceFailed]
+    sources_failed: list[SourceFailure]
     timings: dict[str, float]
 
 
@@ -61,5 +44,5 @@ class RetrieveResponse(BaseModel):
     hits: list[dict[str, Any]]
     facts: list[dict[str, Any]]
     tables: list[dict[str, Any]]
-    sources_failed: list[SourceFailed]
+    sources_failed: list[SourceFailure]
     timings_ms: dict[str, float]

@@ -43,6 +43,8 @@ err = Console(stderr=True)
 KbOption = Annotated[str, typer.Option("--kb", help="Knowledge base name")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables")]
 T = TypeVar("T")
+#: a table's columns: header → the cell of a row
+Columns = dict[str, Callable[[dict[str, Any]], object]]
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -341,6 +343,24 @@ def doctor(as_json: JsonOption = False) -> None:
         raise typer.Exit(2)
 
 
+def _show_rows(
+    rows: list[dict[str, Any]],
+    as_json: bool,
+    title: str,
+    columns: Columns,
+) -> None:
+    """The rows as JSON, or as a table with one column per entry of `columns` (header → cell)."""
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title=title)
+    for header in columns:
+        table.add_column(header)
+    for row in rows:
+        table.add_row(*(escape(str(cell(row))) for cell in columns.values()))
+    out.print(table)
+
+
 def _with_stores(action: Callable[[Stores], T]) -> T:
     with _stores() as stores:
         return action(stores)
@@ -357,16 +377,13 @@ def kb_create(name: str, description: Annotated[str, typer.Option(help="What the
 def kb_list(as_json: JsonOption = False) -> None:
     """List knowledge bases with their document counts."""
     rows = _with_stores(lambda s: s.sql.list_kbs())
-    if as_json:
-        _print_json(rows)
-        return
-    table = Table(title="knowledge bases")
-    for column in ("name", "documents", "description", "created_at"):
-        table.add_column(column)
-    for row in rows:
-        name, description = escape(row["name"]), escape(row["description"])
-        table.add_row(name, str(row["documents"]), description, str(row["created_at"])[:19])
-    out.print(table)
+    columns: Columns = {
+        "name": lambda row: row["name"],
+        "documents": lambda row: row["documents"],
+        "description": lambda row: row["description"],
+        "created_at": lambda row: str(row["created_at"])[:19],
+    }
+    _show_rows(rows, as_json, "knowledge bases", columns)
 
 
 @kb_app.command("delete")
@@ -408,15 +425,10 @@ def docs_list(kb: KbOption = "default", as_json: JsonOption = False) -> None:
     """List the documents of a knowledge base with their state."""
     entries = _with_stores(lambda s: s.sql.documents_in_kb(kb))
     rows = [{"id": e.id, "source": e.source, "status": e.status, "chunks": e.chunk_count} for e in entries]
-    if as_json:
-        _print_json(rows)
-        return
-    table = Table(title=f"documents in {kb!r}")
-    for column in ("id", "status", "chunks", "source"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(row["id"], row["status"], str(row["chunks"]), escape(row["source"]))
-    out.print(table)
+    columns: Columns = {
+        name: lambda row, name=name: row[name] for name in ("id", "status", "chunks", "source")
+    }
+    _show_rows(rows, as_json, f"documents in {kb!r}", columns)
 
 
 @keys_app.command("create")
@@ -445,16 +457,13 @@ def keys_list(as_json: JsonOption = False) -> None:
     from rag.stores.sql.keys import ApiKeys
 
     rows = _with_stores(lambda stores: ApiKeys(stores.sql.engine).list())
-    if as_json:
-        _print_json(rows)
-        return
-    table = Table(title="API keys")
-    for column in ("id", "knowledge bases", "access", "created"):
-        table.add_column(column)
-    for row in rows:
-        access = "read, write" if row["can_write"] else "read"
-        table.add_row(str(row["id"]), escape(", ".join(row["kbs"])), access, str(row["created_at"]))
-    out.print(table)
+    columns: Columns = {
+        "id": lambda row: row["id"],
+        "knowledge bases": lambda row: ", ".join(row["kbs"]),
+        "access": lambda row: "read, write" if row["can_write"] else "read",
+        "created": lambda row: str(row["created_at"])[:19],
+    }
+    _show_rows(rows, as_json, "API keys", columns)
 
 
 @keys_app.command("revoke")
