@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import DEMO
+from api.app import create_app
+from tests.api.conftest import DEMO, served_settings
 
 QUESTION = "When was Northwind Robotics founded?"
 
@@ -102,3 +104,18 @@ def test_metrics_count_requests_retrievers_and_the_models_first_token(client: Te
     client.post("/v1/query", json={"question": QUESTION, "kb": DEMO})
     assert {name: sample(name) - before[name] for name in names} == dict.fromkeys(names, 1.0)
     assert sample("rag_llm_completion_tokens_total") > 0
+
+
+def test_readiness_names_what_is_down_and_cors_follows_the_setting(keyed_data: Path) -> None:
+    settings = served_settings(
+        keyed_data, llm_url="http://127.0.0.1:9/v1", cors_origins=["https://app.example"]
+    )
+    with TestClient(create_app(settings)) as down:
+        ready = down.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["down"] == ["model"]
+        assert "127.0.0.1:9" in ready.json()["checks"]["model"]["detail"]
+        preflight = {"Origin": "https://app.example", "Access-Control-Request-Method": "POST"}
+        allowed = down.options("/v1/query", headers=preflight)
+        assert allowed.headers["access-control-allow-origin"] == "https://app.example"
+        other = down.options("/v1/query", headers={**preflight, "Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
