@@ -46,7 +46,7 @@ def served_data(
 
 
 def served_settings(data: Path, **overrides: object) -> Settings:
-    return Settings(data_dir=data, answer_max_tokens=40, **overrides)
+    return Settings(data_dir=data, **{"answer_max_tokens": 40, **overrides})
 
 
 @pytest.fixture(scope="module")
