@@ -20,6 +20,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal, principal, readable_kb
 from api.errors import ApiError
@@ -95,8 +96,10 @@ def safe_name(name: str) -> str:
 
 
 def _staging_path(found: Services, kb: str, name: str) -> Path:
+    """Resolved like the paths `rag ingest` walks, so the document id computed here is the ledger's."""
     digest = hashlib.sha256(f"{kb}\x1f{name}".encode()).hexdigest()[:16]
-    return found.settings.data_dir / "uploads" / kb_namespace(kb) / digest / safe_name(name)
+    folder = found.settings.data_dir / "uploads" / kb_namespace(kb) / digest
+    return (folder / safe_name(name)).resolve()
 
 
 async def _stage(upload: UploadFile, target: Path, limit: int) -> int:
@@ -113,7 +116,7 @@ async def _stage(upload: UploadFile, target: Path, limit: int) -> int:
                 raise ApiError(
                     413, "file_too_large", f"{upload.filename}: larger than {limit // (1 << 20)} MB"
                 )
-            out.write(block)
+            await run_in_threadpool(out.write, block)  # the event loop never waits on the disk
     partial.replace(target)
     return size
 

@@ -178,3 +178,15 @@ def test_a_small_upload_is_ingested_before_the_reply(client: TestClient) -> None
     assert response.status_code == 200
     [document] = response.json()["documents"]
     assert document["status"] == "done" and document["chunk_count"] == 1
+
+
+def test_a_relative_data_folder_gives_the_same_document_ids_as_the_ledger(served_data: Path) -> None:
+    shutil.copytree(served_data, Path("relative-data"), symlinks=True)  # the test's own working folder
+    with TestClient(create_app(served_settings(Path("relative-data")))) as client:
+        client.post("/v1/knowledge-bases", json={"name": "rel"})
+        response = client.post(
+            "/v1/knowledge-bases/rel/documents", files=[("files", ("a.md", b"# A\n\nAlpha."))]
+        )
+        [document] = response.json()["documents"]
+        assert document["status"] == "done"
+        assert client.get(f"/v1/documents/{document['id']}").json()["status"] == "done"
