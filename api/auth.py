@@ -81,3 +81,9 @@ def readable_kb(caller: Principal, found: Services, kb: str) -> str:
     if not caller.can_read(kb) or not found.stores.sql.kb_exists(kb):
         raise ApiError(404, "kb_not_found", f"no knowledge base named {kb!r}")
     return kb
+
+
+def require_admin(caller: Principal, what: str) -> None:
+    """403 unless the caller holds the admin key (or the service is in open mode)."""
+    if not caller.admin:
+        raise ApiError(403, "forbidden", f"{what} needs the admin key (RAG_ADMIN_KEY)")

@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import Principal, principal, readable_kb
+from api.auth import Principal, principal, readable_kb, require_admin
 from api.errors import ApiError
 from api.services import Services, services
 from ingest.ledger import delete_documents, delete_kb
@@ -43,11 +43,6 @@ class NewKnowledgeBase(BaseModel):
     description: str = Field("", max_length=2000)
 
 
-def _admin(caller: Principal) -> None:
-    if not caller.admin:
-        raise ApiError(403, "forbidden", "managing knowledge bases needs the admin key (RAG_ADMIN_KEY)")
-
-
 def _writable(caller: Principal, found: Services, kb: str) -> None:
     readable_kb(caller, found, kb)
     if not caller.can_write(kb):
@@ -65,7 +60,7 @@ def list_kbs(caller: Caller, found: Found) -> dict[str, Any]:
 @router.post("/knowledge-bases", status_code=201)
 def create_kb(body: NewKnowledgeBase, caller: Caller, found: Found) -> dict[str, str]:
     """Create a knowledge base (admin key)."""
-    _admin(caller)
+    require_admin(caller, "managing knowledge bases")
     if not found.stores.sql.create_kb(body.name, body.description):
         raise ApiError(409, "kb_exists", f"a knowledge base named {body.name!r} already exists")
     return {"name": body.name, "description": body.description}
@@ -81,7 +76,7 @@ def get_kb(kb: str, caller: Caller, found: Found) -> dict[str, Any]:
 @router.delete("/knowledge-bases/{kb}")
 def remove_kb(kb: str, caller: Caller, found: Found) -> dict[str, str]:
     """Delete a knowledge base from every store (admin key)."""
-    _admin(caller)
+    require_admin(caller, "managing knowledge bases")
     readable_kb(caller, found, kb)
     with found.write_lock:  # not while its uploads are being ingested
         delete_kb(found.stores, kb)

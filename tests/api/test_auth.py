@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,53 @@ def test_rag_keys_create_prints_the_key_alone_on_its_last_line(tmp_path: Path) -
     assert key not in listed.stdout and DEMO in listed.stdout
     missing = runner.invoke(app, ["keys", "create", "--kb", "nope"], env={"RAG_DATA_DIR": str(data)})
     assert missing.exit_code == 2 and "nope" in missing.stderr
+
+
+def test_the_admin_key_manages_keys_over_http(keyed: Keyed) -> None:
+    client, demo_key, _ = keyed
+    admin = bearer(ADMIN_KEY)
+    created = client.post("/v1/keys", json={"kbs": [OTHER]}, headers=admin)
+    assert created.status_code == 201
+    key, key_id = created.json()["key"], created.json()["id"]
+    body = {"question": "payroll", "kb": OTHER}
+    assert client.post("/v1/retrieve", json=body, headers=bearer(key)).status_code == 200
+    listed = client.get("/v1/keys", headers=admin).json()["keys"]
+    assert key_id in {k["id"] for k in listed} and key not in str(listed)
+    assert client.delete(f"/v1/keys/{key_id}", headers=admin).json() == {"revoked": key_id}
+    assert client.post("/v1/retrieve", json=body, headers=bearer(key)).status_code == 401
+    assert client.post("/v1/keys", json={"kbs": [DEMO]}, headers=bearer(demo_key)).status_code == 403
+    missing = client.post("/v1/keys", json={"kbs": ["nope"]}, headers=admin)
+    assert missing.status_code == 404
+
+
+def test_rag_serve_without_any_key_listens_on_loopback_only_and_says_so(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as probe:  # a free port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "RAG_DATA_DIR": str(tmp_path / "data")}
+    command = [sys.executable, "-m", "rag", "serve", "--host", "0.0.0.0", "--port", str(port)]
+    server = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert server.poll() is None, server.stderr.read() if server.stderr else ""
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "rag serve did not come up"
+                time.sleep(0.5)
+        listening = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True)
+        if listening.returncode == 0:  # the local address column of each listening socket
+            assert {line.split()[3] for line in listening.stdout.splitlines()} == {f"127.0.0.1:{port}"}
+    finally:
+        server.terminate()
+        _, stderr = server.communicate(timeout=60)
+    assert "no API key exists" in stderr and "127.0.0.1 instead of 0.0.0.0" in stderr
