@@ -219,8 +219,9 @@ async def retrieval(
     records = []
     for item in context.hits:
         hit = item.hit
-        metadata = {**hit.metadata, "source": hit.source, "document_id": hit.document_id,
-                    "chunk_id": hit.chunk_id, "retrievers": sorted(item.ranks)}  # fmt: skip
+        metadata = {**hit.metadata, "source": hit.source, "file_name": Path(hit.source).name,
+                    "document_id": hit.document_id, "chunk_id": hit.chunk_id,
+                    "retrievers": sorted(item.ranks)}  # fmt: skip
         if body.metadata_condition and not matches(metadata, body.metadata_condition):
             continue
         score = round(relevance(item.score, found.settings.fusion_weights, names), 6)

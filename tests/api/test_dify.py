@@ -88,7 +88,7 @@ def test_metadata_conditions_filter_the_records(keyed: Keyed) -> None:
     client, demo_key, _ = keyed
     condition = {
         "logical_operator": "and",
-        "conditions": [{"name": "source", "comparison_operator": "end with", "value": "support.html"}],
+        "conditions": [{"name": "file_name", "comparison_operator": "is", "value": "support.html"}],
     }
     response = client.post(
         "/retrieval", json=body(metadata_condition=condition), headers={"Authorization": f"Bearer {demo_key}"}
