@@ -157,3 +157,30 @@ def test_rag_serve_without_any_key_listens_on_loopback_only_and_says_so(tmp_path
         server.terminate()
         _, stderr = server.communicate(timeout=60)
     assert "no API key exists" in stderr and "127.0.0.1 instead of 0.0.0.0" in stderr
+
+
+def test_a_key_for_one_kb_is_refused_on_every_route_of_another(keyed: Keyed) -> None:
+    client, demo_key, _ = keyed
+    headers = bearer(demo_key)
+    other_doc = client.get(f"/v1/knowledge-bases/{OTHER}/documents", headers=bearer(ADMIN_KEY)).json()
+    doc_id = other_doc["documents"][0]["id"]
+    calls = [
+        ("POST", "/v1/query", {"json": {"question": "payroll?", "kb": OTHER}}),
+        ("POST", "/v1/retrieve", {"json": {"question": "payroll?", "kb": OTHER}}),
+        (
+            "POST",
+            "/v1/chat/completions",
+            {"json": {"model": OTHER, "messages": [{"role": "user", "content": "x"}]}},
+        ),
+        ("GET", f"/v1/knowledge-bases/{OTHER}", {}),
+        ("GET", f"/v1/knowledge-bases/{OTHER}/documents", {}),
+        ("POST", f"/v1/knowledge-bases/{OTHER}/documents", {"files": [("files", ("a.txt", b"x"))]}),
+        ("GET", f"/v1/documents/{doc_id}", {}),
+        ("DELETE", f"/v1/documents/{doc_id}", {}),
+        ("DELETE", f"/v1/knowledge-bases/{OTHER}", {}),
+    ]
+    for method, path, kwargs in calls:
+        response = client.request(method, path, headers=headers, **kwargs)
+        assert response.status_code in (403, 404), f"{method} {path}: {response.status_code}"
+    still = client.get(f"/v1/documents/{doc_id}", headers=bearer(ADMIN_KEY))
+    assert still.status_code == 200  # nothing was deleted
