@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import re
 import shutil
 from pathlib import Path
@@ -30,6 +31,7 @@ from ingest.loaders import SUPPORTED_EXTENSIONS
 from rag.models import document_id
 from rag.stores.sql.kb_tables import kb_namespace
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["documents"])
 Caller = Annotated[Principal, Depends(principal)]
 Found = Annotated[Services, Depends(services)]
@@ -117,11 +119,18 @@ async def _stage(upload: UploadFile, target: Path, limit: int) -> int:
 
 
 def _ingest(found: Services, kb: str, paths: list[Path], ids: list[str]) -> None:
-    with found.write_lock:
+    """Ingest one upload; its documents leave the queue only once the ledger holds them, so a
+    client polling `GET /v1/documents/{id}` never sees them vanish in between."""
+    try:
+        with found.write_lock:
+            found.ingest.run(paths, kb)
+    except Exception:  # a store failing mid-way: the reply of a queued upload is long gone
+        log.exception("event=upload_ingest_failed kb=%s files=%d", kb, len(paths))
+        raise
+    finally:
         with found.queue_lock:
             for doc_id in ids:
                 found.queued.pop(doc_id, None)
-        found.ingest.run(paths, kb)
 
 
 @router.post(
