@@ -2,7 +2,8 @@
 client sends that the schema allows, or nearly allows, the service answers without a 5xx.
 
 The app runs in open mode on a copy of the served data, so every route is reachable; the model
-writes at most a few tokens per answer, which keeps the many generated questions cheap.
+writes at most a few tokens per answer, which keeps the many generated questions cheap. The examples
+are derandomized, so every CI run sends the same requests; drop `derandomize` to explore further.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @schema.parametrize()
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_no_request_the_schema_describes_gets_a_server_error(case: schemathesis.Case) -> None:
     response = case.call()
     assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.text[:500]}"
