@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from rag.models import Fact, Hit, TableResult
+from rag.models import Chunk, Fact, Hit, TableResult
+from rag.stores.sql import SqlStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -40,3 +44,34 @@ class Retriever(Protocol):
     def gather(self, question: str, kb: str, top_k: int, filters: dict[str, Any] | None = None) -> Evidence:
         """Everything the retriever found for the prompt; by default, its hits alone."""
         return Evidence(self.retrieve(question, kb, top_k, filters))
+
+
+def ledger_chunks(
+    sql: SqlStore, chunk_ids: list[str], kb: str, retriever: str
+) -> dict[str, tuple[Chunk, str]]:
+    """The chunks (with their document's source) that the ledger holds in `kb`, in the order of
+    `chunk_ids`. An id it does not hold (a write interrupted between stores) is logged and left
+    out: what is not in the ledger is never cited."""
+    stored = sql.chunks_by_ids(chunk_ids)
+    kept: dict[str, tuple[Chunk, str]] = {}
+    for chunk_id in chunk_ids:
+        record = stored.get(chunk_id)
+        if record is None or record[0].kb != kb:
+            log.warning("event=orphan_chunk retriever=%s kb=%s chunk_id=%s", retriever, kb, chunk_id)
+        else:
+            kept[chunk_id] = record
+    return kept
+
+
+def chunk_hit(chunk: Chunk, source: str, score: float, retriever: str, rank: int) -> Hit:
+    return Hit(
+        chunk_id=chunk.id,
+        document_id=chunk.document_id,
+        kb=chunk.kb,
+        text=chunk.text,
+        source=source,
+        score=score,
+        retriever=retriever,
+        rank=rank,
+        metadata=chunk.metadata,
+    )

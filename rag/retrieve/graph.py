@@ -24,13 +24,11 @@ from typing import Any
 from ingest.embed import Embedder
 from ingest.extract import CO_OCCURS, HeuristicExtractor, normalize_name
 from rag.models import Chunk, Entity, Fact, Hit, entity_id
-from rag.retrieve.base import Evidence, Retriever
+from rag.retrieve.base import Evidence, Retriever, chunk_hit, ledger_chunks
 from rag.retrieve.keyword import STOPWORDS
 from rag.stores.graph import GraphStore
 from rag.stores.sql import SqlStore
 from rag.stores.sql.fulltext import has_cjk
-
-log = logging.getLogger(__name__)
 
 #: A fuzzy link needs this similarity (difflib ratio of the normalised names, or cosine of their
 #: embeddings): "alice moreaux" → "alice moreau" is 0.96, "alice" → "alice moreau" only 0.59.
@@ -98,27 +96,14 @@ class GraphRetriever(Retriever):
         facts = self.graph.neighbourhood(kb, ids, self.hops, MAX_FACTS)
         mentioning = self.graph.mentioning_chunks(kb, ids, max(2 * top_k, 20))
         scores = chunk_scores(links, facts, mentioning)
-        stored = self.sql.chunks_by_ids(list(scores))
-        kept: dict[str, tuple[Chunk, str]] = {}
-        for chunk_id in scores:
-            record = stored.get(chunk_id)
-            if record is None or record[0].kb != kb:
-                log.warning("event=orphan_graph_chunk kb=%s chunk_id=%s", kb, chunk_id)
-            elif _matches(record[0], filters or {}):
-                kept[chunk_id] = record
+        kept = {
+            chunk_id: record
+            for chunk_id, record in ledger_chunks(self.sql, list(scores), kb, self.name).items()
+            if _matches(record[0], filters or {})
+        }
         ranked = sorted(kept, key=lambda chunk_id: -scores[chunk_id])[:top_k]
         hits = [
-            Hit(
-                chunk_id=chunk.id,
-                document_id=chunk.document_id,
-                kb=chunk.kb,
-                text=chunk.text,
-                source=source,
-                score=scores[chunk.id],
-                retriever=self.name,
-                rank=rank,
-                metadata=chunk.metadata,
-            )
+            chunk_hit(chunk, source, scores[chunk.id], self.name, rank)
             for rank, (chunk, source) in enumerate((kept[chunk_id] for chunk_id in ranked), start=1)
         ]
         return hits, [fact for fact in facts if fact.chunk_id in kept]

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from ingest.embed import Embedder
 from rag.models import Hit
-from rag.retrieve.base import Retriever
+from rag.retrieve.base import Retriever, chunk_hit, ledger_chunks
 from rag.stores.sql import SqlStore
 from rag.stores.vector import VectorStore
-
-log = logging.getLogger(__name__)
 
 
 class VectorRetriever(Retriever):
@@ -34,25 +31,9 @@ class VectorRetriever(Retriever):
     ) -> list[Hit]:
         query = self.embedder.embed([question])[0].tolist()
         found = self.vector.search(query, kb, top_k, filters)
-        stored = self.sql.chunks_by_ids([hit.id for hit in found])
-        hits: list[Hit] = []
-        for point in found:
-            record = stored.get(point.id)
-            if record is None or record[0].kb != kb:
-                log.warning("event=orphan_vector kb=%s chunk_id=%s", kb, point.id)
-                continue
-            chunk, source = record
-            hits.append(
-                Hit(
-                    chunk_id=chunk.id,
-                    document_id=chunk.document_id,
-                    kb=chunk.kb,
-                    text=chunk.text,
-                    source=source,
-                    score=float(point.score),
-                    retriever=self.name,
-                    rank=len(hits) + 1,
-                    metadata=chunk.metadata,
-                )
-            )
-        return hits
+        scores = {point.id: float(point.score) for point in found}
+        kept = ledger_chunks(self.sql, list(scores), kb, self.name)
+        return [
+            chunk_hit(chunk, source, scores[chunk.id], self.name, rank)
+            for rank, (chunk, source) in enumerate(kept.values(), start=1)
+        ]
