@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import httpx
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.services import Services, services
-from rag.config import mask_url
+from rag.doctor import check_model_server
 from rag.generate.base import ModelUnavailable
 from rag.generate.local import resolve_source
 
@@ -28,22 +27,15 @@ def healthz() -> dict[str, str]:
 
 
 def _model_check(found: Services) -> tuple[bool, str]:
+    """The in-process model's weights are present, or the model server answers (`rag doctor`'s check)."""
     settings = found.settings
     if not settings.llm_url:
         try:
             return True, f"in-process model {resolve_source(settings.llm_model).path.name}"
         except ModelUnavailable as exc:
             return False, str(exc)
-    url = settings.llm_url.rstrip("/") + "/models"
-    key = settings.llm_api_key.get_secret_value()
-    try:
-        response = httpx.get(
-            url, headers={"Authorization": f"Bearer {key}"} if key else {}, timeout=READY_TIMEOUT_S
-        )
-        response.raise_for_status()
-    except httpx.HTTPError as exc:
-        return False, f"model server {mask_url(url)} is not answering ({type(exc).__name__})"
-    return True, f"model server {mask_url(settings.llm_url)}"
+    check = check_model_server(settings, READY_TIMEOUT_S)
+    return check.ok, check.detail
 
 
 @router.get("/readyz", responses={503: {"description": "Something is down; the body names it"}})

@@ -47,7 +47,9 @@ def _check_stores(settings: Settings) -> list[Check]:
     return checks
 
 
-def _check_llm(settings: Settings) -> Check:
+def check_model_server(settings: Settings, timeout_s: float = 10.0) -> Check:
+    """`GET /v1/models` of the configured server: reachable, key accepted, the model name served.
+    `/readyz` runs it too, with its own short timeout."""
     if not settings.llm_url:
         return Check("model server", True, "none configured: answers use the in-process model")
     url = settings.llm_url.rstrip("/") + "/models"
@@ -55,7 +57,7 @@ def _check_llm(settings: Settings) -> Check:
     if settings.llm_api_key.get_secret_value():
         headers["Authorization"] = f"Bearer {settings.llm_api_key.get_secret_value()}"
     try:
-        response = httpx.get(url, headers=headers, timeout=min(settings.llm_timeout_s, 10.0))
+        response = httpx.get(url, headers=headers, timeout=min(settings.llm_timeout_s, timeout_s))
         response.raise_for_status()
         cards = response.json().get("data", [])
         served = [card.get("id") for card in cards]
@@ -87,4 +89,4 @@ def _check_llm(settings: Settings) -> Check:
 
 
 def run_checks(settings: Settings) -> list[Check]:
-    return [_check_embedding(settings), *_check_stores(settings), _check_llm(settings)]
+    return [_check_embedding(settings), *_check_stores(settings), check_model_server(settings)]
