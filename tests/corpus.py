@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from pathlib import Path
 
 #: what each good file of `write_corpus` says, so tests can look for it in the stores
@@ -120,3 +122,16 @@ def write_bad_files(folder: Path) -> dict[str, Path]:
     files["binary.txt"].write_bytes(bytes(range(256)) * 64)
     files["broken.json"].write_bytes(b'{"a": 1,, "b": }')
     return files
+
+
+def stable_folder(name: str) -> Path:
+    """An empty folder at the same path on every run (under the system's temp folder).
+
+    A document's id is a uuid5 of its path, and the names of its SQL tables carry that id, so files
+    ingested from a fixed path give the model the same catalogue, and its greedy replies stay the
+    same, run after run; from pytest's numbered temp folders they changed with every run.
+    """
+    folder = Path(tempfile.gettempdir()) / f"rag-tests-{name}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder

@@ -25,6 +25,7 @@ from rag.models import Answer
 from rag.pipeline import NOTHING_FOUND, AnswerPipeline, open_pipeline
 from rag.retrieve.rerank import RERANK
 from rag.stores.factory import Stores, open_stores
+from tests.corpus import stable_folder
 from tests.retrieve.test_rerank import cross_encoder_folder  # noqa: F401 (a fixture)
 
 SAMPLES = Path(__file__).resolve().parents[1] / "docs" / "samples"
@@ -49,9 +50,9 @@ def _ingest(stores: Stores, embedder: Embedder, folder: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def corpus() -> Path:
     """The sample corpus (English, a GBK Chinese text, tables), two one-hop notes and an injection."""
-    folder = tmp_path_factory.mktemp("corpus")
+    folder = stable_folder("ask-corpus")
     for sample in SAMPLES.iterdir():
         (folder / sample.name).write_bytes(sample.read_bytes())
     for name, text in TWO_HOPS.items():

@@ -22,6 +22,7 @@ from rag.generate.base import ChatModel, Message
 from rag.generate.local import LocalChatModel
 from rag.retrieve.sql import SqlRetriever, describe, extract_sql, route
 from rag.stores.factory import Stores, open_stores
+from tests.corpus import stable_folder
 from tests.postgres import create_database, drop_database
 
 SAMPLES = Path(__file__).resolve().parents[2] / "docs" / "samples"
@@ -33,7 +34,7 @@ def stores(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, embedder: Embedder
 ) -> Iterator[Stores]:
     """The sample tables (products.csv, offices.json) ingested into SQLite or a real PostgreSQL."""
-    folder = tmp_path_factory.mktemp("tables")
+    folder = stable_folder("sql-retriever-tables")
     data_dir = tmp_path_factory.mktemp("data")
     for name in ("products.csv", "offices.json"):
         (folder / name).write_bytes((SAMPLES / name).read_bytes())
