@@ -2,15 +2,14 @@
 
 The question is segmented exactly like the index (jieba for CJK runs), cut into word terms,
 stripped of stopwords and OR-ed: a question is not a boolean query, and AND over every word of
-"what is the capital of France" would match nothing. Each term is quoted (SQLite) or bound on
-its own (PostgreSQL), so quotes, `-`, `*`, `:`, parentheses or `NEAR` in a question are data,
-never query syntax.
+"what is the capital of France" would match nothing. Each term is quoted (SQLite) or turned into
+a quoted lexeme (PostgreSQL), so quotes, `-`, `*`, `:`, parentheses or `NEAR` in a question are
+data, never query syntax.
 """
 
 from __future__ import annotations
 
 import re
-from functools import reduce
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,6 +17,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from rag.models import Hit
 from rag.retrieve.base import Retriever
+from rag.retrieve.keyword_postgres import ranked_rows
 from rag.stores.errors import StoreUnavailable
 from rag.stores.sql import SqlStore
 from rag.stores.sql.fulltext import search_text
@@ -73,7 +73,8 @@ def query_terms(question: str) -> list[str]:
 
 
 class KeywordRetriever(Retriever):
-    """Chunks ranked by BM25 (SQLite `bm25()`, negated so higher is better) or `ts_rank_cd`."""
+    """Chunks ranked by BM25 (SQLite `bm25()`, negated so higher is better) or by IDF-weighted
+    terms on PostgreSQL (`keyword_postgres`)."""
 
     name = "keyword"
 
@@ -90,7 +91,7 @@ class KeywordRetriever(Retriever):
         try:
             with self.sql.engine.connect() as conn:
                 if self.sql.dialect == "postgresql":
-                    rows = conn.execute(_postgres_query(terms).where(*conditions).limit(top_k)).all()
+                    rows = ranked_rows(conn, terms, kb, conditions, _SELECTED, top_k)
                 else:
                     rows = _sqlite_rows(conn, terms, conditions, top_k)
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
@@ -159,18 +160,4 @@ def _sqlite_query(terms: list[str], candidates: int | None) -> sa.Select[Any]:
         sa.select(*_SELECTED, (-best.c.bm25).label("score"))
         .select_from(best.join(chunks, chunks.c.seq == best.c.seq).join(documents))
         .order_by(best.c.bm25, chunks.c.seq)
-    )
-
-
-def _postgres_query(terms: list[str]) -> sa.Select[Any]:
-    # one plainto_tsquery per term, OR-ed with `||`: every term is a bound value, never syntax
-    config = sa.literal_column("'english'::regconfig")
-    tsquery = reduce(lambda a, b: a.op("||")(b), (sa.func.plainto_tsquery(config, t) for t in terms))
-    tsv = sa.literal_column("chunks.tsv")  # generated column, created by the migration only
-    rank = sa.func.ts_rank_cd(tsv, tsquery)
-    return (
-        sa.select(*_SELECTED, rank.label("score"))
-        .select_from(chunks.join(documents))
-        .where(tsv.op("@@")(tsquery))
-        .order_by(rank.desc(), chunks.c.seq)
     )

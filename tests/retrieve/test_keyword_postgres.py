@@ -1,0 +1,154 @@
+"""PostgreSQL keyword ranking: the term statistics its triggers keep, and the level search that
+ranks only the chunks that can reach the top, against ranking every match, on a real server."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from rag.models import Chunk, Document, chunk_id, document_id
+from rag.retrieve import keyword_postgres
+from rag.retrieve.keyword import KeywordRetriever, query_terms
+from rag.retrieve.keyword_postgres import clauses, levels, tsquery_text
+from rag.stores.sql import SqlStore
+from tests.postgres import create_database
+
+#: a Zipf-like vocabulary: the first words are in most chunks, the last in a few
+WORDS = [f"word{n}" for n in range(60)] + ["meridian", "quokka", "zymurgy"]
+WEIGHTS = [1.0 / (rank + 1) ** 0.8 for rank in range(len(WORDS))]
+
+
+def test_levels_are_the_distinct_scores_a_chunk_can_reach_highest_first() -> None:
+    assert levels([2.0, 1.0, 1.0]) == [4.0, 3.0, 2.0, 1.0]
+    assert levels([0.5]) == [0.5]
+
+
+def test_clauses_are_the_smallest_term_sets_that_reach_a_score() -> None:
+    weights = [3.0, 2.0, 1.0]
+    assert clauses(weights, 3.0) == [(0,), (1, 2)]
+    assert clauses(weights, 6.0) == [(0, 1, 2)]
+    assert clauses(weights, 1.0) == [(0,), (1,), (2,)]
+
+
+def test_a_lexeme_is_quoted_so_it_is_never_tsquery_syntax(postgres_url: str) -> None:
+    lexemes = ["it's", "back\\slash", "a & b", "x:*"]
+    text = tsquery_text(lexemes, [(0, 1), (2,), (3,)])
+    engine = sa.create_engine(postgres_url)
+    with engine.connect() as conn:
+        parsed = conn.execute(sa.text("SELECT querytree(CAST(:q AS tsquery))"), {"q": text}).scalar_one()
+    engine.dispose()
+    assert parsed == "'it''s' & 'back\\\\slash' | 'a & b' | 'x:*'"
+
+
+def _document(kb: str, name: str, texts: list[str]) -> tuple[Document, list[Chunk]]:
+    document = Document(
+        id=document_id(kb, name), kb=kb, source=name, content_hash=name.ljust(64, "0"), mime="text/plain"
+    )
+    chunks = [
+        Chunk(
+            id=chunk_id(document.id, n),
+            document_id=document.id,
+            kb=kb,
+            ordinal=n,
+            text=text,
+            token_count=len(text.split()),
+            metadata={"part": n % 2},
+        )
+        for n, text in enumerate(texts)
+    ]
+    return document, chunks
+
+
+def _store(sql: SqlStore, kb: str, name: str, texts: list[str]) -> None:
+    sql.create_kb(kb)
+    document, chunks = _document(kb, name, texts)
+    sql.store_document(document, chunks, [])
+
+
+def _recounted(sql: SqlStore) -> dict[tuple[str, str], int]:
+    """Document frequencies computed from scratch from the chunks, as the triggers should keep them."""
+    query = sa.text(
+        "SELECT kb, lexeme, count(*) FROM (SELECT kb, unnest(tsvector_to_array(tsv)) AS lexeme "
+        "FROM chunks UNION ALL SELECT kb, '' FROM chunks) AS t GROUP BY kb, lexeme"
+    )
+    with sql.engine.connect() as conn:
+        return {(kb, lexeme): df for kb, lexeme, df in conn.execute(query)}
+
+
+def _kept(sql: SqlStore) -> dict[tuple[str, str], int]:
+    with sql.engine.connect() as conn:
+        return {(kb, lexeme): df for kb, lexeme, df in conn.execute(sa.text("SELECT * FROM chunk_terms"))}
+
+
+def test_term_statistics_stay_exact_through_insert_replace_and_delete(postgres_url: str) -> None:
+    sql = SqlStore(create_database(postgres_url, "terms"))
+    try:
+        _store(sql, "a", "one.txt", ["Acme founded the lab", "The lab grows", "Acme and Vantor"])
+        _store(sql, "a", "two.txt", ["Vantor merges with Acme"])
+        _store(sql, "b", "one.txt", ["Acme elsewhere"])
+        assert _kept(sql) == _recounted(sql)
+        assert _kept(sql)[("a", "acm")] == 3 and _kept(sql)[("a", "")] == 4
+        _store(sql, "a", "one.txt", ["Only Vantor now"])  # a changed file replaces its chunks
+        assert _kept(sql) == _recounted(sql)
+        assert _kept(sql)[("a", "acm")] == 1
+        sql.delete_documents([document_id("a", "two.txt")])
+        assert _kept(sql) == _recounted(sql)
+        assert ("a", "acm") not in _kept(sql)  # no stale rows for lexemes no chunk holds
+        sql.delete_kb("b")
+        assert _kept(sql) == _recounted(sql) and not any(kb == "b" for kb, _ in _kept(sql))
+    finally:
+        sql.close()
+
+
+@pytest.fixture(scope="module")
+def zipf_kb(postgres_url: str) -> Iterator[SqlStore]:
+    """2,000 chunks of Zipf-distributed words in KB `z`, and a few look-alikes in KB `other`."""
+    rng = random.Random(7)
+    sql = SqlStore(create_database(postgres_url, "zipf"))
+    for number in range(20):
+        texts = [" ".join(rng.choices(WORDS, WEIGHTS, k=30)) for _ in range(100)]
+        _store(sql, "z", f"doc{number}.txt", texts)
+    _store(sql, "other", "doc.txt", ["zymurgy quokka meridian word0 word1"] * 50)
+    yield sql
+    sql.close()
+
+
+def _questions() -> list[str]:
+    rng = random.Random(11)
+    return [" ".join(rng.sample(WORDS, rng.randint(1, 6))) for _ in range(60)] + [
+        "word0 word1 word2",  # only common words: every level is full of ties
+        "zymurgy",  # a rare word alone
+        "notaword zymurgy word0",  # a word the KB lacks
+    ]
+
+
+@pytest.mark.parametrize("top_k", [1, 5, 20])
+def test_level_search_ranks_like_scoring_every_match(
+    zipf_kb: SqlStore, top_k: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    retriever = KeywordRetriever(zipf_kb)
+    searched = 0
+    for question in _questions():
+        monkeypatch.setattr(keyword_postgres, "CANDIDATES", 10**9)  # rank every match
+        expected = retriever.retrieve(question, "z", top_k)
+        monkeypatch.setattr(keyword_postgres, "CANDIDATES", 40)  # the level search on most questions
+        hits = retriever.retrieve(question, "z", top_k)
+        assert [round(hit.score, 9) for hit in hits] == [round(hit.score, 9) for hit in expected], question
+        assert {hit.kb for hit in hits} <= {"z"}
+        with zipf_kb.engine.connect() as conn:
+            terms = keyword_postgres.question_terms(conn, query_terms(question), "z")
+        searched += sum(term.df for term in terms) > 40
+    assert searched > 40  # most questions took the level search, not the direct ranking
+
+
+def test_level_search_scores_rare_terms_above_common_ones(zipf_kb: SqlStore) -> None:
+    hits = KeywordRetriever(zipf_kb).retrieve("word0 word1 zymurgy", "z", 5)
+    assert len(hits) == 5 and all("zymurgy" in hit.text.split() for hit in hits)
+
+
+def test_level_search_applies_filters_while_it_probes(zipf_kb: SqlStore) -> None:
+    hits = KeywordRetriever(zipf_kb).retrieve("word0 word1 word2", "z", 10, {"part": 1})
+    assert len(hits) == 10 and all(hit.metadata["part"] == 1 for hit in hits)
