@@ -32,10 +32,10 @@ production.
 
 The stores are written through their public APIs in large batches, as `ingest.pipeline` does but
 without its loaders and embedding: `SqlStore.store_document` per document (then status `done`),
-`VectorStore.upsert`, `HeuristicExtractor` + `GraphStore.upsert`, and `VectorStore.optimize` once the
-vector count reaches `vector_index_threshold`, as after a real ingest. The vector and graph stores of a
-size are built once and shared by both backends, which differ only in the relational store; the
-build table shows each stage's seconds.
+`VectorStore.upsert`, `HeuristicExtractor` + `GraphStore.upsert`, `SqlStore.analyze`, and
+`VectorStore.optimize` once the vector count reaches `vector_index_threshold`, as after a real
+ingest. The vector and graph stores of a size are built once and shared by both backends, which
+differ only in the relational store; the build table shows each stage's seconds.
 """
 
 from __future__ import annotations
@@ -343,6 +343,7 @@ def write_relational(stores: Stores, built: Built, stage: str) -> None:
         for document, chunks in built.documents:
             stores.sql.store_document(document, chunks, [])
         stores.sql.set_status([document.id for document, _ in built.documents], DocumentStatus.DONE)
+        stores.sql.analyze()  # as IngestPipeline.run does after a large run
 
 
 def write_vectors(stores: Stores, built: Built, bases: np.ndarray, seed: int) -> None:

@@ -64,6 +64,11 @@ class Failure:
     error: str
 
 
+#: a run that stores this many chunks refreshes the relational store's planner statistics; smaller
+#: ones are left to autovacuum, which catches up within a minute
+ANALYZE_AFTER_CHUNKS = 1000
+
+
 @dataclass
 class IngestSummary:
     """What one run did; `failures` names each failed file with its reason."""
@@ -170,6 +175,9 @@ class IngestPipeline:
         if summary.vectors >= self.stores.settings.vector_index_threshold > 0:
             with summary.timed("index"):
                 self.stores.vector.optimize()
+        if summary.chunks >= ANALYZE_AFTER_CHUNKS:
+            with summary.timed("index"):
+                self.stores.sql.analyze()
         summary.seconds = round(time.perf_counter() - started, 3)
         return summary
 

@@ -152,6 +152,20 @@ class SqlStore:
     def close(self) -> None:
         self.engine.dispose()
 
+    def analyze(self) -> None:
+        """Refresh the query planner's statistics after a bulk write.
+
+        Until autovacuum gets to it, PostgreSQL believes a freshly filled table is tiny, filters
+        every chunk of the KB by keyword instead of asking the full-text index (23 ms instead of
+        2 ms per query at 10k chunks), and ranks keyword hits without the term statistics it just
+        gained. SQLite's `PRAGMA optimize` does the same where its planner would profit.
+        """
+        with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(sa.text("ANALYZE chunks, chunk_terms, documents"))
+            else:
+                conn.execute(sa.text("PRAGMA optimize"))
+
     # ---------------------------------------------------------- knowledge bases
     def create_kb(self, name: str, description: str = "") -> bool:
         """Create the knowledge base; False when it already existed."""
