@@ -113,6 +113,10 @@ def ranked_rows(
     top_k: int,
 ) -> list[sa.Row[Any]]:
     """The `top_k` best chunks of the KB under `conditions` for these question terms."""
+    # The planner prices `@@` as cheap as `=` and, when it expects few matches, scans the whole table
+    # matching every chunk's tsvector (23 ms instead of 1 ms at 10k chunks): these queries always
+    # have an index to use, the full-text one or the KB's. For this transaction only.
+    conn.execute(sa.text("SET LOCAL enable_seqscan = off"))
     weighted = question_terms(conn, terms, kb)
     if not weighted:
         return []
