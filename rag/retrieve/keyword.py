@@ -87,13 +87,13 @@ class KeywordRetriever(Retriever):
         terms = query_terms(question)
         if not terms or top_k <= 0:
             return []
-        conditions = [chunks.c.kb == kb, *(self._filter(k, v) for k, v in (filters or {}).items())]
+        matching = [self._filter(k, v) for k, v in (filters or {}).items()]
         try:
             with self.sql.engine.connect() as conn:
                 if self.sql.dialect == "postgresql":
-                    rows = ranked_rows(conn, terms, kb, conditions, _SELECTED, top_k)
+                    rows = ranked_rows(conn, terms, kb, matching, _SELECTED, top_k)
                 else:
-                    rows = _sqlite_rows(conn, terms, conditions, top_k)
+                    rows = _sqlite_rows(conn, terms, [chunks.c.kb == kb, *matching], top_k)
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
             raise StoreUnavailable(f"{self.sql.description} failed: {reason}") from None

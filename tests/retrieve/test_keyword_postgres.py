@@ -125,10 +125,14 @@ def _questions() -> list[str]:
     ]
 
 
+@pytest.mark.parametrize("walk_kb", [True, False], ids=["kb-btree", "full-text-index"])
 @pytest.mark.parametrize("top_k", [1, 5, 20])
 def test_level_search_ranks_like_scoring_every_match(
-    zipf_kb: SqlStore, top_k: int, monkeypatch: pytest.MonkeyPatch
+    zipf_kb: SqlStore, top_k: int, walk_kb: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Both ways to the KB's chunks (its B-tree, or the full-text index alone) find the same."""
+    monkeypatch.setattr(keyword_postgres, "KB_WALK_CHUNKS", 10**9 if walk_kb else 0)
+    monkeypatch.setattr(keyword_postgres, "KB_WALK_SHARE", 0.0)
     retriever = KeywordRetriever(zipf_kb)
     searched = 0
     for question in _questions():
@@ -139,7 +143,7 @@ def test_level_search_ranks_like_scoring_every_match(
         assert [round(hit.score, 9) for hit in hits] == [round(hit.score, 9) for hit in expected], question
         assert {hit.kb for hit in hits} <= {"z"}
         with zipf_kb.engine.connect() as conn:
-            terms = keyword_postgres.question_terms(conn, query_terms(question), "z")
+            terms = keyword_postgres.question_stats(conn, query_terms(question), "z").terms
         searched += sum(term.df for term in terms) > 40
     assert searched > 40  # most questions took the level search, not the direct ranking
 
