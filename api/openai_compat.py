@@ -101,15 +101,17 @@ def list_models(caller: Caller, found: Found) -> dict[str, Any]:
     return {"object": "list", "data": cards}
 
 
-def _chunk(
-    completion_id: str, model: str, delta: dict[str, Any], finish: str | None = None, **extra: Any
+def completion_chunk(
+    completion_id: str, model: str, delta: dict[str, Any] | None, finish: str | None = None, **extra: Any
 ) -> str:
+    """One server-sent event of OpenAI's streamed chat completion (also used by `api.model_server`);
+    `delta` None makes the choice-less chunk that carries only `usage`."""
     body = {
         "id": completion_id,
         "object": "chat.completion.chunk",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        "choices": [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}],
         **extra,
     }
     return f"data: {json.dumps(body, ensure_ascii=False, default=str)}\n\n"
@@ -124,17 +126,17 @@ def _usage(answer: Answer) -> dict[str, int]:
 
 
 def _stream(pieces: Iterator[str | Answer], completion_id: str, model: str, http: Request) -> Iterator[str]:
-    yield _chunk(completion_id, model, {"role": "assistant", "content": ""})
+    yield completion_chunk(completion_id, model, {"role": "assistant", "content": ""})
     try:
         for piece in pieces:
             if isinstance(piece, Answer):
                 http.app.state.metrics.observe_answer(piece)
                 if sources := sources_text(piece):
-                    yield _chunk(completion_id, model, {"content": sources})
-                citations = answer_json(piece)["citations"]
-                yield _chunk(completion_id, model, {}, "stop", usage=_usage(piece), citations=citations)
+                    yield completion_chunk(completion_id, model, {"content": sources})
+                extra = {"usage": _usage(piece), "citations": answer_json(piece)["citations"]}
+                yield completion_chunk(completion_id, model, {}, "stop", **extra)
             else:
-                yield _chunk(completion_id, model, {"content": piece})
+                yield completion_chunk(completion_id, model, {"content": piece})
     except ModelError as exc:
         yield f"data: {json.dumps(error_body('model_error', str(exc)))}\n\n"
     finally:

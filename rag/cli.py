@@ -1,4 +1,5 @@
-"""The `rag` command: ingest, ask, retrieve, knowledge bases, documents, status, config and doctor.
+"""The `rag` command: ingest, ask, retrieve, knowledge bases, documents, keys, models, status, config,
+doctor and serve.
 
 Exit codes: 0 success; 1 some documents failed (each named with its reason); 2 usage or
 configuration errors, including a store that cannot be reached or is held by another process.
@@ -15,13 +16,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from rag.config import Settings
+from rag.cli_models import models_app
+from rag.cli_support import JsonOption, err, out
+from rag.cli_support import fail as _fail
+from rag.cli_support import load_settings as _settings
+from rag.cli_support import print_json as _print_json
 from rag.stores.errors import StoreUnavailable
 from rag.stores.factory import Stores, open_stores
 from rag.stores.lock import StoreLocked
@@ -36,30 +39,12 @@ app.add_typer(kb_app, name="kb")
 keys_app = typer.Typer(help="Create, list and revoke API keys of the HTTP service.", no_args_is_help=True)
 app.add_typer(docs_app, name="docs")
 app.add_typer(keys_app, name="keys")
-
-out = Console()
-err = Console(stderr=True)
+app.add_typer(models_app, name="models")
 
 KbOption = Annotated[str, typer.Option("--kb", help="Knowledge base name")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables")]
 T = TypeVar("T")
 #: a table's columns: header → the cell of a row
 Columns = dict[str, Callable[[dict[str, Any]], object]]
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
-    return typer.Exit(code)
-
-
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"RAG_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
-        )
-        raise _fail(f"invalid settings: {problems}") from None
 
 
 @contextmanager
@@ -80,10 +65,6 @@ def _stores() -> Iterator[Stores]:
         raise _fail(str(exc)) from None
     finally:
         stores.close()
-
-
-def _print_json(data: Any) -> None:
-    out.print_json(json.dumps(data, default=str, ensure_ascii=False))
 
 
 class _RichProgress:

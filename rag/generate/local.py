@@ -226,6 +226,17 @@ class LocalChatModel:
     def close(self) -> None:
         """Nothing to release: the weights stay cached for the process's other users."""
 
+    @property
+    def context_length(self) -> int:
+        """Tokens of prompt plus answer the weights take (loads them)."""
+        return _loaded(self.source, self.cache_dir).context
+
+    def count_tokens(self, messages: Sequence[Message], reply: str = "") -> tuple[int, int]:
+        """Tokens of the prompt these messages make and of a reply, for a server's `usage`."""
+        loaded = _loaded(self.source, self.cache_dir)
+        prompt = loaded.tokenizer.apply_chat_template(list(messages), add_generation_prompt=True)
+        return len(prompt), len(loaded.tokenizer.encode(reply, add_special_tokens=False))
+
     def _inputs(self, loaded: _Loaded, messages: Sequence[Message], max_tokens: int) -> Any:
         inputs = loaded.tokenizer.apply_chat_template(
             list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True

@@ -1,0 +1,1 @@
+"""Model servers: probing and benchmarking any OpenAI-compatible one (`rag models check|bench`)."""

@@ -1,0 +1,63 @@
+"""Start a model server as a real subprocess, wait until it lists its models, stop it after."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def running_server(
+    command: list[str], env: dict[str, str], url: str, log: Path, timeout_s: float
+) -> Iterator[str]:
+    """Run `command` until `GET {url}/models` answers; yield `url`; stop the whole process group.
+
+    The server's output goes to `log`, quoted in the failure when it never comes up."""
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            command,
+            env={**os.environ, **env},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"{command[0]} exited with {process.returncode}:\n{log.read_text()[-3000:]}"
+                )
+            try:
+                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"{command[0]} did not answer within {timeout_s:.0f} s:\n{log.read_text()[-3000:]}"
+                )
+            time.sleep(1)
+        yield url
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
