@@ -1,5 +1,5 @@
-"""The `rag` command: ingest, ask, retrieve, knowledge bases, documents, keys, models, status, config,
-doctor and serve.
+"""The `rag` command: ingest, ask, retrieve, eval, knowledge bases, documents, keys, models, status,
+config, doctor and serve.
 
 Exit codes: 0 success; 1 some documents failed (each named with its reason); 2 usage or
 configuration errors, including a store that cannot be reached or is held by another process.
@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from rag.cli_eval import eval_command
 from rag.cli_models import models_app
 from rag.cli_support import JsonOption, err, out
 from rag.cli_support import fail as _fail
@@ -40,6 +41,7 @@ keys_app = typer.Typer(help="Create, list and revoke API keys of the HTTP servic
 app.add_typer(docs_app, name="docs")
 app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
+app.command("eval")(eval_command)
 
 KbOption = Annotated[str, typer.Option("--kb", help="Knowledge base name")]
 T = TypeVar("T")

@@ -1,0 +1,1 @@
+"""`rag eval`: public evaluation sets in one format, retrieval and answer metrics, reports."""

@@ -1,0 +1,156 @@
+"""The project's evaluation format: passages, and questions with graded gold passages and answers.
+
+On disk it is a folder with `corpus.jsonl` (`{"id", "title", "text"}` per line) and
+`questions.jsonl` (`{"id", "question", "gold": {"<passage id>": grade}, "answers": [...]}`; `gold`
+may also be a list of ids, each of grade 1). The converters in `formats.py` read the public
+layouts into the same objects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class DatasetError(ValueError):
+    """The data set cannot be read; the message names the file (and line) and what is wrong."""
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    id: str
+    title: str
+    text: str
+
+    @property
+    def document(self) -> str:
+        """What gets ingested: the title on its own line (it names the entity), then the text."""
+        return f"{self.title}\n\n{self.text}" if self.title else self.text
+
+
+@dataclass(slots=True)
+class EvalQuestion:
+    id: str
+    question: str
+    #: gold passage id → relevance grade (1 relevant; higher more so)
+    gold: dict[str, int]
+    answers: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class EvalSet:
+    name: str
+    passages: list[Passage]
+    questions: list[EvalQuestion]
+
+    def content_hash(self) -> str:
+        """Changes when any passage changes, so a KB built from an older copy is rebuilt."""
+        digest = hashlib.sha256()
+        for passage in self.passages:
+            digest.update(f"{passage.id}\0{passage.title}\0{passage.text}\0".encode())
+        return digest.hexdigest()
+
+    def limited(self, count: int | None) -> EvalSet:
+        """The first `count` questions (the whole corpus stays: distractors are part of the test)."""
+        if not count:
+            return self
+        return EvalSet(self.name, self.passages, self.questions[:count])
+
+    def check(self, source: Path) -> EvalSet:
+        """Reject what would make the figures meaningless: no questions, gold ids not in the corpus."""
+        if not self.passages or not self.questions:
+            raise DatasetError(f"{source}: no passages or no questions")
+        known = {passage.id for passage in self.passages}
+        for question in self.questions:
+            missing = [pid for pid in question.gold if pid not in known]
+            if missing:
+                raise DatasetError(
+                    f"{source}: question {question.id} names gold passages not in the corpus: {missing[:3]}"
+                )
+            if not question.gold:
+                raise DatasetError(f"{source}: question {question.id} has no gold passage")
+        return self
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    records = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path}: cannot read ({exc})") from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            raise DatasetError(f"{path}:{number}: not JSON ({exc})") from None
+        if not isinstance(record, dict):
+            raise DatasetError(f"{path}:{number}: expected a JSON object")
+        records.append(record)
+    return records
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise DatasetError(f"{path}: cannot read JSON ({exc})") from None
+
+
+def _gold(value: Any, where: str) -> dict[str, int]:
+    if isinstance(value, dict):
+        return {str(key): int(grade) for key, grade in value.items() if int(grade) > 0}
+    if isinstance(value, list):
+        return {str(key): 1 for key in value}
+    raise DatasetError(f"{where}: `gold` must be a list of passage ids or an object of id → grade")
+
+
+def read_eval_set(folder: Path) -> EvalSet:
+    """The project's own format (see the module docstring)."""
+    passages = []
+    for n, record in enumerate(read_jsonl(folder / "corpus.jsonl"), start=1):
+        try:
+            passages.append(Passage(str(record["id"]), str(record.get("title", "")), str(record["text"])))
+        except KeyError as exc:
+            raise DatasetError(f"{folder / 'corpus.jsonl'}:{n}: missing field {exc}") from None
+    questions = []
+    for n, record in enumerate(read_jsonl(folder / "questions.jsonl"), start=1):
+        where = f"{folder / 'questions.jsonl'}:{n}"
+        try:
+            questions.append(
+                EvalQuestion(
+                    str(record["id"]),
+                    str(record["question"]),
+                    _gold(record["gold"], where),
+                    [str(answer) for answer in record.get("answers", [])],
+                )
+            )
+        except KeyError as exc:
+            raise DatasetError(f"{where}: missing field {exc}") from None
+    return EvalSet(folder.name, passages, questions).check(folder)
+
+
+def write_eval_set(eval_set: EvalSet, folder: Path) -> None:
+    """Write a set in the project's format (a converter's output, to inspect or share)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "corpus.jsonl").open("w", encoding="utf-8") as out:
+        for passage in eval_set.passages:
+            out.write(
+                json.dumps(
+                    {"id": passage.id, "title": passage.title, "text": passage.text}, ensure_ascii=False
+                )
+                + "\n"
+            )
+    with (folder / "questions.jsonl").open("w", encoding="utf-8") as out:
+        for question in eval_set.questions:
+            record = {
+                "id": question.id,
+                "question": question.question,
+                "gold": question.gold,
+                "answers": question.answers,
+            }
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")

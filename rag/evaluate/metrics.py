@@ -1,0 +1,102 @@
+"""Retrieval and answer metrics, as the IR and QA literature defines them.
+
+Retrieval is judged on passages (a passage split into several chunks counts once, at its best
+rank): recall@k (share of gold passages in the top k), complete@k (every gold passage in the top k:
+what multi-hop questions need, HippoRAG's "both supporting passages retrieved"), nDCG@k with graded
+relevance (gain 2^grade - 1, log2 discount, ideal order from the grades) and MRR (reciprocal rank
+of the first relevant passage). Answers: exact match and token F1 after SQuAD's normalisation
+(lower case, no punctuation or English articles), with CJK text compared per character as CMRC
+2018 does.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import string
+import unicodedata
+from collections import Counter
+from collections.abc import Sequence
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]")
+_PUNCTUATION = set(string.punctuation) | {
+    "，",
+    "。",
+    "、",
+    "；",
+    "：",
+    "？",
+    "！",
+    "“",
+    "”",
+    "‘",
+    "’",
+    "（",
+    "）",
+    "《",
+    "》",
+    "【",
+    "】",
+    "·",
+    "…",
+}
+
+
+def recall_at(ranked: Sequence[str], gold: dict[str, int], k: int) -> float:
+    return len(set(ranked[:k]) & set(gold)) / len(gold)
+
+
+def complete_at(ranked: Sequence[str], gold: dict[str, int], k: int) -> float:
+    return 1.0 if set(gold) <= set(ranked[:k]) else 0.0
+
+
+def ndcg_at(ranked: Sequence[str], gold: dict[str, int], k: int) -> float:
+    gains = [2 ** gold.get(pid, 0) - 1 for pid in ranked[:k]]
+    dcg = sum(gain / math.log2(rank + 2) for rank, gain in enumerate(gains))
+    ideal = sorted((2**grade - 1 for grade in gold.values()), reverse=True)[:k]
+    idcg = sum(gain / math.log2(rank + 2) for rank, gain in enumerate(ideal))
+    return dcg / idcg if idcg else 0.0
+
+
+def reciprocal_rank(ranked: Sequence[str], gold: dict[str, int]) -> float:
+    return next((1.0 / rank for rank, pid in enumerate(ranked, start=1) if pid in gold), 0.0)
+
+
+def retrieval_scores(ranked: Sequence[str], gold: dict[str, int]) -> dict[str, float]:
+    """Every retrieval metric of one question's ranked passage ids."""
+    return {
+        "recall@1": recall_at(ranked, gold, 1),
+        "recall@5": recall_at(ranked, gold, 5),
+        "recall@10": recall_at(ranked, gold, 10),
+        "complete@5": complete_at(ranked, gold, 5),
+        "ndcg@10": ndcg_at(ranked, gold, 10),
+        "mrr": reciprocal_rank(ranked, gold),
+    }
+
+
+def answer_tokens(text: str) -> list[str]:
+    """SQuAD's normalisation, then words; CJK characters are tokens of their own."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = "".join(" " if ch in _PUNCTUATION else ch for ch in text)
+    text = _ARTICLES.sub(" ", text)
+    text = _CJK.sub(lambda m: f" {m.group(0)} ", text)
+    return text.split()
+
+
+def exact_match(prediction: str, answers: Sequence[str]) -> float:
+    predicted = answer_tokens(prediction)
+    return max((1.0 if predicted == answer_tokens(answer) else 0.0 for answer in answers), default=0.0)
+
+
+def token_f1(prediction: str, answers: Sequence[str]) -> float:
+    """The best F1 over the gold answers of the tokens shared with the prediction."""
+    predicted = answer_tokens(prediction)
+    best = 0.0
+    for answer in answers:
+        gold = answer_tokens(answer)
+        shared = sum((Counter(predicted) & Counter(gold)).values())
+        if shared:
+            precision, recall = shared / len(predicted), shared / len(gold)
+            best = max(best, 2 * precision * recall / (precision + recall))
+    return best
