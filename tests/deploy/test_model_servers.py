@@ -73,7 +73,7 @@ def assert_benchmarked(url: str, model: str, tmp_path: Path) -> None:
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def assert_answers(url: str, model: str, data: Path) -> None:
+def assert_answers(url: str, model: str, data: Path, settings: dict[str, str] | None = None) -> None:
     """`rag ingest` the sample corpus, then `rag ask` with the server as the model (entities by the
     heuristics: asking a 135M model on two cores for every chunk's entities would take minutes)."""
     env = {
@@ -81,6 +81,7 @@ def assert_answers(url: str, model: str, data: Path) -> None:
         "RAG_LLM_URL": url,
         "RAG_LLM_MODEL": model,
         "RAG_EXTRACTOR": "heuristic",
+        **(settings or {}),
     }
     ingested = rag("ingest", "docs/samples", "--kb", "demo", env=env)
     assert ingested.returncode == 0, ingested.stderr
@@ -227,3 +228,39 @@ def test_llama_cpp_server_serves_the_packaged_gguf(tmp_path: Path, smollm2: Loca
         code, report = checked(url, "smollm2")
         assert code == 0 and report["served"] == ["smollm2"] and report["ttft_s"], report
         assert_benchmarked(url, "smollm2", tmp_path)
+
+
+# ------------------------------------------------------------------------------ vLLM on a real GPU
+@pytest.mark.gpu
+@pytest.mark.slow
+def test_vllm_small_gpu_profile_serves_the_whole_rag_path(
+    tmp_path: Path, model_cache: Path, smollm2: LocalChatModel
+) -> None:
+    """deploy/vllm's small-gpu profile (the seed's flags) on an NVIDIA GPU, with the prompt budget
+    its README gives for a 2048-token window; then check, bench and ask through it."""
+    python = os.environ.get("RAG_TEST_VLLM_GPU_PYTHON", "")
+    if not python:
+        pytest.skip(
+            "no GPU vLLM: on a machine with an NVIDIA GPU, pip install vllm into a venv and set "
+            "RAG_TEST_VLLM_GPU_PYTHON to its python (deploy/vllm/README.md)"
+        )
+    port = free_port()
+    env = {
+        "VLLM_MODEL": str(hf_folder(smollm2, model_cache)),
+        "VLLM_SERVED_MODEL_NAME": "smollm2",
+        "VLLM_HOST": "127.0.0.1",
+        "VLLM_PORT": str(port),
+        "PATH": f"{Path(python).parent}:{os.environ['PATH']}",  # its `vllm` entry point
+    }
+    budget = {
+        "RAG_CONTEXT_TOKENS": "800",
+        "RAG_TABLE_TOKENS": "300",
+        "RAG_FACTS_TOKENS": "150",
+        "RAG_ANSWER_MAX_TOKENS": "384",
+    }
+    command = ["bash", str(DEPLOY / "vllm" / "launch.sh"), "--profile", "small-gpu"]
+    with running_server(command, env, f"http://127.0.0.1:{port}/v1", tmp_path / "vllm.log", 900) as url:
+        code, report = checked(url, "smollm2", env=budget)
+        assert code == 0 and report["context_length"] == 2048, report["findings"]
+        assert_benchmarked(url, "smollm2", tmp_path)
+        assert_answers(url, "smollm2", tmp_path / "data", budget)
