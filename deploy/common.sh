@@ -4,7 +4,8 @@
 #
 # The env file gives defaults: a variable already set in the environment wins, so
 # `PORT=8001 deploy/vllm/launch.sh` needs no edited copy. Lines are KEY=VALUE, taken literally
-# (no quotes, no expansion), the way docker compose reads an env_file.
+# (no quotes, no expansion), the way docker compose reads an env_file; an empty value leaves the
+# variable unset.
 # --dry-run prints the exact command line, shell-quoted, and the environment it would set; the
 # tests compare it with the flags each README documents.
 
@@ -39,7 +40,8 @@ load_env() {
     from_file[$key]=${line#*=}  # a later line wins, as in docker compose
   done < "$file"
   for key in "${order[@]}"; do
-    [ -n "${!key+set}" ] || export "$key=${from_file[$key]}"
+    # an empty value means "not set": exported empty, OMP_NUM_THREADS= breaks libgomp
+    [ -n "${!key+set}" ] || [ -z "${from_file[$key]}" ] || export "$key=${from_file[$key]}"
   done
 }
 
