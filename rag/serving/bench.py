@@ -107,8 +107,9 @@ def _as_messages(prompt: str) -> list[Message]:
     return [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": prompt}]
 
 
-def resolve_model(target: Target, http: httpx.Client) -> tuple[str, str]:
-    """The model to ask for (the only one served when none was named) and the server's kind."""
+def resolve_model(target: Target, http: httpx.Client) -> tuple[str, str, str]:
+    """The model to ask for (the only one served when none was named), the server's kind (for the
+    quirks table) and its `owned_by` (what the rows and the plot call it)."""
     cards = list_models(http, target.url, target.api_key)
     ids = [str(card.get("id")) for card in cards]
     model = target.model or (ids[0] if len(ids) == 1 else "")
@@ -117,7 +118,8 @@ def resolve_model(target: Target, http: httpx.Client) -> tuple[str, str]:
             f"{mask_url(target.url)} serves {', '.join(ids) or 'nothing'}: name one with --model"
         )
     card = next((card for card in cards if card.get("id") == model), {})
-    return model, SERVER_BY_OWNER.get(str(card.get("owned_by")), "")
+    owner = str(card.get("owned_by") or "")
+    return model, SERVER_BY_OWNER.get(owner, ""), owner
 
 
 def run_level(
@@ -131,7 +133,7 @@ def run_level(
     """`requests` prompts (cycled) sent by `concurrency` threads at once."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     with httpx.Client(timeout=httpx.Timeout(timeout_s, connect=5.0), limits=limits) as http:
-        model, server = resolve_model(target, http)
+        model, server, owner = resolve_model(target, http)
         extras = request_extras(server, model)
 
         def one(index: int) -> Timing:
@@ -154,7 +156,7 @@ def run_level(
     speeds = [t.tokens_per_s for t in good if t.tokens_per_s > 0]
     errors = [t.error for t in timings if t.error]
     return Level(
-        target=target.label if target.model else f"{model}@{httpx.URL(target.url).netloc.decode()}",
+        target=f"{model} ({owner or 'server'}) @{httpx.URL(target.url).netloc.decode()}",
         concurrency=concurrency,
         requests=requests,
         errors=len(timings) - len(good),
@@ -187,6 +189,8 @@ def plot_levels(levels: Sequence[Level], path: Path) -> Path:
         points = sorted((lv.concurrency, lv.total_tokens_per_s) for lv in levels if lv.target == target)
         axes.plot([x for x, _ in points], [y for _, y in points], marker="o", label=target)
     axes.set_xscale("log", base=2)
+    levels_run = sorted({level.concurrency for level in levels})
+    axes.set_xticks(levels_run, [str(c) for c in levels_run])
     axes.set_xlabel("concurrent requests")
     axes.set_ylabel("tokens/s, all requests")
     axes.set_title("Model server throughput")
