@@ -21,7 +21,8 @@ case "$PROFILE" in
   python)
     cmd=("${LLAMACPP_PYTHON:-python3}" -m llama_cpp.server --model "$LLAMACPP_MODEL"
       --model_alias "$LLAMACPP_MODEL_NAME" --host "$LLAMACPP_HOST" --port "$LLAMACPP_PORT"
-      --n_ctx "$LLAMACPP_CTX_SIZE" --n_gpu_layers "$LLAMACPP_GPU_LAYERS" --n_threads "$LLAMACPP_THREADS")
+      --n_ctx "$LLAMACPP_CTX_SIZE" --n_gpu_layers "$LLAMACPP_GPU_LAYERS" --n_threads "$LLAMACPP_THREADS"
+      --interrupt_requests False)
     ;;
   *) echo "unknown profile $PROFILE: choose native or python" >&2; exit 2 ;;
 esac

