@@ -4,6 +4,7 @@ and driven through its webhook."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from benchmarks.fetch_sql_model import model_path as fetched_sql_model
 from tests.server_envs import NODE_BIN, EnvUnavailable, n8n_home
 from tests.servers import free_port, running_server
 
@@ -30,9 +32,12 @@ RAG = str(Path(sys.executable).parent / "rag")
 class N8n:
     url: str
     rag_url: str
+    #: the OpenAI-compatible model server the routing workflow asks, when the SQL-capable
+    #: evaluation model is here (SmolLM2 does not answer with a JSON decision)
+    llm_url: str | None
 
 
-def _n8n_env(home: Path, data: Path, port: int, rag_url: str) -> dict[str, str]:
+def _n8n_env(home: Path, data: Path, port: int, rag_url: str, llm_url: str | None) -> dict[str, str]:
     return {
         "PATH": f"{home / NODE_BIN}:{home / 'node_modules' / '.bin'}:{os.environ['PATH']}",
         "N8N_USER_FOLDER": str(data),
@@ -43,6 +48,7 @@ def _n8n_env(home: Path, data: Path, port: int, rag_url: str) -> dict[str, str]:
         "N8N_SECURE_COOKIE": "false",
         "N8N_BLOCK_ENV_ACCESS_IN_NODE": "false",  # the workflows read RAG_URL and RAG_API_KEY
         "RAG_URL": rag_url,
+        **({"LLM_URL": llm_url, "LLM_MODEL": "router"} if llm_url else {}),
     }
 
 
@@ -55,6 +61,8 @@ def _n8n(env: dict[str, str], *args: str) -> None:
 
 @pytest.fixture(scope="module")
 def n8n(tmp_path_factory: pytest.TempPathFactory, model_cache: Path, smollm2: object) -> Iterator[N8n]:
+    """rag serve over the sample corpus, the routing model's server (when there is one), and n8n
+    with every workflow of deploy/n8n published."""
     try:
         home = n8n_home()
     except EnvUnavailable as exc:
@@ -73,12 +81,37 @@ def n8n(tmp_path_factory: pytest.TempPathFactory, model_cache: Path, smollm2: ob
         timeout=600,
     )
     assert ingested.returncode == 0, ingested.stderr
-    rag_port, n8n_port = free_port(), free_port()
+    rag_port, n8n_port, llm_port = free_port(), free_port(), free_port()
     serve = [RAG, "serve", "--port", str(rag_port)]
-    with running_server(
-        serve, {"RAG_DATA_DIR": str(data)}, f"http://127.0.0.1:{rag_port}/v1", root / "rag.log", 120
-    ):
-        env = _n8n_env(home, root / "n8n-home", n8n_port, f"http://127.0.0.1:{rag_port}")
+    with contextlib.ExitStack() as running:
+        rag_url = f"http://127.0.0.1:{rag_port}"
+        running.enter_context(
+            running_server(serve, {"RAG_DATA_DIR": str(data)}, f"{rag_url}/v1", root / "rag.log", 120)
+        )
+        router = Path(os.environ.get("RAG_TEST_SQL_MODEL") or fetched_sql_model())
+        llm_url = None
+        if router.is_file():
+            command = [
+                RAG,
+                "models",
+                "serve",
+                "--model",
+                str(router),
+                "--name",
+                "router",
+                "--port",
+                str(llm_port),
+            ]
+            llm_url = running.enter_context(
+                running_server(
+                    command,
+                    {"RAG_DATA_DIR": str(data)},
+                    f"http://127.0.0.1:{llm_port}/v1",
+                    root / "llm.log",
+                    300,
+                )
+            )
+        env = _n8n_env(home, root / "n8n-home", n8n_port, rag_url, llm_url)
         for workflow in sorted(WORKFLOWS.glob("*.json")):
             _n8n(env, "import:workflow", f"--input={workflow}")
             _n8n(env, "publish:workflow", f"--id={json.loads(workflow.read_text())['id']}")
@@ -91,7 +124,7 @@ def n8n(tmp_path_factory: pytest.TempPathFactory, model_cache: Path, smollm2: ob
             start_new_session=True,
         )
         try:
-            yield N8n(url, f"http://127.0.0.1:{rag_port}")
+            yield N8n(url, rag_url, llm_url)
         finally:
             os.killpg(process.pid, 15)
             process.wait(timeout=60)
@@ -121,3 +154,26 @@ def test_ask_the_knowledge_base_answers_with_sources(n8n: N8n) -> None:
     reply = response.json()
     assert "2014" in reply["answer"] and reply["sources_failed"] == []
     assert any(Path(source["source"]).name == "handbook.md" for source in reply["sources"])
+
+
+def test_the_local_model_decides_which_branch_runs_and_says_why(n8n: N8n) -> None:
+    if n8n.llm_url is None:
+        pytest.skip(
+            "no SQL-capable evaluation model to route with: run `python benchmarks/fetch_sql_model.py`"
+        )
+    requests = {
+        "knowledge": "When was Northwind Robotics founded?",
+        "person": "Please cancel my order and call me back tomorrow.",
+    }
+    replies = {
+        want: webhook(n8n, "rag-route", {"request": text, "kb": "demo"}).json()
+        for want, text in requests.items()
+    }
+    for reply in replies.values():
+        assert reply["branch"] in {"knowledge", "figure", "person"} and reply["reason"].strip()
+        if reply["branch"] == "person":
+            assert reply["ticket"] and reply["answer"] is None  # recorded, not answered
+        else:
+            assert reply["answer"] and "sources" in reply
+    assert replies["knowledge"]["branch"] == "knowledge" and "2014" in replies["knowledge"]["answer"]
+    assert replies["person"]["branch"] == "person"
