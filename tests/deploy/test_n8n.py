@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -86,7 +87,13 @@ def n8n(tmp_path_factory: pytest.TempPathFactory, model_cache: Path, smollm2: ob
     with contextlib.ExitStack() as running:
         rag_url = f"http://127.0.0.1:{rag_port}"
         running.enter_context(
-            running_server(serve, {"RAG_DATA_DIR": str(data)}, f"{rag_url}/v1", root / "rag.log", 120)
+            running_server(
+                serve,
+                {"RAG_DATA_DIR": str(data), "RAG_UPLOAD_SYNC_MB": "0"},
+                f"{rag_url}/v1",
+                root / "rag.log",
+                120,
+            )
         )
         router = Path(os.environ.get("RAG_TEST_SQL_MODEL") or fetched_sql_model())
         llm_url = None
@@ -130,14 +137,18 @@ def n8n(tmp_path_factory: pytest.TempPathFactory, model_cache: Path, smollm2: ob
             process.wait(timeout=60)
 
 
-def webhook(n8n: N8n, path: str, body: dict[str, object], timeout_s: float = 180) -> httpx.Response:
-    """POST to a webhook until it answers with JSON: n8n answers 404 for a while after it starts, and
-    a webhook can answer before its workflow's nodes are ready; the last answer is in the failure."""
+def webhook(
+    n8n: N8n, path: str, body: dict[str, object], timeout_s: float = 180, **upload: Any
+) -> httpx.Response:
+    """POST (JSON, or a form with `files`) until the webhook answers with JSON: n8n answers 404 for
+    a while after it starts, and a webhook can answer before its workflow's nodes are ready; the
+    last answer is in the failure."""
     deadline = time.monotonic() + timeout_s
     last = "no answer"
     while time.monotonic() < deadline:
         try:
-            response = httpx.post(f"{n8n.url}/webhook/{path}", json=body, timeout=180)
+            sent = {"data": body, **upload} if upload else {"json": body}
+            response = httpx.post(f"{n8n.url}/webhook/{path}", timeout=300, **sent)
             last = f"HTTP {response.status_code}: {response.text[:300]}"
             if response.status_code == 200 and response.headers.get("content-type", "").startswith(
                 "application/json"
@@ -177,3 +188,14 @@ def test_the_local_model_decides_which_branch_runs_and_says_why(n8n: N8n) -> Non
             assert reply["answer"] and "sources" in reply
     assert replies["knowledge"]["branch"] == "knowledge" and "2014" in replies["knowledge"]["answer"]
     assert replies["person"]["branch"] == "person"
+
+
+def test_ingest_uploads_a_file_and_reports_its_state(n8n: N8n) -> None:
+    """The service here queues every upload (RAG_UPLOAD_SYNC_MB=0), so the workflow has to wait."""
+    note = ("zephyr.md", b"# Zephyr\n\nThe Zephyr project started in 2021 in Lisbon.\n", "text/markdown")
+    reply = webhook(n8n, "rag-ingest", {"kb": "demo"}, files={"file": note}).json()
+    assert reply["kb"] == "demo" and len(reply["documents"]) == 1
+    document = reply["documents"][0]
+    assert document["status"] == "done" and document["chunks"] >= 1 and document["error"] is None
+    stored = httpx.get(f"{n8n.rag_url}/v1/documents/{document['id']}", timeout=30).json()
+    assert stored["status"] == "done" and Path(stored["source"]).name == "zephyr.md"
