@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
-from api.openai_compat import ChatMessage, ChatRequest, completion_chunk
+from api.openai_compat import ChatMessage, ChatRequest, completion_chunk, message_text, usage
 from rag.generate.base import Message, ModelError, ModelRequestError
 from rag.generate.local import LocalChatModel
 
@@ -49,10 +49,7 @@ def _messages(messages: list[ChatMessage]) -> list[Message]:
     for message in messages:
         if message.role not in ("system", "user", "assistant") or message.content is None:
             continue
-        content = message.content
-        if not isinstance(content, str):
-            content = "\n".join(part.text for part in content if part.type == "text" and part.text)
-        converted.append({"role": message.role, "content": content})  # type: ignore[typeddict-item]
+        converted.append({"role": message.role, "content": message_text(message)})  # type: ignore[typeddict-item]
     return converted
 
 
@@ -83,10 +80,10 @@ def create_model_app(model: LocalChatModel, served_name: str) -> FastAPI:
         temperature = request.temperature or 0.0
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         if request.stream:
-            usage = bool(request.stream_options and request.stream_options.include_usage)
+            include_usage = bool(request.stream_options and request.stream_options.include_usage)
             pieces = model.stream(messages, max_tokens=max_tokens, temperature=temperature)
             return StreamingResponse(
-                _stream(model, messages, pieces, completion_id, served_name, usage),
+                _stream(model, messages, pieces, completion_id, served_name, include_usage),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache"},
             )
@@ -109,18 +106,10 @@ def create_model_app(model: LocalChatModel, served_name: str) -> FastAPI:
                     "finish_reason": "length" if completion_tokens >= max_tokens else "stop",
                 }
             ],
-            "usage": _usage(prompt_tokens, completion_tokens),
+            "usage": usage(prompt_tokens, completion_tokens),
         }
 
     return app
-
-
-def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
-    return {
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens,
-        "total_tokens": prompt_tokens + completion_tokens,
-    }
 
 
 def _stream(
@@ -147,6 +136,6 @@ def _stream(
     yield completion_chunk(completion_id, served_name, {}, "stop")
     if include_usage:
         prompt_tokens, completion_tokens = model.count_tokens(messages, "".join(reply))
-        usage = _usage(prompt_tokens, completion_tokens)
-        yield completion_chunk(completion_id, served_name, None, usage=usage)
+        counted = usage(prompt_tokens, completion_tokens)
+        yield completion_chunk(completion_id, served_name, None, usage=counted)
     yield "data: [DONE]\n\n"

@@ -65,15 +65,19 @@ def kb_of(model: str) -> str:
     return model.removeprefix(MODEL_PREFIX)
 
 
+def message_text(message: ChatMessage) -> str:
+    """A message's text: its content, or the text parts of a multi-part one joined."""
+    if message.content is None or isinstance(message.content, str):
+        return message.content or ""
+    return "\n".join(part.text for part in message.content if part.type == "text" and part.text)
+
+
 def question_of(messages: list[ChatMessage]) -> str:
     """The last user message's text (text parts of a multi-part message joined)."""
     for message in reversed(messages):
         if message.role != "user" or message.content is None:
             continue
-        if isinstance(message.content, str):
-            text = message.content
-        else:
-            text = "\n".join(part.text for part in message.content if part.type == "text" and part.text)
+        text = message_text(message)
         if text.strip():
             return text.strip()
     raise ApiError(422, "invalid_request", "messages: no user message with text to answer")
@@ -117,11 +121,12 @@ def completion_chunk(
     return f"data: {json.dumps(body, ensure_ascii=False, default=str)}\n\n"
 
 
-def _usage(answer: Answer) -> dict[str, int]:
+def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+    """OpenAI's `usage` object (also used by `api.model_server`)."""
     return {
-        "prompt_tokens": answer.prompt_tokens,
-        "completion_tokens": answer.completion_tokens,
-        "total_tokens": answer.prompt_tokens + answer.completion_tokens,
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
     }
 
 
@@ -133,7 +138,10 @@ def _stream(pieces: Iterator[str | Answer], completion_id: str, model: str, http
                 http.app.state.metrics.observe_answer(piece)
                 if sources := sources_text(piece):
                     yield completion_chunk(completion_id, model, {"content": sources})
-                extra = {"usage": _usage(piece), "citations": answer_json(piece)["citations"]}
+                extra = {
+                    "usage": usage(piece.prompt_tokens, piece.completion_tokens),
+                    "citations": answer_json(piece)["citations"],
+                }
                 yield completion_chunk(completion_id, model, {}, "stop", **extra)
             else:
                 yield completion_chunk(completion_id, model, {"content": piece})
@@ -176,6 +184,6 @@ def chat_completions(request: ChatRequest, caller: Caller, found: Found, http: R
                 "finish_reason": "stop",
             }
         ],
-        "usage": _usage(answer),
+        "usage": usage(answer.prompt_tokens, answer.completion_tokens),
         "citations": answer_json(answer)["citations"],
     }

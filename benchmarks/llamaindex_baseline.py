@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -36,7 +35,7 @@ from rag.config import Settings
 from rag.evaluate.dataset import EvalSet
 from rag.evaluate.formats import load
 from rag.evaluate.metrics import retrieval_scores
-from rag.evaluate.runner import FUSED, evaluate, kb_name, write_corpus
+from rag.evaluate.runner import FUSED, evaluate, kb_name, mean_scores, write_corpus
 from rag.pipeline import open_pipeline
 from rag.stores.factory import open_stores
 
@@ -70,7 +69,7 @@ def llamaindex(eval_set: EvalSet, embed_path: Path, scratch: Path) -> dict[str, 
         rows.append(retrieval_scores(ranked, question.gold))
     chunks = client.count("baseline").count
     client.close()
-    return {"ingest s": ingest_s, "chunks": chunks, **_means(rows)}
+    return {"ingest s": ingest_s, "chunks": chunks, **mean_scores(rows)}
 
 
 def ours(eval_set: EvalSet, scratch: Path) -> dict[str, dict[str, float]]:
@@ -88,10 +87,6 @@ def ours(eval_set: EvalSet, scratch: Path) -> dict[str, dict[str, float]]:
         report = evaluate(pipeline, eval_set, kb, passage_of)
     base = {"ingest s": ingest_s, "chunks": summary.chunks}
     return {name: {**base, **report.retrievers[name]} for name in ("vector", FUSED)}
-
-
-def _means(rows: list[dict[str, float]]) -> dict[str, float]:
-    return {metric: statistics.fmean(row[metric] for row in rows) for metric in rows[0]}
 
 
 def main() -> None:

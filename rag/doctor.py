@@ -9,6 +9,7 @@ import httpx
 from ingest.embed import EmbeddingModelError, model_info
 from rag.config import Settings, mask_url
 from rag.generate.quirks import SERVER_BY_OWNER
+from rag.serving.probe import list_models
 from rag.stores.errors import StoreUnavailable
 from rag.stores.lock import StoreLocked
 
@@ -53,13 +54,9 @@ def check_model_server(settings: Settings, timeout_s: float = 10.0) -> Check:
     if not settings.llm_url:
         return Check("model server", True, "none configured: answers use the in-process model")
     url = settings.llm_url.rstrip("/") + "/models"
-    headers = {}
-    if settings.llm_api_key.get_secret_value():
-        headers["Authorization"] = f"Bearer {settings.llm_api_key.get_secret_value()}"
     try:
-        response = httpx.get(url, headers=headers, timeout=min(settings.llm_timeout_s, timeout_s))
-        response.raise_for_status()
-        cards = response.json().get("data", [])
+        with httpx.Client(timeout=min(settings.llm_timeout_s, timeout_s)) as http:
+            cards = list_models(http, settings.llm_url, settings.llm_api_key.get_secret_value())
         served = [card.get("id") for card in cards]
     except httpx.HTTPStatusError as exc:
         status = exc.response.status_code

@@ -115,15 +115,16 @@ def evaluate(
             )
         if progress:
             progress(number)
-    report.retrievers = {name: _means(rows) for name, rows in scores.items() if rows}
+    report.retrievers = {name: mean_scores(rows) for name, rows in scores.items() if rows}
     if answers:
-        report.answers = _means(answered)
+        report.answers = mean_scores(answered)
     report.seconds = {"retrieval": retrieval_s, "total": time.perf_counter() - started}
     report.settings["date"] = datetime.now(UTC).strftime("%Y-%m-%d")
     return report
 
 
-def _means(rows: Sequence[dict[str, float]]) -> dict[str, float]:
+def mean_scores(rows: Sequence[dict[str, float]]) -> dict[str, float]:
+    """Each metric's mean over per-question scores (empty for no questions)."""
     return {metric: statistics.fmean(row[metric] for row in rows) for metric in rows[0]} if rows else {}
 
 

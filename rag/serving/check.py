@@ -113,7 +113,7 @@ def check_model(settings: Settings, url: str, model: str, api_key: str, timeout_
         card = next((c for c in cards if c.get("id") == report.model), None)
         if card is None:
             return report
-        report.server = next((SERVER_BY_OWNER[o] for o in [card.get("owned_by")] if o in SERVER_BY_OWNER), "")
+        report.server = SERVER_BY_OWNER.get(str(card.get("owned_by")), "")
         _check_window(report, card)
         extras = request_extras(report.server, report.model)
         _check_whole_reply(http, report, url, api_key, extras)
