@@ -11,12 +11,13 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from tests.servers import free_port
 
 
 def find_pg_bin() -> Path | None:
@@ -31,12 +32,6 @@ def find_pg_bin() -> Path | None:
         if (Path(folder) / "initdb").exists() and (Path(folder) / "pg_ctl").exists():
             return Path(folder)
     return None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _as_server_user(cmd: list[str]) -> list[str]:
@@ -56,7 +51,7 @@ def running_postgres() -> Iterator[str]:
     if os.geteuid() == 0:
         user = pwd.getpwnam("postgres")
         os.chown(root, user.pw_uid, user.pw_gid)
-    port = _free_port()
+    port = free_port()
     run = dict(check=True, capture_output=True, text=True)
     subprocess.run(
         _as_server_user([str(bin_dir / "initdb"), "-D", str(data), "-U", "rag", "-A", "trust", "-E", "UTF8"]),

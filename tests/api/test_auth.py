@@ -127,16 +127,15 @@ def test_the_admin_key_manages_keys_over_http(keyed: Keyed) -> None:
 
 
 def test_rag_serve_without_any_key_listens_on_loopback_only_and_says_so(tmp_path: Path) -> None:
-    import socket
     import subprocess
     import sys
     import time
 
     import httpx
 
-    with socket.socket() as probe:  # a free port
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    from tests.servers import free_port
+
+    port = free_port()
     env = {**os.environ, "RAG_DATA_DIR": str(tmp_path / "data")}
     command = [sys.executable, "-m", "rag", "serve", "--host", "0.0.0.0", "--port", str(port)]
     server = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
