@@ -1,4 +1,5 @@
-"""Keyword retrieval: full text in the relational store (SQLite FTS5 with BM25, PostgreSQL tsvector).
+"""Keyword retrieval: full text in the relational store (SQLite FTS5, PostgreSQL tsvector), ranked
+by `keyword_sqlite` (BM25, or IDF-weighted levels on common words) or `keyword_postgres`.
 
 The question is segmented exactly like the index (jieba for CJK runs), cut into word terms,
 stripped of stopwords and OR-ed: a question is not a boolean query, and AND over every word of
@@ -16,8 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
 from rag.models import Hit
+from rag.retrieve import keyword_postgres, keyword_sqlite
 from rag.retrieve.base import Retriever
-from rag.retrieve.keyword_postgres import ranked_rows
 from rag.stores.errors import StoreUnavailable
 from rag.stores.sql import SqlStore
 from rag.stores.sql.fulltext import search_text
@@ -26,10 +27,6 @@ from rag.stores.sql.schema import chunks, documents
 #: letters and digits only: what both tokenizers keep of a word (unicode61 also splits at "_"),
 #: and nothing FTS5 or tsquery could read as an operator
 _TERM = re.compile(r"[^\W_]+")
-#: SQLite ranks this many times top_k matches (at least SQLITE_MIN_CANDIDATES) inside the full-text
-#: index before joining rows: joining every match of a common word cost most of the query's time
-SQLITE_OVERFETCH = 10
-SQLITE_MIN_CANDIDATES = 200
 #: a question longer than this many distinct terms is a paste, not a question; the rest is noise
 MAX_TERMS = 32
 #: words that carry no topic, so every chunk "matches" them; question words are among them
@@ -73,8 +70,8 @@ def query_terms(question: str) -> list[str]:
 
 
 class KeywordRetriever(Retriever):
-    """Chunks ranked by BM25 (SQLite `bm25()`, negated so higher is better) or by IDF-weighted
-    terms on PostgreSQL (`keyword_postgres`)."""
+    """Chunks ranked by BM25-like scores, higher is better: see `keyword_sqlite` and
+    `keyword_postgres` for how each backend ranks without scoring every match of a common word."""
 
     name = "keyword"
 
@@ -91,9 +88,10 @@ class KeywordRetriever(Retriever):
         try:
             with self.sql.engine.connect() as conn:
                 if self.sql.dialect == "postgresql":
-                    rows = ranked_rows(conn, terms, kb, matching, _SELECTED, top_k)
+                    rows = keyword_postgres.ranked_rows(conn, terms, kb, matching, _SELECTED, top_k)
                 else:
-                    rows = _sqlite_rows(conn, terms, [chunks.c.kb == kb, *matching], top_k)
+                    conditions = [chunks.c.kb == kb, *matching]
+                    rows = keyword_sqlite.ranked_rows(conn, terms, conditions, _SELECTED, top_k)
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
             raise StoreUnavailable(f"{self.sql.description} failed: {reason}") from None
@@ -128,36 +126,3 @@ class KeywordRetriever(Retriever):
         if '"' in key:
             raise ValueError(f"filter on {key!r}: a metadata key cannot contain '\"'")
         return sa.func.json_extract(chunks.c.metadata, f'$."{key}"').in_(values)
-
-
-def _sqlite_rows(
-    conn: sa.Connection, terms: list[str], conditions: list[sa.ColumnElement[bool]], top_k: int
-) -> list[sa.Row[Any]]:
-    """Rank inside the index first and join only the best candidates; when the KB or the filters
-    leave fewer than `top_k` of them, rank every match instead."""
-    candidates = max(top_k * SQLITE_OVERFETCH, SQLITE_MIN_CANDIDATES)
-    rows = conn.execute(_sqlite_query(terms, candidates).where(*conditions).limit(top_k)).all()
-    if len(rows) < top_k:
-        rows = conn.execute(_sqlite_query(terms, None).where(*conditions).limit(top_k)).all()
-    return list(rows)
-
-
-def _sqlite_query(terms: list[str], candidates: int | None) -> sa.Select[Any]:
-    """The best `candidates` matches by BM25 (all of them for None), joined to their rows."""
-    # a quoted string is one term (or phrase) to FTS5, whatever words like NEAR or AND it holds
-    match = " OR ".join(f'"{term}"' for term in terms)
-    fts = sa.table("chunks_fts", sa.column("rowid"))
-    bm25 = sa.func.bm25(sa.literal_column("chunks_fts"))  # lower is better
-    ranked = (
-        sa.select(fts.c.rowid.label("seq"), bm25.label("bm25"))
-        .where(sa.literal_column("chunks_fts").op("MATCH")(match))
-        .order_by(bm25)
-    )
-    if candidates is not None:
-        ranked = ranked.limit(candidates)
-    best = ranked.subquery("ranked")
-    return (
-        sa.select(*_SELECTED, (-best.c.bm25).label("score"))
-        .select_from(best.join(chunks, chunks.c.seq == best.c.seq).join(documents))
-        .order_by(best.c.bm25, chunks.c.seq)
-    )

@@ -7,75 +7,37 @@ word is, and ranking every chunk that matched any term cost 0.5 s per question a
 "work" or "system" match half of a large KB.
 
 The document frequencies come from `chunk_terms` (migration 0003, kept exact by triggers). When
-the question's terms match few chunks in all, those are ranked directly. Otherwise the possible
-scores form levels (the distinct sums of term weights), and "scores at least t" is a boolean query
-the GIN index answers without ranking anything: an OR of the smallest term sets whose weights reach
-t. A binary search over the levels finds the highest one that holds `top_k` chunks, probing with
-`LIMIT top_k`; the chunks above it (fewer than `top_k`, all of them) and at most CANDIDATES at it
-(they tie on score) are then ranked. The result equals ranking every match, except which of the
-chunks tied at the last level are considered when more than CANDIDATES tie there.
+the question's terms match few chunks in all, those are ranked directly. Otherwise the level
+search of `keyword_levels` finds the chunks that can reach the top with boolean queries the GIN
+index answers without ranking, probing with `LIMIT top_k`; the chunks above the first full level
+and at most CANDIDATES at it are ranked. The result equals ranking every match, except which of
+the chunks tied at the last level are considered when more than CANDIDATES tie there.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import combinations
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import TSQUERY
 
+from rag.retrieve.keyword_levels import (
+    CANDIDATES,
+    MAX_LEVEL_TERMS,
+    Term,
+    clauses,
+    first_full_level,
+    idf,
+    levels,
+)
 from rag.stores.sql.schema import chunks, documents
 
-#: the most chunks ranked at the last level, and the most matches ranked without levels
-CANDIDATES = 500
-#: levels are built from this many of the rarest terms (2^n subsets); the rest still score
-MAX_LEVEL_TERMS = 6
 #: a KB of at most this many chunks, or this share of all chunks, is walked through its B-tree
 KB_WALK_CHUNKS = 2000
 KB_WALK_SHARE = 0.05
-#: subset sums closer than this are one level (floating-point noise, not a different score)
-_SAME_LEVEL = 1e-9
 _TSV = sa.literal_column("chunks.tsv")  # generated column, created by the migration only
-
-
-@dataclass(frozen=True)
-class Term:
-    """One lexeme of the question as the index holds it, with its weight in this KB."""
-
-    lexeme: str
-    df: int
-    idf: float
-
-
-def idf(df: int, total: int) -> float:
-    """BM25's inverse document frequency: always positive, high for rare lexemes."""
-    return math.log(1.0 + (total - df + 0.5) / (df + 0.5))
-
-
-def levels(weights: Sequence[float]) -> list[float]:
-    """Every score a chunk can reach with these term weights (non-empty subset sums), highest first."""
-    sums = sorted({sum(subset) for n in range(1, len(weights) + 1) for subset in combinations(weights, n)})
-    distinct: list[float] = []
-    for value in reversed(sums):
-        if not distinct or distinct[-1] - value > _SAME_LEVEL:
-            distinct.append(value)
-    return distinct
-
-
-def clauses(weights: Sequence[float], threshold: float) -> list[tuple[int, ...]]:
-    """The smallest sets of term positions whose weights reach `threshold`: a chunk scores at least
-    `threshold` exactly when it contains every term of one of them."""
-    found: list[tuple[int, ...]] = []
-    for n in range(1, len(weights) + 1):
-        for subset in combinations(range(len(weights)), n):
-            if sum(weights[i] for i in subset) < threshold - _SAME_LEVEL:
-                continue
-            if not any(set(smaller) <= set(subset) for smaller in found):
-                found.append(subset)
-    return found
 
 
 def _literal(lexeme: str) -> str:
@@ -168,7 +130,11 @@ def ranked_rows(
         def reaching(threshold: float) -> str:
             return tsquery_text(lexemes, clauses(lead, threshold))
 
-        at = _first_full_level(conn, thresholds, reaching, matching, top_k)
+        def holds_top_k(threshold: float) -> bool:
+            probe = matching(reaching(threshold)).limit(top_k).subquery()
+            return conn.execute(sa.select(sa.func.count()).select_from(probe)).scalar_one() >= top_k
+
+        at = first_full_level(thresholds, holds_top_k)
         candidates = matching(reaching(thresholds[at])).limit(CANDIDATES)
         if at > 0:  # every chunk above the level: fewer than top_k
             above = matching(reaching(thresholds[at - 1]))
@@ -186,26 +152,3 @@ def ranked_rows(
         .limit(top_k)
     )
     return list(conn.execute(query).all())
-
-
-def _first_full_level(
-    conn: sa.Connection,
-    thresholds: list[float],
-    query_at: Callable[[float], str],
-    matching: Callable[[str], sa.Select[Any]],
-    top_k: int,
-) -> int:
-    """The highest level (lowest index) holding at least `top_k` chunks; the last when none does."""
-
-    def full(index: int) -> bool:
-        probe = matching(query_at(thresholds[index])).limit(top_k).subquery()
-        return conn.execute(sa.select(sa.func.count()).select_from(probe)).scalar_one() >= top_k
-
-    low, high = 0, len(thresholds) - 1
-    while low < high:
-        middle = (low + high) // 2
-        if full(middle):
-            high = middle
-        else:
-            low = middle + 1
-    return low

@@ -3,34 +3,18 @@ ranks only the chunks that can reach the top, against ranking every match, on a 
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
 
-from rag.models import Chunk, Document, chunk_id, document_id
+from rag.models import document_id
 from rag.retrieve import keyword_postgres
 from rag.retrieve.keyword import KeywordRetriever, query_terms
-from rag.retrieve.keyword_postgres import clauses, levels, tsquery_text
+from rag.retrieve.keyword_postgres import tsquery_text
 from rag.stores.sql import SqlStore
 from tests.postgres import create_database
-
-#: a Zipf-like vocabulary: the first words are in most chunks, the last in a few
-WORDS = [f"word{n}" for n in range(60)] + ["meridian", "quokka", "zymurgy"]
-WEIGHTS = [1.0 / (rank + 1) ** 0.8 for rank in range(len(WORDS))]
-
-
-def test_levels_are_the_distinct_scores_a_chunk_can_reach_highest_first() -> None:
-    assert levels([2.0, 1.0, 1.0]) == [4.0, 3.0, 2.0, 1.0]
-    assert levels([0.5]) == [0.5]
-
-
-def test_clauses_are_the_smallest_term_sets_that_reach_a_score() -> None:
-    weights = [3.0, 2.0, 1.0]
-    assert clauses(weights, 3.0) == [(0,), (1, 2)]
-    assert clauses(weights, 6.0) == [(0, 1, 2)]
-    assert clauses(weights, 1.0) == [(0,), (1,), (2,)]
+from tests.retrieve.zipf_corpus import store_texts, store_zipf_kbs, zipf_questions
 
 
 def test_a_lexeme_is_quoted_so_it_is_never_tsquery_syntax(postgres_url: str) -> None:
@@ -41,31 +25,6 @@ def test_a_lexeme_is_quoted_so_it_is_never_tsquery_syntax(postgres_url: str) -> 
         parsed = conn.execute(sa.text("SELECT querytree(CAST(:q AS tsquery))"), {"q": text}).scalar_one()
     engine.dispose()
     assert parsed == "'it''s' & 'back\\\\slash' | 'a & b' | 'x:*'"
-
-
-def _document(kb: str, name: str, texts: list[str]) -> tuple[Document, list[Chunk]]:
-    document = Document(
-        id=document_id(kb, name), kb=kb, source=name, content_hash=name.ljust(64, "0"), mime="text/plain"
-    )
-    chunks = [
-        Chunk(
-            id=chunk_id(document.id, n),
-            document_id=document.id,
-            kb=kb,
-            ordinal=n,
-            text=text,
-            token_count=len(text.split()),
-            metadata={"part": n % 2},
-        )
-        for n, text in enumerate(texts)
-    ]
-    return document, chunks
-
-
-def _store(sql: SqlStore, kb: str, name: str, texts: list[str]) -> None:
-    sql.create_kb(kb)
-    document, chunks = _document(kb, name, texts)
-    sql.store_document(document, chunks, [])
 
 
 def _recounted(sql: SqlStore) -> dict[tuple[str, str], int]:
@@ -86,12 +45,12 @@ def _kept(sql: SqlStore) -> dict[tuple[str, str], int]:
 def test_term_statistics_stay_exact_through_insert_replace_and_delete(postgres_url: str) -> None:
     sql = SqlStore(create_database(postgres_url, "terms"))
     try:
-        _store(sql, "a", "one.txt", ["Acme founded the lab", "The lab grows", "Acme and Vantor"])
-        _store(sql, "a", "two.txt", ["Vantor merges with Acme"])
-        _store(sql, "b", "one.txt", ["Acme elsewhere"])
+        store_texts(sql, "a", "one.txt", ["Acme founded the lab", "The lab grows", "Acme and Vantor"])
+        store_texts(sql, "a", "two.txt", ["Vantor merges with Acme"])
+        store_texts(sql, "b", "one.txt", ["Acme elsewhere"])
         assert _kept(sql) == _recounted(sql)
         assert _kept(sql)[("a", "acm")] == 3 and _kept(sql)[("a", "")] == 4
-        _store(sql, "a", "one.txt", ["Only Vantor now"])  # a changed file replaces its chunks
+        store_texts(sql, "a", "one.txt", ["Only Vantor now"])  # a changed file replaces its chunks
         assert _kept(sql) == _recounted(sql)
         assert _kept(sql)[("a", "acm")] == 1
         sql.delete_documents([document_id("a", "two.txt")])
@@ -106,23 +65,10 @@ def test_term_statistics_stay_exact_through_insert_replace_and_delete(postgres_u
 @pytest.fixture(scope="module")
 def zipf_kb(postgres_url: str) -> Iterator[SqlStore]:
     """2,000 chunks of Zipf-distributed words in KB `z`, and a few look-alikes in KB `other`."""
-    rng = random.Random(7)
     sql = SqlStore(create_database(postgres_url, "zipf"))
-    for number in range(20):
-        texts = [" ".join(rng.choices(WORDS, WEIGHTS, k=30)) for _ in range(100)]
-        _store(sql, "z", f"doc{number}.txt", texts)
-    _store(sql, "other", "doc.txt", ["zymurgy quokka meridian word0 word1"] * 50)
+    store_zipf_kbs(sql)
     yield sql
     sql.close()
-
-
-def _questions() -> list[str]:
-    rng = random.Random(11)
-    return [" ".join(rng.sample(WORDS, rng.randint(1, 6))) for _ in range(60)] + [
-        "word0 word1 word2",  # only common words: every level is full of ties
-        "zymurgy",  # a rare word alone
-        "notaword zymurgy word0",  # a word the KB lacks
-    ]
 
 
 @pytest.mark.parametrize("walk_kb", [True, False], ids=["kb-btree", "full-text-index"])
@@ -135,7 +81,7 @@ def test_level_search_ranks_like_scoring_every_match(
     monkeypatch.setattr(keyword_postgres, "KB_WALK_SHARE", 0.0)
     retriever = KeywordRetriever(zipf_kb)
     searched = 0
-    for question in _questions():
+    for question in zipf_questions():
         monkeypatch.setattr(keyword_postgres, "CANDIDATES", 10**9)  # rank every match
         expected = retriever.retrieve(question, "z", top_k)
         monkeypatch.setattr(keyword_postgres, "CANDIDATES", 40)  # the level search on most questions

@@ -214,15 +214,16 @@ def test_an_unreachable_relational_store_fails_as_unavailable_naming_it(tmp_path
 
 
 def test_a_small_kb_finds_its_chunk_when_another_kb_floods_the_best_matches(tmp_path: Path) -> None:
-    """SQLite ranks a bounded number of matches before the KB filter; a KB whose matches all lie
-    beyond that bound must still get them (the retriever then ranks every match)."""
+    """The level search ranks a bounded number of matches; they must be the KB's, not the first
+    matches of the whole index, which here all belong to another KB."""
     from rag.models import Chunk, Document, chunk_id, document_id
-    from rag.retrieve.keyword import SQLITE_MIN_CANDIDATES, KeywordRetriever
+    from rag.retrieve.keyword import KeywordRetriever
+    from rag.retrieve.keyword_levels import CANDIDATES
     from rag.stores.sql import SqlStore
 
     sql = SqlStore(f"sqlite:///{tmp_path / 'flood.sqlite3'}")
     for kb, count, text in (
-        ("big", SQLITE_MIN_CANDIDATES * 2, "glacier glacier glacier"),
+        ("big", CANDIDATES * 2, "glacier glacier glacier"),
         ("small", 1, "a long note that mentions the glacier only once among many other words"),
     ):
         sql.create_kb(kb)
