@@ -18,7 +18,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
 from api.openai_compat import ChatMessage, ChatRequest, completion_chunk, message_text, usage
-from rag.generate.base import Message, ModelError, ModelRequestError
+from api.tool_calls import ToolCall, offered_names, parse_tool_calls, template_message
+from rag.generate.base import ModelError, ModelRequestError
 from rag.generate.local import LocalChatModel
 
 #: `owned_by` in `/v1/models`, so clients can tell this server from the engines of `quirks.py`
@@ -32,9 +33,10 @@ class StreamOptions(BaseModel):
 
 
 class ModelChatRequest(ChatRequest):
-    """OpenAI's chat request, `model` being the served name."""
+    """OpenAI's chat request, `model` being the served name; `tools` are offered to the model."""
 
     stream_options: StreamOptions | None = None
+    tools: list[dict[str, Any]] | None = None
 
 
 def _openai_error(status: int, message: str, code: str) -> JSONResponse:
@@ -43,14 +45,28 @@ def _openai_error(status: int, message: str, code: str) -> JSONResponse:
     return JSONResponse({"error": {"message": message, "type": kind, "code": code}}, status_code=status)
 
 
-def _messages(messages: list[ChatMessage]) -> list[Message]:
-    """Text of each message (text parts of a multi-part one joined); other roles are dropped."""
-    converted: list[Message] = []
+#: roles the chat templates know; `developer` is OpenAI's newer name for `system`
+_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "tool"}
+
+
+def _messages(messages: list[ChatMessage]) -> list[dict[str, Any]]:
+    """Each message as the chat template takes it: its text (text parts of a multi-part one
+    joined), an assistant's tool calls, a tool result's call id; messages of other roles, or with
+    neither text nor calls, are dropped."""
+    converted: list[dict[str, Any]] = []
     for message in messages:
-        if message.role not in ("system", "user", "assistant") or message.content is None:
+        role = _ROLES.get(message.role)
+        fields = message.model_dump(exclude_none=True)
+        if role is None or (message.content is None and not fields.get("tool_calls")):
             continue
-        converted.append({"role": message.role, "content": message_text(message)})  # type: ignore[typeddict-item]
+        converted.append(template_message({**fields, "role": role, "content": message_text(message)}))
     return converted
+
+
+def _reply_message(reply: str, calls: list[ToolCall]) -> dict[str, Any]:
+    if not calls:
+        return {"role": "assistant", "content": reply}
+    return {"role": "assistant", "content": reply or None, "tool_calls": [call.openai() for call in calls]}
 
 
 def create_model_app(model: LocalChatModel, served_name: str) -> FastAPI:
@@ -79,7 +95,8 @@ def create_model_app(model: LocalChatModel, served_name: str) -> FastAPI:
         max_tokens = request.max_completion_tokens or request.max_tokens or 256
         temperature = request.temperature or 0.0
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
-        if request.stream:
+        tools = request.tools or None
+        if request.stream and not tools:
             include_usage = bool(request.stream_options and request.stream_options.include_usage)
             pieces = model.stream(messages, max_tokens=max_tokens, temperature=temperature)
             return StreamingResponse(
@@ -88,33 +105,60 @@ def create_model_app(model: LocalChatModel, served_name: str) -> FastAPI:
                 headers={"Cache-Control": "no-cache"},
             )
         try:
-            reply = model.complete(messages, max_tokens=max_tokens, temperature=temperature)
+            reply = model.complete(messages, max_tokens=max_tokens, temperature=temperature, tools=tools)
         except ModelRequestError as exc:
             return _openai_error(400, str(exc), "context_length_exceeded")
         except ModelError as exc:
             return _openai_error(500, str(exc), "model_error")
-        prompt_tokens, completion_tokens = model.count_tokens(messages, reply)
+        prompt_tokens, completion_tokens = model.count_tokens(messages, reply, tools)
+        text, calls = parse_tool_calls(reply, offered_names(tools)) if tools else (reply, [])
+        finish = "tool_calls" if calls else "length" if completion_tokens >= max_tokens else "stop"
+        counted = usage(prompt_tokens, completion_tokens)
+        if request.stream:  # with tools: the whole reply is needed to tell a call from text
+            include_usage = bool(request.stream_options and request.stream_options.include_usage)
+            events = _whole_reply_stream(
+                text, calls, finish, completion_id, served_name, counted, include_usage
+            )
+            return StreamingResponse(
+                events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+            )
         return {
             "id": completion_id,
             "object": "chat.completion",
             "created": int(time.time()),
             "model": served_name,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": reply},
-                    "finish_reason": "length" if completion_tokens >= max_tokens else "stop",
-                }
-            ],
-            "usage": usage(prompt_tokens, completion_tokens),
+            "choices": [{"index": 0, "message": _reply_message(text, calls), "finish_reason": finish}],
+            "usage": counted,
         }
 
     return app
 
 
+def _whole_reply_stream(
+    text: str,
+    calls: list[ToolCall],
+    finish: str,
+    completion_id: str,
+    served_name: str,
+    counted: dict[str, int],
+    include_usage: bool,
+) -> Iterator[str]:
+    """A finished reply as OpenAI streams one: role, text, each call whole, finish, usage."""
+    yield completion_chunk(completion_id, served_name, {"role": "assistant", "content": ""})
+    if text:
+        yield completion_chunk(completion_id, served_name, {"content": text})
+    if calls:
+        deltas = [call.openai(index) for index, call in enumerate(calls)]
+        yield completion_chunk(completion_id, served_name, {"tool_calls": deltas})
+    yield completion_chunk(completion_id, served_name, {}, finish)
+    if include_usage:
+        yield completion_chunk(completion_id, served_name, None, usage=counted)
+    yield "data: [DONE]\n\n"
+
+
 def _stream(
     model: LocalChatModel,
-    messages: list[Message],
+    messages: list[dict[str, Any]],
     pieces: Iterator[str],
     completion_id: str,
     served_name: str,

@@ -18,7 +18,7 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,22 +174,28 @@ class LocalChatModel:
 
     def complete(
         self,
-        messages: Sequence[Message],
+        messages: Sequence[Message] | Sequence[Mapping[str, Any]],
         *,
         max_tokens: int = 512,
         temperature: float = 0.0,
         json_mode: bool = False,
+        tools: list[dict[str, Any]] | None = None,
     ) -> str:
-        """`json_mode` has no effect here: there is no constrained decoding, so callers validate."""
+        """`json_mode` has no effect here: there is no constrained decoding, so callers validate.
+        `tools` (OpenAI function specs) go to the chat template, for models trained to call them."""
         loaded = _loaded(self.source, self.cache_dir)
-        inputs = self._inputs(loaded, messages, max_tokens)
+        inputs = self._inputs(loaded, messages, max_tokens, tools)
         with loaded.lock:
             output = loaded.model.generate(**inputs, **_sampling(max_tokens, temperature))
         new_tokens = output[0, inputs["input_ids"].shape[1] :]
         return loaded.tokenizer.decode(new_tokens, skip_special_tokens=True)
 
     def stream(
-        self, messages: Sequence[Message], *, max_tokens: int = 512, temperature: float = 0.0
+        self,
+        messages: Sequence[Message] | Sequence[Mapping[str, Any]],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
     ) -> Iterator[str]:
         """Pieces from a generation thread; closing the iterator stops it at the next token."""
         from transformers import StoppingCriteriaList, TextIteratorStreamer
@@ -231,15 +237,29 @@ class LocalChatModel:
         """Tokens of prompt plus answer the weights take (loads them)."""
         return _loaded(self.source, self.cache_dir).context
 
-    def count_tokens(self, messages: Sequence[Message], reply: str = "") -> tuple[int, int]:
+    def count_tokens(
+        self,
+        messages: Sequence[Message] | Sequence[Mapping[str, Any]],
+        reply: str = "",
+        tools: list[dict[str, Any]] | None = None,
+    ) -> tuple[int, int]:
         """Tokens of the prompt these messages make and of a reply, for a server's `usage`."""
         loaded = _loaded(self.source, self.cache_dir)
-        prompt = loaded.tokenizer.apply_chat_template(list(messages), add_generation_prompt=True)
+        # transformers 5 returns a dict (input_ids, attention_mask) by default: its len() was 2
+        prompt = loaded.tokenizer.apply_chat_template(
+            list(messages), tools=tools, add_generation_prompt=True, return_dict=True
+        )["input_ids"]
         return len(prompt), len(loaded.tokenizer.encode(reply, add_special_tokens=False))
 
-    def _inputs(self, loaded: _Loaded, messages: Sequence[Message], max_tokens: int) -> Any:
+    def _inputs(
+        self,
+        loaded: _Loaded,
+        messages: Sequence[Message] | Sequence[Mapping[str, Any]],
+        max_tokens: int,
+        tools: list[dict[str, Any]] | None = None,
+    ) -> Any:
         inputs = loaded.tokenizer.apply_chat_template(
-            list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
+            list(messages), tools=tools, add_generation_prompt=True, return_tensors="pt", return_dict=True
         )
         length = int(inputs["input_ids"].shape[1])
         if length + max_tokens > loaded.context:

@@ -261,3 +261,69 @@ def test_vllm_small_gpu_profile_serves_the_whole_rag_path(
         assert code == 0 and report["context_length"] == 2048, report["findings"]
         assert_benchmarked(url, "smollm2", tmp_path)
         assert_answers(url, "smollm2", tmp_path / "data", budget)
+
+
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "ask_knowledge_base",
+            "description": "Answer a question from the company knowledge base, with sources.",
+            "parameters": {
+                "type": "object",
+                "properties": {"question": {"type": "string", "description": "the question"}},
+                "required": ["question"],
+            },
+        },
+    }
+]
+
+
+def test_the_model_server_answers_tools_with_openai_tool_calls(sql_model: LocalChatModel) -> None:
+    """An agent's round trip through `rag models serve` with a tool-trained model (Qwen2.5): the
+    offered tool comes back as a call, whole or streamed, and the tool's result is accepted."""
+    from fastapi.testclient import TestClient
+    from openai import OpenAI
+
+    from api.model_server import create_model_app
+
+    with TestClient(create_model_app(sql_model, "qwen")) as http:
+        client = OpenAI(base_url="http://testserver/v1", api_key="none", http_client=http)
+        asked = [
+            {"role": "system", "content": "Look answers up with the tools; never answer from memory."},
+            {"role": "user", "content": "When was Northwind Robotics founded?"},
+        ]
+        reply = client.chat.completions.create(model="qwen", messages=asked, tools=TOOLS, max_tokens=96)
+        choice = reply.choices[0]
+        assert choice.finish_reason == "tool_calls" and choice.message.tool_calls
+        call = choice.message.tool_calls[0]
+        assert call.function.name == "ask_knowledge_base"
+        assert "Northwind" in json.loads(call.function.arguments)["question"]
+
+        streamed = client.chat.completions.create(
+            model="qwen", messages=asked, tools=TOOLS, max_tokens=96, stream=True
+        )
+        chunks = list(streamed)
+        deltas = [
+            tool for chunk in chunks if chunk.choices for tool in chunk.choices[0].delta.tool_calls or []
+        ]
+        assert [delta.function.name for delta in deltas] == ["ask_knowledge_base"]
+        assert chunks[-1].choices[0].finish_reason == "tool_calls"
+
+        answered = [
+            *asked,
+            {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+            {
+                "role": "tool",
+                "tool_call_id": call.id,
+                "content": "Northwind Robotics was founded in 2014 [1].",
+            },
+        ]
+        follow_up = client.chat.completions.create(
+            model="qwen", messages=answered, tools=TOOLS, max_tokens=64
+        )
+        assert follow_up.choices[0].finish_reason in {"stop", "length", "tool_calls"}
+        prompt_tokens = follow_up.usage.prompt_tokens if follow_up.usage else 0
+        assert prompt_tokens > (
+            reply.usage.prompt_tokens if reply.usage else 0
+        )  # the result reached the prompt
