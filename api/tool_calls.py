@@ -89,13 +89,37 @@ def _bare_calls(reply: str, offered: set[str]) -> tuple[str, list[ToolCall]]:
     drops it from the decoded text (Qwen's, converted from GGUF), leaving one JSON object per call,
     each on its own line. Anything else in the reply makes it text."""
     lines = [line for line in reply.strip().splitlines() if line.strip()]
+    if len(lines) > 1 and _cut_off(lines[-1]):  # the token limit ended the reply inside a call
+        lines = lines[:-1]
     calls = [_call(line, offered) for line in lines]
     if len(lines) > 1 and None in calls:  # maybe one object over several lines
         calls = [_call(reply, offered)]
     found = [call for call in calls if call is not None]
     if not found or len(found) < len(calls):
         return reply.strip(), []
-    return "", found
+    return "", _distinct(found)
+
+
+def _cut_off(line: str) -> bool:
+    """A JSON object that was begun and not finished."""
+    if not line.lstrip().startswith("{"):
+        return False
+    try:
+        json.loads(line)
+    except json.JSONDecodeError:
+        return True
+    return False
+
+
+def _distinct(calls: list[ToolCall]) -> list[ToolCall]:
+    """Calls without repeats: small models write the same call several times in a row."""
+    seen: set[tuple[str, str]] = set()
+    kept = []
+    for call in calls:
+        if (call.name, call.arguments) not in seen:
+            seen.add((call.name, call.arguments))
+            kept.append(call)
+    return kept
 
 
 def _call(text: str, offered: set[str]) -> ToolCall | None:

@@ -46,6 +46,7 @@ def test_calls_whose_tags_the_tokenizer_dropped_are_still_calls() -> None:
         (one, ["search_knowledge_base"]),
         (json.dumps(json.loads(one), indent=2), ["search_knowledge_base"]),
         (one + "\n" + one.replace("search", "query"), ["search_knowledge_base", "query_knowledge_base"]),
+        (one + "\n" + one + "\n" + '{"name": "query_kn', ["search_knowledge_base"]),  # repeated, then cut off
     ):
         text, calls = parse_tool_calls(reply, OFFERED)
         assert text == "" and [call.name for call in calls] == names
