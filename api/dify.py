@@ -49,8 +49,10 @@ class Condition(BaseModel):
 
 
 class MetadataCondition(BaseModel):
-    logical_operator: Literal["and", "or"] = "and"
-    conditions: list[Condition]
+    """Dify's model lets both fields be null (`conditions` is deprecated there): no filter then."""
+
+    logical_operator: Literal["and", "or"] | None = "and"
+    conditions: list[Condition] | None = None
 
 
 class DifyRetrieval(BaseModel):
@@ -141,12 +143,12 @@ def _compare(field: Any, operator: str, value: Any) -> bool:
 def matches(metadata: dict[str, Any], condition: MetadataCondition) -> bool:
     """Whether the metadata meets the conditions; a condition naming several fields matches any."""
     results = []
-    for item in condition.conditions:
+    for item in condition.conditions or []:
         names = item.name if isinstance(item.name, list) else [item.name]
         results.append(any(_compare(metadata.get(n), item.comparison_operator, item.value) for n in names))
     if not results:
         return True
-    return all(results) if condition.logical_operator == "and" else any(results)
+    return any(results) if condition.logical_operator == "or" else all(results)
 
 
 def install(app: Any, prefix: str) -> None:
