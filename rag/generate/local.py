@@ -208,24 +208,27 @@ class LocalChatModel:
 
         def generate() -> None:
             try:
-                loaded.model.generate(
-                    **inputs,
-                    **_sampling(max_tokens, temperature),
-                    streamer=streamer,
-                    stopping_criteria=StoppingCriteriaList([_StopWhen(stop)]),
-                )
+                # The generation holds the model, not the reader: a reader that walks away without
+                # closing this iterator (a server whose client hung up) would otherwise keep the
+                # lock, and every later request would wait for it forever.
+                with loaded.lock:
+                    loaded.model.generate(
+                        **inputs,
+                        **_sampling(max_tokens, temperature),
+                        streamer=streamer,
+                        stopping_criteria=StoppingCriteriaList([_StopWhen(stop)]),
+                    )
             except Exception as exc:  # reported in the caller's thread below
                 failure.append(exc)
                 streamer.end()
 
-        with loaded.lock:
-            worker = threading.Thread(target=generate, name="local-llm", daemon=True)
-            worker.start()
-            try:
-                yield from (piece for piece in streamer if piece)
-            finally:
-                stop.set()
-                worker.join()
+        worker = threading.Thread(target=generate, name="local-llm", daemon=True)
+        worker.start()
+        try:
+            yield from (piece for piece in streamer if piece)
+        finally:
+            stop.set()
+            worker.join()
         if failure:
             raise ModelRequestError(f"{self.description} failed: {failure[0]}")
 

@@ -178,6 +178,24 @@ def test_the_openai_sdk_streams_from_the_transformers_server(transformers_server
     assert chunks[-1].usage is not None and 0 < chunks[-1].usage.completion_tokens <= 8
 
 
+def test_a_client_that_hangs_up_mid_stream_does_not_block_the_next(transformers_server: str) -> None:
+    """The reader that went away must not keep the model: the next request is answered."""
+    import httpx
+
+    body = {"model": "smollm2", "messages": [{"role": "user", "content": "Count to fifty."}], "stream": True}
+    with httpx.stream("POST", f"{transformers_server}/chat/completions", json=body, timeout=120) as reply:
+        assert next(
+            line for line in reply.iter_lines() if '"content": "' in line and '"content": ""' not in line
+        )
+    # hung up after the first token; the abandoned generation ends at its token limit at most
+    answered = httpx.post(
+        f"{transformers_server}/chat/completions",
+        json={"model": "smollm2", "messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 8},
+        timeout=120,
+    )
+    assert answered.status_code == 200 and answered.json()["choices"][0]["message"]["content"].strip()
+
+
 # ---------------------------------------------------------------------------------- vLLM on the CPU
 @pytest.mark.vllm
 @pytest.mark.slow
