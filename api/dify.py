@@ -213,7 +213,8 @@ async def retrieval(
     if not caller.can_read(kb) or not found.stores.sql.kb_exists(kb):
         return dify_error(404, 2001, f"knowledge base {kb!r} does not exist")
     setting = body.retrieval_setting
-    depth = setting.top_k * FILTER_OVERFETCH if body.metadata_condition else setting.top_k
+    filtering = bool(body.metadata_condition and body.metadata_condition.conditions)
+    depth = setting.top_k * FILTER_OVERFETCH if filtering else setting.top_k
     pipeline = found.pipeline.using(DIFY_RETRIEVERS)
     context = await run_in_threadpool(pipeline.retrieve, body.query, kb, top_k=depth)
     request.app.state.metrics.observe_retrieval(context.timings_ms, context.failed)
@@ -224,7 +225,7 @@ async def retrieval(
         metadata = {**hit.metadata, "source": hit.source, "file_name": Path(hit.source).name,
                     "document_id": hit.document_id, "chunk_id": hit.chunk_id,
                     "retrievers": sorted(item.ranks)}  # fmt: skip
-        if body.metadata_condition and not matches(metadata, body.metadata_condition):
+        if filtering and not matches(metadata, body.metadata_condition):  # type: ignore[arg-type]
             continue
         score = round(relevance(item.score, found.settings.fusion_weights, names), 6)
         if score < setting.score_threshold:

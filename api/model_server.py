@@ -37,6 +37,7 @@ class ModelChatRequest(ChatRequest):
 
     stream_options: StreamOptions | None = None
     tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
 
 
 def _openai_error(status: int, message: str, code: str) -> JSONResponse:
@@ -95,7 +96,8 @@ def create_model_app(model: LocalChatModel, served_name: str) -> FastAPI:
         max_tokens = request.max_completion_tokens or request.max_tokens or 256
         temperature = request.temperature or 0.0
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
-        tools = request.tools or None
+        # `tool_choice: "none"` forbids calls: the model then answers in text, without the tools
+        tools = None if request.tool_choice == "none" else request.tools or None
         if request.stream and not tools:
             include_usage = bool(request.stream_options and request.stream_options.include_usage)
             pieces = model.stream(messages, max_tokens=max_tokens, temperature=temperature)

@@ -127,11 +127,21 @@ def _call(text: str, offered: set[str]) -> ToolCall | None:
         decoded = json.loads(text)
     except json.JSONDecodeError:
         return None
-    if not isinstance(decoded, dict) or decoded.get("name") not in offered:
+    if not isinstance(decoded, dict):
         return None
-    arguments = decoded.get("arguments", decoded.get("parameters", {}))
-    text = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
-    return ToolCall(id=f"call_{uuid.uuid4().hex[:24]}", name=decoded["name"], arguments=text)
+    name = decoded.get("name")
+    if not isinstance(name, str) or name not in offered:
+        return None
+    arguments = decoded.get("arguments", decoded.get("parameters")) or {}
+    if isinstance(arguments, str):  # clients json.loads the arguments: they must be a JSON object
+        try:
+            arguments = json.loads(arguments)
+        except json.JSONDecodeError:
+            return None
+    if not isinstance(arguments, dict):
+        return None
+    text = json.dumps(arguments, ensure_ascii=False)
+    return ToolCall(id=f"call_{uuid.uuid4().hex[:24]}", name=name, arguments=text)
 
 
 def offered_names(tools: list[dict[str, Any]] | None) -> set[str]:

@@ -17,7 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
-#: the most chunks ranked at the last level (they tie on score)
+#: the most chunks ranked at the last level (they tie on score); PostgreSQL also ranks directly
+#: the matches of questions whose terms match at most this many chunks in all
 CANDIDATES = 500
 #: levels are built from this many of the rarest terms (2^n subsets)
 MAX_LEVEL_TERMS = 6
@@ -27,7 +28,8 @@ SAME_LEVEL = 1e-9
 
 @dataclass(frozen=True)
 class Term:
-    """One term of the question as the index holds it, with its weight in the searched chunks."""
+    """One term of the question, with its document frequency and weight (per KB on PostgreSQL,
+    over the whole index on SQLite)."""
 
     lexeme: str
     df: int

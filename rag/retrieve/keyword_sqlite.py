@@ -10,11 +10,15 @@ stops at a LIMIT in well under a millisecond, and `bm25()` runs on at most CANDI
 
 In the level search a chunk scores the summed IDF of the rarest MAX_LEVEL_TERMS question terms it
 holds, with document frequencies counted in the index (over every KB, as `bm25()` counts them);
-among chunks of one score, `bm25()` over every term of the question breaks ties. This is the
-PostgreSQL backend's ranking (`keyword_postgres`), except that terms beyond the rarest
-MAX_LEVEL_TERMS only break ties here. It equals ranking every match by that score, except which
-chunks tied at the last level are considered when more than CANDIDATES tie there. On HotpotQA it
-is a few points of nDCG below BM25 (docs/retrieval.md), hence BM25 whenever it is cheap.
+among chunks of one score, `bm25()` over the level's terms and every other term of the question
+breaks ties. This is the PostgreSQL backend's ranking (`keyword_postgres`), except that terms
+beyond the rarest MAX_LEVEL_TERMS only break ties here, document frequencies are counted over the
+whole index rather than per KB, and two words the Porter stemmer makes one ("connect",
+"connection") count twice. It equals ranking every match by that score, except which chunks tied
+at the last level are considered when more than CANDIDATES tie there; when fewer than top_k of
+the KB's chunks hold a lead term and the question has more terms, every match is ranked by BM25.
+On HotpotQA it is a few points of nDCG below BM25 (docs/retrieval.md), hence BM25 whenever it is
+cheap.
 """
 
 from __future__ import annotations
@@ -66,9 +70,10 @@ def weighted_terms(conn: sa.Connection, terms: Sequence[str]) -> list[Term]:
         .label(f"df{n}")
         for n, term in enumerate(terms)
     ]
-    total = sa.select(sa.func.max(chunks.c.seq)).scalar_subquery().label("total")
-    row = conn.execute(sa.select(total, *counts)).one()
-    # the highest sequence number, not count(*): the same up to deleted chunks, without a scan
+    # FTS5's own table of document lengths holds a row per indexed chunk: counting it is the
+    # index's size, as bm25() takes it, and costs microseconds (its rows are tiny)
+    total = sa.select(sa.func.count()).select_from(sa.table("chunks_fts_docsize")).scalar_subquery()
+    row = conn.execute(sa.select(total.label("total"), *counts)).one()
     size = max(row.total or 0, 1)
     found = [Term(term, df, idf(df, size)) for term, df in zip(terms, row[1:], strict=True) if df > 0]
     return sorted(found, key=lambda term: (term.df, term.lexeme))
@@ -107,8 +112,10 @@ def ranked_rows(
         return conn.execute(sa.select(sa.func.count()).select_from(probe)).scalar_one() >= top_k
 
     def with_bm25(expression: str) -> sa.Select[Any]:
-        """The chunks matching `expression`, with bm25() over it and every term of the question:
-        the second part matches whenever the first does, so only the tie-break gains from it."""
+        """The chunks matching `expression`, with bm25() over it AND every term of the question:
+        the second part matches whenever the first does, so it only adds the other terms to the
+        tie-break (bm25() counts a term once per place it appears in the query, so the terms of
+        `expression` weigh more)."""
         ranked = f"({expression}) AND ({everything})"
         return matching(ranked).add_columns(sa.func.bm25(_FTS_TABLE).label("bm25"))
 
@@ -124,6 +131,10 @@ def ranked_rows(
     at_level = match_expression(phrases, exact_sets(weights, thresholds[at]))
     for row in conn.execute(with_bm25(at_level).limit(CANDIDATES + len(scored))).all():
         scored.setdefault(row.seq, (thresholds[at], -row.bm25))
+    if len(scored) < top_k and len(weighted) > MAX_LEVEL_TERMS:
+        # The KB holds fewer than top_k chunks with a lead term (the rarest terms of the whole
+        # index may live in other KBs): its chunks holding only the other terms count too.
+        return _bm25_rows(conn, everything, conditions, selected, top_k)
     best = sorted(scored, key=lambda seq: (-scored[seq][0], -scored[seq][1], seq))[:top_k]
     return _rows(conn, selected, best, {seq: scored[seq][0] for seq in best})
 

@@ -60,6 +60,9 @@ def test_unknown_tools_and_broken_json_stay_text() -> None:
         '{"name": "rm_rf", "arguments": {}}',
         '{"name": "search_knowledge_base", "arguments": {}}\nand some words',
         '{"answer": 2014}',
+        '{"name": ["search_knowledge_base"], "arguments": {}}',
+        '{"name": "search_knowledge_base", "arguments": "not json"}',
+        '{"name": "search_knowledge_base", "arguments": [1, 2]}',
     ):
         text, calls = parse_tool_calls(reply, OFFERED)
         assert calls == [] and text == reply.strip()
@@ -88,3 +91,14 @@ def test_offered_names_are_the_function_tools_of_the_request() -> None:
     ]
     assert offered_names(tools) == {"search_knowledge_base"}  # type: ignore[arg-type]
     assert offered_names(None) == set()
+
+
+def test_arguments_always_reach_the_client_as_a_json_object() -> None:
+    for arguments, expected in (
+        ('"{\\"q\\": \\"x\\"}"', {"q": "x"}),
+        ("null", {}),
+        ('{"q": "x"}', {"q": "x"}),
+    ):
+        reply = f'{{"name": "search_knowledge_base", "arguments": {arguments}}}'
+        _, calls = parse_tool_calls(reply, OFFERED)
+        assert [json.loads(call.arguments) for call in calls] == [expected], reply

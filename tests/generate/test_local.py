@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,21 @@ def test_closing_a_stream_stops_generation(smollm2: LocalChatModel) -> None:
     assert next(stream)
     stream.close()  # 400 tokens would take ~25 s here; closing must free the model at once
     assert smollm2.complete(QUESTION, max_tokens=2)  # the model is free again
+
+
+def test_a_stream_left_unread_does_not_keep_the_model(smollm2: LocalChatModel) -> None:
+    """A reader that takes a piece and walks away without closing (a server whose client hung up)
+    must not hold the model: the next reply comes once the abandoned generation ends."""
+    pieces = smollm2.stream([{"role": "user", "content": "Count to fifty."}], max_tokens=24)
+    assert next(pieces)
+    replies: list[str] = []
+    asking = threading.Thread(
+        target=lambda: replies.append(smollm2.complete(QUESTION, max_tokens=4)), daemon=True
+    )
+    asking.start()
+    asking.join(timeout=120)
+    pieces.close()
+    assert replies and replies[0].strip()
 
 
 def test_a_prompt_over_the_context_is_refused_before_generating(smollm2: LocalChatModel) -> None:

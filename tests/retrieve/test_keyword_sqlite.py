@@ -4,6 +4,7 @@ against scoring every chunk of the KB by the same rule, computed here from the t
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -12,7 +13,7 @@ from rag.retrieve import keyword_sqlite
 from rag.retrieve.keyword import KeywordRetriever, query_terms
 from rag.stores.sql import SqlStore
 from rag.stores.sql.schema import chunks
-from tests.retrieve.zipf_corpus import store_zipf_kbs, zipf_questions
+from tests.retrieve.zipf_corpus import store_texts, store_zipf_kbs, zipf_questions
 
 
 @pytest.fixture
@@ -107,3 +108,16 @@ def test_level_search_applies_filters_while_it_probes(zipf_kb: SqlStore) -> None
 @pytest.mark.usefixtures("level_search")
 def test_a_question_of_words_the_index_lacks_finds_nothing(zipf_kb: SqlStore) -> None:
     assert KeywordRetriever(zipf_kb).retrieve("notaword nothing", "z", 5) == []
+
+
+@pytest.mark.usefixtures("level_search")
+def test_a_kb_without_the_rarest_terms_still_finds_its_chunks_holding_the_others(tmp_path: Path) -> None:
+    """Document frequencies are counted over the whole index: the question's six rarest terms may
+    all live in another KB, and this KB's chunks holding only its seventh term must still come."""
+    sql = SqlStore(f"sqlite:///{tmp_path / 'rag.sqlite3'}")
+    rare = ["ruby", "sapphire", "topaz", "garnet", "opal", "jade"]
+    store_texts(sql, "other", "gems.txt", [" ".join(rare)] * 3)
+    store_texts(sql, "mine", "notes.txt", [f"granite note {n}" for n in range(30)])
+    hits = KeywordRetriever(sql).retrieve(" ".join([*rare, "granite"]), "mine", 5)
+    assert len(hits) == 5 and all(hit.kb == "mine" and "granite" in hit.text for hit in hits)
+    sql.close()

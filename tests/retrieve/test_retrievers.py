@@ -213,12 +213,19 @@ def test_an_unreachable_relational_store_fails_as_unavailable_naming_it(tmp_path
         KeywordRetriever(store).retrieve("zymurgy", "main", 5)
 
 
-def test_a_small_kb_finds_its_chunk_when_another_kb_floods_the_best_matches(tmp_path: Path) -> None:
-    """The level search ranks a bounded number of matches; they must be the KB's, not the first
+@pytest.mark.parametrize("level_search", [False, True], ids=["bm25", "level-search"])
+def test_a_small_kb_finds_its_chunk_when_another_kb_floods_the_best_matches(
+    tmp_path: Path, level_search: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both SQLite paths rank a bounded number of matches; they must be the KB's, not the first
     matches of the whole index, which here all belong to another KB."""
     from rag.models import Chunk, Document, chunk_id, document_id
+    from rag.retrieve import keyword_sqlite
     from rag.retrieve.keyword import KeywordRetriever
     from rag.retrieve.keyword_levels import CANDIDATES
+
+    if level_search:
+        monkeypatch.setattr(keyword_sqlite, "EXACT_POSTINGS", 0)
     from rag.stores.sql import SqlStore
 
     sql = SqlStore(f"sqlite:///{tmp_path / 'flood.sqlite3'}")
