@@ -213,8 +213,11 @@ async def retrieval(
     if not caller.can_read(kb) or not found.stores.sql.kb_exists(kb):
         return dify_error(404, 2001, f"knowledge base {kb!r} does not exist")
     setting = body.retrieval_setting
-    filtering = bool(body.metadata_condition and body.metadata_condition.conditions)
-    depth = setting.top_k * FILTER_OVERFETCH if filtering else setting.top_k
+    # a condition listing no conditions filters nothing, so it need not fetch deeper either
+    condition = (
+        body.metadata_condition if body.metadata_condition and body.metadata_condition.conditions else None
+    )
+    depth = setting.top_k * FILTER_OVERFETCH if condition else setting.top_k
     pipeline = found.pipeline.using(DIFY_RETRIEVERS)
     context = await run_in_threadpool(pipeline.retrieve, body.query, kb, top_k=depth)
     request.app.state.metrics.observe_retrieval(context.timings_ms, context.failed)
@@ -225,7 +228,7 @@ async def retrieval(
         metadata = {**hit.metadata, "source": hit.source, "file_name": Path(hit.source).name,
                     "document_id": hit.document_id, "chunk_id": hit.chunk_id,
                     "retrievers": sorted(item.ranks)}  # fmt: skip
-        if filtering and not matches(metadata, body.metadata_condition):  # type: ignore[arg-type]
+        if condition and not matches(metadata, condition):
             continue
         score = round(relevance(item.score, found.settings.fusion_weights, names), 6)
         if score < setting.score_threshold:

@@ -98,8 +98,8 @@ def create_model_app(model: LocalChatModel, served_name: str) -> FastAPI:
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         # `tool_choice: "none"` forbids calls: the model then answers in text, without the tools
         tools = None if request.tool_choice == "none" else request.tools or None
+        include_usage = bool(request.stream_options and request.stream_options.include_usage)
         if request.stream and not tools:
-            include_usage = bool(request.stream_options and request.stream_options.include_usage)
             pieces = model.stream(messages, max_tokens=max_tokens, temperature=temperature)
             return StreamingResponse(
                 _stream(model, messages, pieces, completion_id, served_name, include_usage),
@@ -117,7 +117,6 @@ def create_model_app(model: LocalChatModel, served_name: str) -> FastAPI:
         finish = "tool_calls" if calls else "length" if completion_tokens >= max_tokens else "stop"
         counted = usage(prompt_tokens, completion_tokens)
         if request.stream:  # with tools: the whole reply is needed to tell a call from text
-            include_usage = bool(request.stream_options and request.stream_options.include_usage)
             events = _whole_reply_stream(
                 text, calls, finish, completion_id, served_name, counted, include_usage
             )

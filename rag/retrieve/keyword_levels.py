@@ -16,6 +16,9 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
+from typing import Any
+
+import sqlalchemy as sa
 
 #: the most chunks ranked at the last level (they tie on score); PostgreSQL also ranks directly
 #: the matches of questions whose terms match at most this many chunks in all
@@ -89,3 +92,9 @@ def first_full_level(thresholds: Sequence[float], holds_top_k: Callable[[float],
         else:
             low = middle + 1
     return low
+
+
+def holds_at_least(conn: sa.Connection, query: sa.Select[Any], count: int) -> bool:
+    """Whether `query` returns at least `count` rows, reading no more than that: a level probe."""
+    probe = query.limit(count).subquery()
+    return conn.execute(sa.select(sa.func.count()).select_from(probe)).scalar_one() >= count

@@ -29,6 +29,7 @@ from rag.retrieve.keyword_levels import (
     Term,
     clauses,
     first_full_level,
+    holds_at_least,
     idf,
     levels,
 )
@@ -131,8 +132,7 @@ def ranked_rows(
             return tsquery_text(lexemes, clauses(lead, threshold))
 
         def holds_top_k(threshold: float) -> bool:
-            probe = matching(reaching(threshold)).limit(top_k).subquery()
-            return conn.execute(sa.select(sa.func.count()).select_from(probe)).scalar_one() >= top_k
+            return holds_at_least(conn, matching(reaching(threshold)), top_k)
 
         at = first_full_level(thresholds, holds_top_k)
         candidates = matching(reaching(thresholds[at])).limit(CANDIDATES)

@@ -35,6 +35,7 @@ from rag.retrieve.keyword_levels import (
     clauses,
     exact_sets,
     first_full_level,
+    holds_at_least,
     idf,
     levels,
 )
@@ -108,8 +109,7 @@ def ranked_rows(
         return match_expression(phrases, clauses(weights, threshold))
 
     def holds_top_k(threshold: float) -> bool:
-        probe = matching(reaching(threshold)).limit(top_k).subquery()
-        return conn.execute(sa.select(sa.func.count()).select_from(probe)).scalar_one() >= top_k
+        return holds_at_least(conn, matching(reaching(threshold)), top_k)
 
     def with_bm25(expression: str) -> sa.Select[Any]:
         """The chunks matching `expression`, with bm25() over it AND every term of the question:
