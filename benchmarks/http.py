@@ -33,7 +33,7 @@ from rich.table import Table
 
 from api.app import create_app
 from benchmarks.retrieve import KB, Built, Corpus, base_vectors, write_graph, write_relational, write_vectors
-from ingest.embed import Embedder, model_info
+from ingest.embed import model_info, open_embedder
 from rag.config import Settings
 from rag.stores.factory import open_stores
 
@@ -44,7 +44,7 @@ REQUEST_TIMEOUT_S = 60.0
 
 def build_kb(data_dir: str, chunks: int) -> None:
     built = Built(chunks, list(Corpus().documents(chunks)))
-    bases = base_vectors(Corpus(seed=1), Embedder(model_info(Settings().embed_model)))
+    bases = base_vectors(Corpus(seed=1), open_embedder(model_info(Settings().embed_model)))
     with open_stores(Settings(data_dir=data_dir)) as stores:
         write_relational(stores, built, "sqlite")
         write_vectors(stores, built, bases, seed=chunks)

@@ -119,18 +119,18 @@ def run_ingest(corpus: Path, data_dir: Path) -> tuple[dict, float]:
 
 def raw_embedding_rate(data_dir: Path) -> tuple[int, float]:
     """Embed the ingested chunk texts with the model alone, in the ingest's batch size."""
-    from ingest.embed import Embedder, model_info
+    from ingest.embed import model_info, open_embedder
     from rag.config import Settings
 
     with sqlite3.connect(data_dir / "rag.sqlite3") as conn:
         texts = [row[0] for row in conn.execute("SELECT text FROM chunks ORDER BY seq")]
     settings = Settings()
-    embedder = Embedder(model_info(settings.embed_model), settings.embed_batch_size)
-    embedder.embed(texts[:8])  # load the weights outside the timing
+    embedder = open_embedder(model_info(settings.embed_model), settings.embed_batch_size)
+    embedder.embed_passages(texts[:8])  # load the weights outside the timing
     page = max(embedder.batch_size * 4, 128)  # the ingest embeds pages of this many chunks
     started = time.perf_counter()
     for start in range(0, len(texts), page):
-        embedder.embed(texts[start : start + page])
+        embedder.embed_passages(texts[start : start + page])
     return len(texts), len(texts) / (time.perf_counter() - started)
 
 

@@ -61,7 +61,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ingest.chunk import approximate_lengths
-from ingest.embed import Embedder, model_info
+from ingest.embed import Embedder, model_info, open_embedder
 from ingest.extract import HeuristicExtractor
 from rag.config import Settings
 from rag.generate.context import build_context
@@ -334,7 +334,7 @@ class Built:
 def base_vectors(corpus: Corpus, embedder: Embedder) -> np.ndarray:
     """BASE_VECTORS real embeddings of chunk texts, from a corpus of its own (the same for every size)."""
     texts = [corpus.chunk_text() for _ in range(BASE_VECTORS)]
-    return embedder.embed(texts).astype(np.float32)
+    return embedder.embed_passages(texts).astype(np.float32)
 
 
 def write_relational(stores: Stores, built: Built, stage: str) -> None:
@@ -555,7 +555,7 @@ def main() -> None:
     builds: list[Built] = []
     with contextlib.ExitStack() as stack:
         server = start_postgres(stack, console) if "postgres" in backends else None
-        bases = base_vectors(Corpus(seed=1), Embedder(model_info(Settings().embed_model)))
+        bases = base_vectors(Corpus(seed=1), open_embedder(model_info(Settings().embed_model)))
         for size in sizes:
             built = Built(size, [])
             with built.timed("corpus"):

@@ -92,7 +92,16 @@ def split_sentences(text: str) -> list[str]:
 class Chunker:
     """Cuts sections into chunks of at most `chunk_size` tokens of the given tokenizer."""
 
-    def __init__(self, chunk_size: int, chunk_overlap: int, tokenizer: Any = None) -> None:
+    def __init__(
+        self,
+        chunk_size: int,
+        chunk_overlap: int,
+        tokenizer: Any = None,
+        *,
+        lengths: TokenLengths | None = None,
+    ) -> None:
+        """`tokenizer` is anything `token_lengths` accepts; `lengths`, a ready counter (an
+        embedder's `token_lengths`), replaces it for models whose tokenizer is not a Python object."""
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be at least 1, not {chunk_size}")
         if not 0 <= chunk_overlap < chunk_size:
@@ -100,7 +109,7 @@ class Chunker:
         self.chunk_size = chunk_size
         self.chunk_overlap = chunk_overlap
         self.max_chars = chunk_size * _MAX_CHARS_PER_TOKEN
-        self._lengths = token_lengths(tokenizer)
+        self._lengths = lengths or token_lengths(tokenizer)
 
     def count_tokens(self, text: str) -> int:
         return self._lengths([text])[0]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ingest.chunk import Chunker
-from ingest.embed import Embedder
+from ingest.embed import Embedder, open_embedder
 from ingest.extract import Extractor, HeuristicExtractor
 from ingest.pipeline import IngestPipeline, Progress
 from rag.config import Settings
@@ -36,9 +36,9 @@ def open_ingest_pipeline(
     `embedder` already loaded may be passed in), chunks no longer than that model reads, the
     configured extractor and file size limit."""
     settings = stores.settings
-    embedder = embedder or Embedder(stores.embedding, settings.embed_batch_size)
+    embedder = embedder or open_embedder(stores.embedding, settings.embed_batch_size)
     chunk_size = min(settings.chunk_size, embedder.max_tokens - 2)
-    chunker = Chunker(chunk_size, settings.chunk_overlap, tokenizer=embedder.tokenizer)
+    chunker = Chunker(chunk_size, settings.chunk_overlap, lengths=embedder.token_lengths)
     return IngestPipeline(
         stores,
         embedder,

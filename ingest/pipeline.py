@@ -288,7 +288,7 @@ class IngestPipeline:
                 with summary.timed("embed"):
                     # repeated text (boilerplate, identical rows) is embedded once per page
                     unique = list(dict.fromkeys(c.text for c in to_embed))
-                    vectors = dict(zip(unique, self.embedder.embed(unique).tolist(), strict=True))
+                    vectors = dict(zip(unique, self.embedder.embed_passages(unique).tolist(), strict=True))
                 with summary.timed("vectors"):
                     self.stores.vector.upsert(
                         [

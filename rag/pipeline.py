@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ingest.chunk import TokenLengths, token_lengths
-from ingest.embed import Embedder
+from ingest.chunk import TokenLengths
+from ingest.embed import Embedder, open_embedder
 from rag.config import Settings
 from rag.generate.base import ChatModel
 from rag.generate.context import Budgets, build_context, mark_cited
@@ -60,7 +60,7 @@ class AnswerPipeline:
         """Load the embedding model and jieba's dictionary now, so that the first question's
         retriever deadlines measure the search, not a model load."""
         if self.embedder is not None:
-            self.embedder.embed(["warm-up"])
+            self.embedder.embed_queries(["warm-up"])
         search_text("预热")
 
     def retrieve(
@@ -80,11 +80,17 @@ class AnswerPipeline:
         return found
 
     def ask(
-        self, question: str, kb: str, *, top_k: int | None = None, filters: dict[str, Any] | None = None
+        self,
+        question: str,
+        kb: str,
+        *,
+        top_k: int | None = None,
+        filters: dict[str, Any] | None = None,
+        found: Retrieval | None = None,
     ) -> Answer:
         """The whole answer with its citations."""
         answer: Answer | None = None
-        for piece in self.stream(question, kb, top_k=top_k, filters=filters):
+        for piece in self.stream(question, kb, top_k=top_k, filters=filters, found=found):
             if isinstance(piece, Answer):
                 answer = piece
         assert answer is not None  # stream always ends with the Answer
@@ -99,12 +105,15 @@ class AnswerPipeline:
         filters: dict[str, Any] | None = None,
         max_tokens: int | None = None,
         temperature: float = 0.0,
+        found: Retrieval | None = None,
     ) -> Iterator[str | Answer]:
         """The answer's text in pieces as the model writes them, then the `Answer` with citations.
 
-        `max_tokens` caps the answer (default: the setting). Closing the iterator stops generation."""
+        `max_tokens` caps the answer (default: the setting). Closing the iterator stops generation.
+        `found`, a retrieval already made for this question (`rag eval` scores it first), is
+        answered from instead of retrieving again."""
         started = time.perf_counter()
-        found = self.retrieve(question, kb, top_k=top_k, filters=filters)
+        found = found or self.retrieve(question, kb, top_k=top_k, filters=filters)
         timings = {
             f"{RETRIEVER_TIMING}{name}": ms for name, ms in found.timings_ms.items() if name != "total"
         }
@@ -151,7 +160,7 @@ def open_pipeline(
 
     Cheap: nothing loads until the first question (or `warm_up`)."""
     chat = chat or open_chat_model(settings)
-    embedder = Embedder(stores.embedding, settings.embed_batch_size)
+    embedder = open_embedder(stores.embedding, settings.embed_batch_size)
     chosen = open_retrievers(stores, embedder, retrievers, chat=chat)
     fused = FusedRetriever(
         chosen,
@@ -162,7 +171,7 @@ def open_pipeline(
     return AnswerPipeline(
         retriever=fused,
         chat=chat,
-        count_tokens=token_lengths(embedder.tokenizer),
+        count_tokens=embedder.token_lengths,
         budgets=Budgets(settings.context_tokens, settings.table_tokens, settings.facts_tokens),
         top_k=settings.top_k,
         max_tokens=settings.answer_max_tokens,

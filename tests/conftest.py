@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.fetch_sql_model import model_path as fetched_sql_model
-from ingest.embed import Embedder, model_info
+from ingest.embed import Embedder, model_info, open_embedder
 from rag.generate.base import ModelUnavailable
 from rag.generate.local import LocalChatModel, packaged_gguf
 from tests.postgres import find_pg_bin, running_postgres
@@ -31,7 +31,7 @@ def postgres_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
     """The packaged embedding model, loaded once for the whole session."""
-    return Embedder(model_info("all-MiniLM-L6-v2"), batch_size=32)
+    return open_embedder(model_info("all-MiniLM-L6-v2"), batch_size=32)
 
 
 @pytest.fixture(scope="session")

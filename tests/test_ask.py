@@ -45,7 +45,7 @@ INJECTION = (
 
 def _ingest(stores: Stores, embedder: Embedder, folder: Path) -> None:
     settings = stores.settings
-    chunker = Chunker(settings.chunk_size, settings.chunk_overlap, tokenizer=embedder.tokenizer)
+    chunker = Chunker(settings.chunk_size, settings.chunk_overlap, lengths=embedder.token_lengths)
     IngestPipeline(stores, embedder, HeuristicExtractor(), chunker, 1 << 24).run([folder], KB)
 
 

@@ -138,7 +138,7 @@ class GraphRetriever(Retriever):
             return None
         scores = [SequenceMatcher(None, key, normalize_name(c.name)).ratio() for c in candidates]
         if self.embedder is not None:
-            vectors = self.embedder.embed([mention, *(c.name for c in candidates)])
+            vectors = self.embedder.embed_queries([mention, *(c.name for c in candidates)])
             cosines = vectors[1:] @ vectors[0]
             scores = [max(score, float(cosine)) for score, cosine in zip(scores, cosines, strict=True)]
         best = max(range(len(candidates)), key=scores.__getitem__)

@@ -38,7 +38,7 @@ def served_data(
     other = tmp_path_factory.mktemp("other-docs")
     (other / "secret.md").write_text("# Payroll\n\nThe payroll run happens on the 25th of every month.")
     with open_stores(Settings(data_dir=data)) as stores:
-        chunker = Chunker(200, 20, tokenizer=embedder.tokenizer)
+        chunker = Chunker(200, 20, lengths=embedder.token_lengths)
         pipeline = IngestPipeline(stores, embedder, HeuristicExtractor(), chunker, 1 << 24)
         pipeline.run([SAMPLES], DEMO)
         pipeline.run([other], OTHER)

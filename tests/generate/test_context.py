@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.chunk import TokenLengths, token_lengths
+from ingest.chunk import TokenLengths
 from ingest.embed import Embedder
 from ingest.extract import CO_OCCURS
 from rag.generate.context import Budgets, build_context, mark_cited
@@ -17,7 +17,7 @@ ROOMY = Budgets(chunks=2000, tables=600, facts=300)
 
 @pytest.fixture(scope="module")
 def count(embedder: Embedder) -> TokenLengths:
-    return token_lengths(embedder.tokenizer)
+    return embedder.token_lengths
 
 
 def fused(n: int, text: str, **ranks: int) -> FusedHit:

@@ -41,7 +41,7 @@ def ingest(settings: Settings, embedder: Embedder) -> IngestFn:
     def run(
         paths: list[Path], kb: str = "kb", max_file_bytes: int = 10 << 20, **options: Any
     ) -> IngestSummary:
-        chunker = Chunker(settings.chunk_size, settings.chunk_overlap, tokenizer=embedder.tokenizer)
+        chunker = Chunker(settings.chunk_size, settings.chunk_overlap, lengths=embedder.token_lengths)
         with open_stores(settings) as stores:
             pipeline = IngestPipeline(stores, embedder, HeuristicExtractor(), chunker, max_file_bytes)
             return pipeline.run(paths, kb, **options)

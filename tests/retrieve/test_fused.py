@@ -35,7 +35,7 @@ def data_dir(tmp_path: Path, embedder: Embedder) -> Path:
         (folder / name).write_text(text)
     settings = Settings(data_dir=tmp_path / "data")
     with open_stores(settings) as stores:
-        chunker = Chunker(settings.chunk_size, settings.chunk_overlap, tokenizer=embedder.tokenizer)
+        chunker = Chunker(settings.chunk_size, settings.chunk_overlap, lengths=embedder.token_lengths)
         IngestPipeline(stores, embedder, None, chunker, 1 << 20).run([folder], "kb")
     return settings.data_dir
 

