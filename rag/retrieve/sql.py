@@ -3,7 +3,10 @@
 A question pays for a model call only when one of the KB's tables looks relevant: the cheap
 route compares the question's terms (tokenized like the keyword index) with each table's name,
 columns and sample values. The model then sees the relevant tables as `CREATE TABLE` statements
-with a few `INSERT`ed rows, the form text-to-SQL models are trained on, and writes one query. The query
+with a few `INSERT`ed rows, the form text-to-SQL models are trained on, and writes one query.
+The tables go by their files' own names (`singer` for singer.csv): the stored names carry the
+KB's namespace and a document hash, which small models drop (a 0.5B coder wrote `singer` for
+`kb_…__singer_69ba7920`); `real_names` puts the stored names back before the guard. The query
 passes `sql_guard.check_sql` (one SELECT over this KB's tables) and runs through
 `sql_exec.run_guarded` (read-only, time-limited, row-limited). When the guard or the database
 refuses it, the model gets the reason and one more try; a second failure is the retriever's
@@ -28,6 +31,7 @@ from rag.retrieve.keyword import query_terms
 from rag.retrieve.sql_exec import QueryFailed, run_guarded
 from rag.retrieve.sql_guard import UnsafeSQL, check_sql
 from rag.stores.sql import SqlStore
+from rag.stores.sql.kb_tables import sql_identifier
 
 log = logging.getLogger(__name__)
 
@@ -80,18 +84,54 @@ def route(question: str, tables: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [table for _, table in relevant[:MAX_TABLES]]
 
 
-def describe(tables: Iterable[dict[str, Any]]) -> str:
-    """The tables as `CREATE TABLE` statements, each followed by a few rows as `INSERT` statements:
-    typed literals show a small model which column holds a value the question names ('Pallet
-    Mover' is a name, not a category) better than a bare grid of values did in trials here."""
-    blocks = []
+def prompt_names(tables: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """The name each table goes by in the prompt → its stored name: its file's name as an
+    identifier, with `_2`, `_3`… where two tables shown would share one."""
+    names: dict[str, str] = {}
     for table in tables:
+        base = sql_identifier(table["source_name"], "table")
+        name, number = base, 2
+        while name in names:
+            name, number = f"{base}_{number}", number + 1
+        names[name] = table["name"]
+    return names
+
+
+def real_names(query: str, dialect: str, names: dict[str, str]) -> str:
+    """The query with the prompt's table names replaced by the stored ones, each keeping the
+    prompt name as its alias so that `singer.name` still resolves. A query that does not parse
+    is returned as it is, for the guard to refuse with its reason."""
+    try:
+        tree = sqlglot.parse_one(query, read=dialect)
+    except sqlglot.errors.ParseError:
+        return query
+    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    for table in tree.find_all(exp.Table):
+        shown = table.name.lower()
+        if table.db or shown not in names or shown in ctes:
+            continue
+        stored = exp.to_table(names[shown], dialect=dialect)
+        table.set("this", stored.this)
+        table.set("db", stored.args.get("db"))
+        if not table.alias:
+            table.set("alias", exp.TableAlias(this=exp.to_identifier(shown)))
+    return tree.sql(dialect=dialect)
+
+
+def describe(tables: Iterable[dict[str, Any]]) -> str:
+    """The tables as `CREATE TABLE` statements under their prompt names, each followed by a few
+    rows as `INSERT` statements: typed literals show a small model which column holds a value the
+    question names ('Pallet Mover' is a name, not a category) better than a bare grid of values
+    did in trials here."""
+    tables = list(tables)
+    blocks = []
+    for name, table in zip(prompt_names(tables), tables, strict=True):
         columns = ", ".join(
             f"{column['name']} {_CATALOGUE_TYPES.get(column['type'], 'TEXT')}" for column in table["columns"]
         )
-        lines = [f"-- {table['description']}", f"CREATE TABLE {table['name']} ({columns});"]
+        lines = [f"-- {table['description']}", f"CREATE TABLE {name} ({columns});"]
         lines += [
-            f"INSERT INTO {table['name']} VALUES ({', '.join(exp.convert(v).sql() for v in row)});"
+            f"INSERT INTO {name} VALUES ({', '.join(exp.convert(v).sql() for v in row)});"
             for row in table["sample_rows"][:SAMPLE_ROWS]
         ]
         blocks.append("\n".join(lines))
@@ -140,16 +180,20 @@ class SqlRetriever(Retriever):
         if not relevant:
             return Evidence([])
         dialect = "sqlite" if self.sql.engine.dialect.name == "sqlite" else "postgres"
+        names = prompt_names(relevant)
         messages = sql_messages(question, describe(relevant), dialect)
         reply = self.chat.complete(messages, max_tokens=MAX_SQL_TOKENS)
         try:
-            return Evidence([], tables=[self._run(extract_sql(reply), dialect, catalogue)])
+            return Evidence([], tables=[self._run(extract_sql(reply), dialect, catalogue, names)])
         except (UnsafeSQL, QueryFailed) as exc:
             log.info("event=sql_repair kb=%s error=%s", kb, exc)
             repaired = self.chat.complete(sql_repair(messages, reply, str(exc)), max_tokens=MAX_SQL_TOKENS)
-            return Evidence([], tables=[self._run(extract_sql(repaired), dialect, catalogue)])
+            return Evidence([], tables=[self._run(extract_sql(repaired), dialect, catalogue, names)])
 
-    def _run(self, query: str, dialect: str, catalogue: list[dict[str, Any]]) -> TableResult:
+    def _run(
+        self, query: str, dialect: str, catalogue: list[dict[str, Any]], names: dict[str, str]
+    ) -> TableResult:
+        query = real_names(query, dialect, names)
         safe = check_sql(query, dialect, {table["name"] for table in catalogue}, max_rows=self.max_rows)
         columns, rows = run_guarded(self.sql.engine, safe, timeout_s=self.timeout_s, max_rows=self.max_rows)
         tree = sqlglot.parse_one(safe, read=dialect)

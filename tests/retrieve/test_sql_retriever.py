@@ -20,7 +20,7 @@ from ingest.pipeline import IngestPipeline
 from rag.config import Settings
 from rag.generate.base import ChatModel, Message
 from rag.generate.local import LocalChatModel
-from rag.retrieve.sql import SqlRetriever, describe, extract_sql, route
+from rag.retrieve.sql import SqlRetriever, describe, extract_sql, prompt_names, real_names, route
 from rag.stores.factory import Stores, open_stores
 from tests.corpus import stable_folder
 from tests.postgres import create_database, drop_database
@@ -43,7 +43,7 @@ def stores(
         sql_url = create_database(request.getfixturevalue("postgres_url"), "sql_retriever")
     settings = Settings(data_dir=data_dir, sql_url=sql_url)
     with open_stores(settings) as opened:
-        chunker = Chunker(settings.chunk_size, settings.chunk_overlap, tokenizer=embedder.tokenizer)
+        chunker = Chunker(settings.chunk_size, settings.chunk_overlap, lengths=embedder.token_lengths)
         IngestPipeline(opened, embedder, None, chunker, 1 << 20).run([folder], KB)
         yield opened
     if sql_url:
@@ -107,14 +107,36 @@ def test_the_route_picks_the_tables_a_question_is_about_and_none_for_other_quest
     assert [table["name"] for table in route(question, [PRODUCTS, OFFICES])] == expected
 
 
-def test_the_model_reads_tables_as_create_statements_with_sample_rows() -> None:
+def test_the_model_reads_tables_as_create_statements_with_sample_rows_under_their_file_names() -> None:
     lines = describe([OFFICES, PRODUCTS]).splitlines()
     assert lines[:3] == [
         "-- kb_demo__offices from kb_demo__offices.csv: 1 rows",
-        "CREATE TABLE kb_demo__offices (city TEXT, employees TEXT, head TEXT);",
-        "INSERT INTO kb_demo__offices VALUES ('Munich', 64, 'Lena Vogt');",
+        "CREATE TABLE offices (city TEXT, employees TEXT, head TEXT);",
+        "INSERT INTO offices VALUES ('Munich', 64, 'Lena Vogt');",
     ]
-    assert lines[3] == "" and lines[5].startswith("CREATE TABLE kb_demo__products")
+    assert lines[3] == "" and lines[5].startswith("CREATE TABLE products (")
+
+
+def test_prompt_names_are_unique_and_map_back_to_the_stored_tables() -> None:
+    other_offices = {**OFFICES, "name": "kb_demo__offices_2f0c", "source_name": "Offices"}
+    names = prompt_names([OFFICES, other_offices, PRODUCTS])
+    assert names == {
+        "offices": "kb_demo__offices",
+        "offices_2": "kb_demo__offices_2f0c",
+        "products": "kb_demo__products",
+    }
+    query = "SELECT offices.city, p.name FROM offices JOIN products AS p ON p.sku = offices.head"
+    assert real_names(query, "sqlite", names) == (
+        "SELECT offices.city, p.name FROM kb_demo__offices AS offices "
+        "JOIN kb_demo__products AS p ON p.sku = offices.head"
+    )
+    # PostgreSQL keeps a KB's tables in its schema; a CTE named like a table stays the CTE
+    assert real_names("SELECT * FROM offices", "postgres", {"offices": "kb_demo.offices_1"}) == (
+        "SELECT * FROM kb_demo.offices_1 AS offices"
+    )
+    cte = "WITH offices AS (SELECT 1 AS n) SELECT n FROM offices"
+    assert real_names(cte, "sqlite", names) == cte
+    assert real_names("SELECT FROM (", "sqlite", names) == "SELECT FROM ("  # for the guard to refuse
 
 
 @pytest.mark.parametrize(
