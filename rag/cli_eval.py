@@ -14,12 +14,19 @@ from rag.cli_support import JsonOption, err, fail, load_settings, out, print_jso
 def eval_command(
     dataset: Annotated[Path, typer.Argument(help="A data set folder or JSON file")],
     fmt: Annotated[
-        str, typer.Option("--format", help="auto, project, beir, hotpotqa, musique or squad (CMRC 2018 too)")
+        str,
+        typer.Option(
+            "--format", help="auto, project, beir, hotpotqa, musique, squad (CMRC 2018 too) or text2sql"
+        ),
     ] = "auto",
     kb: Annotated[str, typer.Option(help="KB to ingest into (default: eval-<set>-<content hash>)")] = "",
     retrievers: Annotated[
-        str, typer.Option(help="Retrievers to compare, alone and fused (sql asks the model per question)")
-    ] = "vector,keyword,graph,fused",
+        str,
+        typer.Option(
+            help="Retrievers to compare, alone and fused (sql asks the model per question) "
+            "[default: vector,keyword,graph,fused; and sql for a text-to-SQL set]"
+        ),
+    ] = "",
     answers: Annotated[
         bool, typer.Option("--answers", help="Also answer every question: EM, F1, citations")
     ] = False,
@@ -30,13 +37,15 @@ def eval_command(
     as_json: JsonOption = False,
 ) -> None:
     """Ingest the set's corpus (reused when unchanged), run each question through every retriever
-    and the fusion, and report recall@1/5/10, complete@5, nDCG@10 and MRR per retriever."""
+    and the fusion, and report recall@1/5/10, complete@5, nDCG@10 and MRR per retriever; for a
+    text-to-SQL set, also the execution accuracy of the SQL retriever's queries."""
     from ingest.embed import EmbeddingModelError
     from ingest.factory import open_ingest_pipeline
     from rag.evaluate.dataset import DatasetError
     from rag.evaluate.formats import load
-    from rag.evaluate.report import answers_table, report_table, write_report
-    from rag.evaluate.runner import FUSED, evaluate, kb_name, write_corpus
+    from rag.evaluate.report import answers_table, report_table, sql_table, write_report
+    from rag.evaluate.runner import FUSED, evaluate, group_kbs, kb_name, write_corpus
+    from rag.evaluate.text2sql import MAX_RESULT_ROWS
     from rag.generate.base import ModelError
     from rag.pipeline import open_pipeline
     from rag.retrieve.factory import parse_names
@@ -51,7 +60,10 @@ def eval_command(
         raise fail(str(exc)) from None
     kb = kb or kb_name(eval_set)
     eval_set = eval_set.limited(limit)
+    retrievers = retrievers or ("vector,keyword,graph,sql" if eval_set.has_sql else "vector,keyword,graph")
     chosen = [name.strip() for name in retrievers.split(",") if name.strip() and name.strip() != FUSED]
+    if eval_set.has_sql:  # compare whole results, not the first rows a prompt shows
+        settings = settings.model_copy(update={"sql_max_rows": max(settings.sql_max_rows, MAX_RESULT_ROWS)})
     try:
         names = parse_names(",".join(chosen))
     except ValueError as exc:
@@ -61,11 +73,15 @@ def eval_command(
     except (StoreUnavailable, StoreLocked, EmbeddingModelError) as exc:
         raise fail(str(exc)) from None
     with stores:
-        folder, passage_of = write_corpus(eval_set, settings.data_dir)
         try:
-            summary = open_ingest_pipeline(stores).run([folder], kb)
-            if summary.failed:
-                raise fail(f"{summary.failed} passages failed to ingest: {summary.failures[0]}")
+            folders, passage_of = write_corpus(eval_set, settings.data_dir)
+            ingest = open_ingest_pipeline(stores)
+            ingest_s = 0.0
+            for group, group_kb in group_kbs(eval_set, kb).items():
+                summary = ingest.run([folders[group]], group_kb)
+                ingest_s += summary.seconds
+                if summary.failed:
+                    raise fail(f"{summary.failed} passages failed to ingest: {summary.failures[0]}")
             pipeline = open_pipeline(stores, settings, names)
             pipeline.warm_up()
             with Progress(
@@ -85,22 +101,24 @@ def eval_command(
                     answers=answers,
                     progress=lambda done: bar.update(task, completed=done),
                 )
-        except (StoreUnavailable, ModelError) as exc:
+        except (StoreUnavailable, ModelError, DatasetError) as exc:
             raise fail(str(exc)) from None
-    report.seconds["ingest"] = summary.seconds
+    report.seconds["ingest"] = ingest_s
     report.settings.update(
         embed_model=settings.embed_model,
         top_k=settings.top_k,
         fusion_weights=settings.fusion_weights,
         reranker=settings.reranker_model or None,
-        llm=settings.llm_model or "in-process default" if answers else None,
+        llm=settings.llm_model or "in-process default" if answers or eval_set.has_sql else None,
+        sql_max_rows=settings.sql_max_rows if eval_set.has_sql else None,
     )
     written = write_report(report, out_dir) if out_dir else []
     if as_json:
         print_json(report.as_json())
         return
     out.print(report_table(report))
-    if table := answers_table(report):
-        out.print(table)
+    for table in (answers_table(report), sql_table(report)):
+        if table is not None:
+            out.print(table)
     for path in written:
         out.print(f"wrote {path}")

@@ -4,6 +4,10 @@ On disk it is a folder with `corpus.jsonl` (`{"id", "title", "text"}` per line) 
 `questions.jsonl` (`{"id", "question", "gold": {"<passage id>": grade}, "answers": [...]}`; `gold`
 may also be a list of ids, each of grade 1). The converters in `formats.py` read the public
 layouts into the same objects.
+
+A text-to-SQL set (`text2sql.py`) is the same objects with two additions: its passages are the
+tables of its SQLite databases, grouped by database (each database becomes a KB of its own, as
+Spider and BIRD give each question one database), and its questions carry their gold SQL.
 """
 
 from __future__ import annotations
@@ -24,6 +28,10 @@ class Passage:
     id: str
     title: str
     text: str
+    #: the database (text-to-SQL sets) or other partition whose passages form one KB; "" for one KB
+    group: str = ""
+    #: for a table: the SQLite file it is exported from, as `<title>.csv`, instead of `text`
+    database: Path | None = None
 
     @property
     def document(self) -> str:
@@ -38,6 +46,9 @@ class EvalQuestion:
     #: gold passage id → relevance grade (1 relevant; higher more so)
     gold: dict[str, int]
     answers: list[str] = field(default_factory=list)
+    group: str = ""
+    #: the gold query of a text-to-SQL question, run on its group's database
+    sql: str = ""
 
 
 @dataclass(slots=True)
@@ -47,17 +58,31 @@ class EvalSet:
     questions: list[EvalQuestion]
 
     def content_hash(self) -> str:
-        """Changes when any passage changes, so a KB built from an older copy is rebuilt."""
+        """Changes when any passage (or database) changes, so a KB built from an older copy is rebuilt."""
         digest = hashlib.sha256()
+        databases: dict[Path, str] = {}
         for passage in self.passages:
-            digest.update(f"{passage.id}\0{passage.title}\0{passage.text}\0".encode())
+            digest.update(f"{passage.id}\0{passage.title}\0{passage.text}\0{passage.group}\0".encode())
+            if passage.database is not None:
+                if passage.database not in databases:
+                    databases[passage.database] = _file_digest(passage.database)
+                digest.update(databases[passage.database].encode())
         return digest.hexdigest()
+
+    @property
+    def groups(self) -> list[str]:
+        """The passages' groups in first-seen order: [""] for a set that is one KB."""
+        return list(dict.fromkeys(passage.group for passage in self.passages))
 
     def limited(self, count: int | None) -> EvalSet:
         """The first `count` questions (the whole corpus stays: distractors are part of the test)."""
         if not count:
             return self
         return EvalSet(self.name, self.passages, self.questions[:count])
+
+    @property
+    def has_sql(self) -> bool:
+        return any(question.sql for question in self.questions)
 
     def check(self, source: Path) -> EvalSet:
         """Reject what would make the figures meaningless: no questions, gold ids not in the corpus."""
@@ -72,7 +97,14 @@ class EvalSet:
                 )
             if not question.gold:
                 raise DatasetError(f"{source}: question {question.id} has no gold passage")
+        if "" in self.groups and len(self.groups) > 1:
+            raise DatasetError(f"{source}: some passages belong to a group (a database) and some do not")
         return self
+
+
+def _file_digest(path: Path) -> str:
+    with path.open("rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -10,6 +10,8 @@
   `is_supporting`), `answer` and `answer_aliases`; optionally a corpus file of `{title, text}`.
 - `squad`: SQuAD's `data` → `paragraphs` → `qas`, or CMRC 2018's trial layout (`context_id`,
   `context_text`, `qas` with `query_text` and `answers`): a question's gold passage is its context.
+- `text2sql`: Spider/BIRD records (`db_id`, `question`, gold `query`/`SQL`) over SQLite
+  databases (see `text2sql.py`).
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ from rag.evaluate.dataset import (
     read_json,
     read_jsonl,
 )
+from rag.evaluate.text2sql import is_text2sql, read_text2sql
 
-FORMATS = ("project", "beir", "hotpotqa", "musique", "squad")
+FORMATS = ("project", "beir", "hotpotqa", "musique", "squad", "text2sql")
 
 
 def load(path: Path, fmt: str = "auto") -> EvalSet:
@@ -43,6 +46,7 @@ def load(path: Path, fmt: str = "auto") -> EvalSet:
         "hotpotqa": read_hotpotqa,
         "musique": read_musique,
         "squad": read_squad,
+        "text2sql": read_text2sql,
     }
     if fmt not in readers:
         raise DatasetError(f"unknown format {fmt!r}: choose auto or one of {', '.join(FORMATS)}")
@@ -61,6 +65,8 @@ def detect(path: Path) -> str:
             raise DatasetError(
                 f"{path}: no data set files recognised (see `rag eval --help` for the layouts)"
             )
+        if any(is_text2sql(next(iter(_records(file)), None)) for file in files):
+            return "text2sql"  # beside its schema file (Spider's tables.json), which holds no questions
         return _detect_records(files[0])
     return _detect_records(path)
 
@@ -81,6 +87,8 @@ def _records(path: Path) -> list[Any]:
 def _detect_records(path: Path) -> str:
     records = _records(path)
     first = records[0] if records and isinstance(records[0], dict) else {}
+    if is_text2sql(first):
+        return "text2sql"
     if "supporting_facts" in first:
         return "hotpotqa"
     if "paragraphs" in first and first["paragraphs"] and "paragraph_text" in first["paragraphs"][0]:

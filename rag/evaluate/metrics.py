@@ -6,18 +6,28 @@ what multi-hop questions need, HippoRAG's "both supporting passages retrieved"),
 relevance (gain 2^grade - 1, log2 discount, ideal order from the grades) and MRR (reciprocal rank
 of the first relevant passage). Answers: exact match and token F1 after SQuAD's normalisation
 (lower case, no punctuation or English articles), with CJK text compared per character as CMRC
-2018 does.
+2018 does. Text-to-SQL: execution accuracy, as Spider's test-suite evaluation judges it (the
+predicted query's rows equal the gold query's as a multiset, in order when the gold query orders
+them, up to a permutation of the columns).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import string
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
 
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_ZERO_FRACTION = re.compile(r"(?<=:[0-9]{2})\.0+$")
+#: Columns up to which every order is tried against the gold result (6! = 720 orders at most).
+MAX_PERMUTED_COLUMNS = 6
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]")
 _PUNCTUATION = set(string.punctuation) | {
@@ -100,3 +110,46 @@ def token_f1(prediction: str, answers: Sequence[str]) -> float:
             precision, recall = shared / len(predicted), shared / len(gold)
             best = max(best, 2 * precision * recall / (precision + recall))
     return best
+
+
+def result_cell(value: Any) -> Any:
+    """A cell as both databases can agree on it: numbers (and numeric text, which a CSV round
+    trip turns into numbers) as floats to 4 places, so 1, 1.0 and "1" meet; dates and times as
+    ISO text; everything else as stripped text."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float | Decimal):
+        return round(float(value), 4)
+    if isinstance(value, datetime):
+        return _ZERO_FRACTION.sub("", value.isoformat(sep=" "))
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    text = str(value).strip()
+    if _NUMBER.fullmatch(text):
+        return round(float(text), 4)
+    return _ZERO_FRACTION.sub("", text)
+
+
+def same_result(gold: Sequence[Sequence[Any]], predicted: Sequence[Sequence[Any]], *, ordered: bool) -> bool:
+    """Whether two query results hold the same rows: in the same order when `ordered`, else as
+    multisets; a different column order counts as the same result (up to MAX_PERMUTED_COLUMNS)."""
+    gold_rows = [tuple(result_cell(v) for v in row) for row in gold]
+    rows = [tuple(result_cell(v) for v in row) for row in predicted]
+    if len(gold_rows) != len(rows):
+        return False
+    if not rows:
+        return True
+    width = len(gold_rows[0])
+    if any(len(row) != width for row in rows):
+        return False
+    orders = itertools.permutations(range(width)) if width <= MAX_PERMUTED_COLUMNS else [tuple(range(width))]
+    expected: list[Any] | Counter[Any] = gold_rows if ordered else Counter(gold_rows)
+    for order in orders:
+        permuted = [tuple(row[i] for i in order) for row in rows]
+        if (permuted if ordered else Counter(permuted)) == expected:
+            return True
+    return False

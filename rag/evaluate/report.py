@@ -26,17 +26,27 @@ def report_table(report: EvalReport) -> Table:
 
 
 def answers_table(report: EvalReport) -> Table | None:
-    if not report.answers:
+    return _row_table("answers", report.answers)
+
+
+def sql_table(report: EvalReport) -> Table | None:
+    return _row_table("text-to-SQL against the gold queries' rows", report.sql)
+
+
+def _row_table(title: str, values: dict[str, float] | None) -> Table | None:
+    """One row of metrics under their names, or None when the run measured none."""
+    if not values:
         return None
-    table = Table(title="answers")
-    for metric in report.answers:
+    table = Table(title=title)
+    for metric in values:
         table.add_column(metric, justify="right")
-    table.add_row(*(f"{value:.3f}" for value in report.answers.values()))
+    table.add_row(*(f"{value:.3f}" for value in values.values()))
     return table
 
 
 def write_report(report: EvalReport, folder: Path) -> list[Path]:
-    """`report.json` and `<metric>.png` per metric; the paths written."""
+    """`report.json`, `questions.jsonl` (what each question retrieved, and its SQL) and
+    `<metric>.png` per metric; the paths written."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display
@@ -45,6 +55,10 @@ def write_report(report: EvalReport, folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     written = [folder / "report.json"]
     written[0].write_text(json.dumps(report.as_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    written.append(folder / "questions.jsonl")
+    written[1].write_text(
+        "".join(json.dumps(detail, ensure_ascii=False) + "\n" for detail in report.details), encoding="utf-8"
+    )
     names = list(report.retrievers)
     for metric in next(iter(report.retrievers.values()), {}):
         figure, axes = pyplot.subplots(figsize=(6, 3.5))

@@ -14,6 +14,7 @@ from rag.config import Settings
 from rag.evaluate.formats import load
 from rag.evaluate.metrics import recall_at
 from rag.evaluate.runner import passage_ranking, write_corpus
+from rag.generate.local import LocalChatModel
 from rag.pipeline import open_pipeline
 from rag.stores.factory import open_stores
 
@@ -69,6 +70,31 @@ def test_rag_eval_reports_every_retriever_and_the_fusion(
     again = CliRunner().invoke(app, ["eval", str(hotpot_slice), "--json", "--limit", "5"])
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["questions"] == 5 and json.loads(again.stdout)["kb"] == report["kb"]
+
+
+@pytest.mark.slow
+def test_rag_eval_answers_from_the_retrieval_it_scored(
+    hotpot_slice: Path, tmp_path: Path, smollm2: LocalChatModel, model_cache: Path
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "models").symlink_to(model_cache)  # the de-quantized copy the other tests made
+    out = tmp_path / "report"
+    env = {"RAG_DATA_DIR": str(data), "RAG_ANSWER_MAX_TOKENS": "40"}
+    args = ["eval", str(hotpot_slice), "--answers", "--limit", "3", "--retrievers", "keyword,vector"]
+    result = CliRunner().invoke(app, [*args, "--json", "--out", str(out)], env=env)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert set(report["answers"]) == {"exact_match", "f1", "cites_gold", "abstained"}
+    assert all(0.0 <= value <= 1.0 for value in report["answers"].values())
+    assert report["settings"]["llm"] == "in-process default"
+    details = [json.loads(line) for line in (out / "questions.jsonl").read_text().splitlines()]
+    assert len(details) == 3 and all(d["answer"]["text"] for d in details)
+    for detail in details:
+        # what the answer cites is among the passages scored for the question (the top 5 chunks)
+        assert set(detail["answer"]["cited"]) <= set(detail["fused"]), detail
+    cites_gold = [bool(set(d["answer"]["cited"]) & set(d["gold"])) for d in details]
+    assert report["answers"]["cites_gold"] == pytest.approx(sum(cites_gold) / 3, abs=1e-3)
 
 
 def test_rag_eval_names_a_bad_data_set(tmp_path: Path) -> None:
