@@ -97,7 +97,10 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="questions to ask (0: all)")
     args = parser.parse_args()
     eval_set = load(args.dataset).limited(args.limit)
-    embed_path = model_info(Settings().embed_model).path
+    info = model_info(Settings().embed_model)
+    if info.engine != "sentence-transformers":
+        raise SystemExit(f"LlamaIndex loads sentence-transformers folders; {info.name} runs on {info.engine}")
+    embed_path = info.path
     with tempfile.TemporaryDirectory(prefix="rag-baseline-") as scratch:
         rows = {"LlamaIndex defaults, vector": llamaindex(eval_set, embed_path, Path(scratch))}
         for name, figures in ours(eval_set, Path(scratch)).items():

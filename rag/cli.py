@@ -62,7 +62,7 @@ def _stores() -> Iterator[Stores]:
         raise _fail(str(exc)) from None
     try:
         yield stores
-    except (StoreUnavailable, ModelError) as exc:
+    except (StoreUnavailable, ModelError, EmbeddingModelError) as exc:
         # documents already stored stay resumable: the next run picks them up
         raise _fail(str(exc)) from None
     finally:

@@ -63,7 +63,8 @@ def eval_command(
     retrievers = retrievers or ("vector,keyword,graph,sql" if eval_set.has_sql else "vector,keyword,graph")
     chosen = [name.strip() for name in retrievers.split(",") if name.strip() and name.strip() != FUSED]
     if eval_set.has_sql:  # compare whole results, not the first rows a prompt shows
-        settings = settings.model_copy(update={"sql_max_rows": max(settings.sql_max_rows, MAX_RESULT_ROWS)})
+        rows = max(settings.sql_max_rows, MAX_RESULT_ROWS + 1)
+        settings = settings.model_copy(update={"sql_max_rows": rows})
     try:
         names = parse_names(",".join(chosen))
     except ValueError as exc:
@@ -101,7 +102,7 @@ def eval_command(
                     answers=answers,
                     progress=lambda done: bar.update(task, completed=done),
                 )
-        except (StoreUnavailable, ModelError, DatasetError) as exc:
+        except (StoreUnavailable, ModelError, DatasetError, EmbeddingModelError) as exc:
             raise fail(str(exc)) from None
     report.seconds["ingest"] = ingest_s
     report.settings.update(
@@ -109,8 +110,8 @@ def eval_command(
         top_k=settings.top_k,
         fusion_weights=settings.fusion_weights,
         reranker=settings.reranker_model or None,
-        llm=settings.llm_model or "in-process default" if answers or eval_set.has_sql else None,
-        sql_max_rows=settings.sql_max_rows if eval_set.has_sql else None,
+        llm=settings.llm_model or "in-process default" if answers or "sql" in names else None,
+        sql_max_rows=settings.sql_max_rows if "sql" in names else None,
     )
     written = write_report(report, out_dir) if out_dir else []
     if as_json:

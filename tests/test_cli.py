@@ -76,6 +76,15 @@ def test_usage_and_configuration_errors_exit_2(tmp_path: Path) -> None:
     code, _, err = rag(tmp_path / "data", "status", RAG_EMBED_MODEL="no-such-model")
     assert code == 2 and "no-such-model" in err
 
+    # a folder that looks like a model until its weights load: one line, no traceback
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "config.json").write_text('{"hidden_size": 384}')
+    (tmp_path / "a.txt").write_text("hello")
+    code, _, err = rag(tmp_path / "data", "ingest", str(tmp_path / "a.txt"), RAG_EMBED_MODEL=str(broken))
+    assert code == 2 and f"cannot load embedding model from {broken}" in " ".join(err.split())
+    assert "Traceback" not in err
+
 
 @pytest.mark.parametrize(
     ("setting", "url", "shown"),

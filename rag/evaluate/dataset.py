@@ -62,7 +62,9 @@ class EvalSet:
         digest = hashlib.sha256()
         databases: dict[Path, str] = {}
         for passage in self.passages:
-            digest.update(f"{passage.id}\0{passage.title}\0{passage.text}\0{passage.group}\0".encode())
+            digest.update(f"{passage.id}\0{passage.title}\0{passage.text}\0".encode())
+            if passage.group:  # sets without groups keep the hash (and KB) they had
+                digest.update(f"{passage.group}\0".encode())
             if passage.database is not None:
                 if passage.database not in databases:
                     databases[passage.database] = _file_digest(passage.database)
@@ -75,10 +77,13 @@ class EvalSet:
         return list(dict.fromkeys(passage.group for passage in self.passages))
 
     def limited(self, count: int | None) -> EvalSet:
-        """The first `count` questions (the whole corpus stays: distractors are part of the test)."""
+        """The first `count` questions. The whole corpus stays (distractors are part of the test),
+        except for groups no kept question asks about: each group is a KB of its own."""
         if not count:
             return self
-        return EvalSet(self.name, self.passages, self.questions[:count])
+        questions = self.questions[:count]
+        asked = {question.group for question in questions}
+        return EvalSet(self.name, [p for p in self.passages if p.group in asked], questions)
 
     @property
     def has_sql(self) -> bool:

@@ -24,6 +24,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from ingest.tables import infer_column
+
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _ZERO_FRACTION = re.compile(r"(?<=:[0-9]{2})\.0+$")
 #: Columns up to which every order is tried against the gold result (6! = 720 orders at most).
@@ -129,23 +131,32 @@ def result_cell(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.hex()
     text = str(value).strip()
+    if not text:
+        return None
     if _NUMBER.fullmatch(text):
         return round(float(text), 4)
     return _ZERO_FRACTION.sub("", text)
 
 
+def _typed_rows(rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+    """The rows with each column typed as ingest types a CSV column, then as `result_cell`s: the
+    gold side comes from the original database, the predicted side from the CSV round trip, which
+    turns "yes" into true, "" and "N/A" into NULL and "2008/1/2" into a date."""
+    columns = [infer_column(list(column))[1] for column in zip(*rows, strict=True)]
+    return [tuple(result_cell(value) for value in row) for row in zip(*columns, strict=True)]
+
+
 def same_result(gold: Sequence[Sequence[Any]], predicted: Sequence[Sequence[Any]], *, ordered: bool) -> bool:
     """Whether two query results hold the same rows: in the same order when `ordered`, else as
     multisets; a different column order counts as the same result (up to MAX_PERMUTED_COLUMNS)."""
-    gold_rows = [tuple(result_cell(v) for v in row) for row in gold]
-    rows = [tuple(result_cell(v) for v in row) for row in predicted]
-    if len(gold_rows) != len(rows):
+    if len(gold) != len(predicted):
         return False
-    if not rows:
+    if not gold:
         return True
-    width = len(gold_rows[0])
-    if any(len(row) != width for row in rows):
+    width = len(gold[0])
+    if any(len(row) != width for row in [*gold, *predicted]):
         return False
+    gold_rows, rows = _typed_rows(gold), _typed_rows(predicted)
     orders = itertools.permutations(range(width)) if width <= MAX_PERMUTED_COLUMNS else [tuple(range(width))]
     expected: list[Any] | Counter[Any] = gold_rows if ordered else Counter(gold_rows)
     for order in orders:

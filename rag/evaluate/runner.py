@@ -24,7 +24,7 @@ from typing import Any
 
 from rag.evaluate.dataset import EvalQuestion, EvalSet
 from rag.evaluate.metrics import exact_match, retrieval_scores, same_result, token_f1
-from rag.evaluate.text2sql import export_table, gold_result, is_ordered
+from rag.evaluate.text2sql import MAX_RESULT_ROWS, export_table, gold_result, is_ordered
 from rag.pipeline import NOTHING_FOUND, AnswerPipeline
 from rag.retrieve.fused import Retrieval
 
@@ -80,10 +80,13 @@ def kb_name(eval_set: EvalSet) -> str:
 def group_kbs(eval_set: EvalSet, kb: str) -> dict[str, str]:
     """The KB of each group of passages: `kb` itself for a set that is one group, else
     `<kb>-<group>` per database."""
-    return {
-        group: f"{kb}-{re.sub(r'[^a-z0-9]+', '-', group.lower()).strip('-')}" if group else kb
-        for group in eval_set.groups
-    }
+    kbs: dict[str, str] = {}
+    for group in eval_set.groups:
+        name = f"{kb}-{re.sub(r'[^a-z0-9]+', '-', group.lower()).strip('-')}" if group else kb
+        while name in kbs.values():  # `a_b` and `a-b` slug alike
+            name += "-"
+        kbs[group] = name
+    return kbs
 
 
 def write_corpus(eval_set: EvalSet, data_dir: Path) -> tuple[dict[str, Path], dict[str, str]]:
@@ -146,7 +149,7 @@ def evaluate(
         detail: dict[str, Any] = {"id": question.id, "question": question.question, "fused": fused[:5]}
         detail["gold"] = sorted(question.gold)
         if question.sql and "sql" in names:
-            executed.append(_execution_scores(found, question, databases[question.group]))
+            executed.append(execution_scores(found, question, databases[question.group]))
             failures = [f.reason for f in found.failed if f.source == "sql"]
             detail["sql"] = {
                 "gold": question.sql,
@@ -183,14 +186,16 @@ def _sources(found: Retrieval, name: str) -> list[str]:
     return [hit.source for hit in found.results.get(name, [])]
 
 
-def _execution_scores(found: Retrieval, question: EvalQuestion, database: Path | None) -> dict[str, float]:
-    """Whether the SQL retriever's query returned the gold query's rows (no query: wrong)."""
+def execution_scores(found: Retrieval, question: EvalQuestion, database: Path | None) -> dict[str, float]:
+    """Whether the SQL retriever's query returned the gold query's rows (no query: wrong; a gold
+    result over MAX_RESULT_ROWS rows cannot be compared, counts as wrong and as `too_large`)."""
     assert database is not None  # a question with gold SQL belongs to a database's group
-    if not found.tables:
-        return {"execution_accuracy": 0.0, "query_ran": 0.0}
     gold = gold_result(database, question.sql)
-    correct = same_result(gold, found.tables[0].rows, ordered=is_ordered(question.sql))
-    return {"execution_accuracy": float(correct), "query_ran": 1.0}
+    too_large = float(len(gold) > MAX_RESULT_ROWS)
+    if not found.tables:
+        return {"execution_accuracy": 0.0, "query_ran": 0.0, "too_large": too_large}
+    correct = not too_large and same_result(gold, found.tables[0].rows, ordered=is_ordered(question.sql))
+    return {"execution_accuracy": float(correct), "query_ran": 1.0, "too_large": too_large}
 
 
 def _answer_scores(

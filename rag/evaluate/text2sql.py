@@ -29,7 +29,8 @@ from rag.evaluate.dataset import DatasetError, EvalQuestion, EvalSet, Passage, r
 
 #: keys that name a record's gold query, in the order the sets use them
 SQL_KEYS = ("query", "SQL", "sql")
-#: rows of a gold result compared at most (the SQL retriever's cap is raised to this for the run)
+#: rows of a result compared at most; a gold result longer than this cannot be compared (the SQL
+#: retriever's cap is raised to one more row for the run, so a longer prediction shows too)
 MAX_RESULT_ROWS = 1000
 #: a gold query running longer than this is the data set's problem, reported with its id
 GOLD_TIMEOUT_S = 60.0
@@ -49,7 +50,7 @@ def _records(path: Path) -> list[Any]:
 def find_database(root: Path, db_id: str) -> Path | None:
     """`<db_id>.sqlite` or `<db_id>.db` under `root`, the shallowest first."""
     found = [p for suffix in (".sqlite", ".db") for p in root.rglob(f"{db_id}{suffix}") if p.is_file()]
-    return min(found, key=lambda p: len(p.parts)) if found else None
+    return min(found, key=lambda p: (len(p.parts), str(p))) if found else None
 
 
 def table_names(database: Path) -> list[str]:
@@ -102,7 +103,7 @@ def read_text2sql(path: Path) -> EvalSet:
         sql = str(next(record[key] for key in SQL_KEYS if key in record)).strip()
         try:
             read = tables_read(sql)
-        except sqlglot.errors.ParseError as exc:
+        except sqlglot.errors.SqlglotError as exc:
             raise DatasetError(
                 f"{where}: the gold query does not parse: {str(exc).splitlines()[0]}"
             ) from None
@@ -134,20 +135,19 @@ def export_table(passage: Passage, target: Path) -> None:
         writer = csv.writer(out)
         writer.writerow([column[0] for column in cursor.description])
         for rows in iter(lambda: cursor.fetchmany(1000), []):
-            writer.writerows(
-                ["" if v is None else v.hex() if isinstance(v, bytes) else v for v in row] for row in rows
-            )
+            writer.writerows([_csv_cell(value) for value in row] for row in rows)
     partial.replace(target)
 
 
 @cache
 def gold_result(database: Path, sql: str) -> list[tuple[Any, ...]]:
-    """The gold query's rows (at most MAX_RESULT_ROWS), run read-only; a failure names the query."""
+    """The gold query's rows (at most MAX_RESULT_ROWS + 1, so that a longer result shows), run
+    read-only; a failure names the query."""
     deadline = time.monotonic() + GOLD_TIMEOUT_S
     with _read_only(database) as conn:
         conn.set_progress_handler(lambda: time.monotonic() > deadline, _PROGRESS_STEPS)
         try:
-            return [tuple(row) for row in conn.execute(sql).fetchmany(MAX_RESULT_ROWS)]
+            return [tuple(row) for row in conn.execute(sql).fetchmany(MAX_RESULT_ROWS + 1)]
         except sqlite3.Error as exc:
             raise DatasetError(f"{database.name}: the gold query failed ({exc}): {sql}") from None
 

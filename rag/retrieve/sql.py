@@ -29,7 +29,7 @@ from rag.models import Hit, TableResult
 from rag.retrieve.base import Evidence, Retriever
 from rag.retrieve.keyword import query_terms
 from rag.retrieve.sql_exec import QueryFailed, run_guarded
-from rag.retrieve.sql_guard import UnsafeSQL, check_sql
+from rag.retrieve.sql_guard import UnsafeSQL, check_sql, fold, is_cte_reference
 from rag.stores.sql import SqlStore
 from rag.stores.sql.kb_tables import sql_identifier
 
@@ -90,11 +90,21 @@ def prompt_names(tables: Iterable[dict[str, Any]]) -> dict[str, str]:
     names: dict[str, str] = {}
     for table in tables:
         base = sql_identifier(table["source_name"], "table")
+        if not _parses_as_table(base):  # a word sqlglot reserves (qualify, glob…): `qualify_`
+            base += "_"
         name, number = base, 2
         while name in names:
             name, number = f"{base}_{number}", number + 1
         names[name] = table["name"]
     return names
+
+
+def _parses_as_table(name: str) -> bool:
+    try:
+        sqlglot.parse_one(f"SELECT 1 FROM {name}")
+    except sqlglot.errors.SqlglotError:
+        return False
+    return True
 
 
 def real_names(query: str, dialect: str, names: dict[str, str]) -> str:
@@ -103,12 +113,13 @@ def real_names(query: str, dialect: str, names: dict[str, str]) -> str:
     is returned as it is, for the guard to refuse with its reason."""
     try:
         tree = sqlglot.parse_one(query, read=dialect)
-    except sqlglot.errors.ParseError:
+    except sqlglot.errors.SqlglotError:
         return query
-    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-    for table in tree.find_all(exp.Table):
-        shown = table.name.lower()
-        if table.db or shown not in names or shown in ctes:
+    for table in list(tree.find_all(exp.Table)):
+        if table.db or not isinstance(table.this, exp.Identifier):
+            continue
+        shown = fold(table.this, dialect)
+        if shown not in names or is_cte_reference(table, shown, dialect):
             continue
         stored = exp.to_table(names[shown], dialect=dialect)
         table.set("this", stored.this)

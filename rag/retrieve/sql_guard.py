@@ -178,13 +178,13 @@ def _refusal(node: exp.Expression) -> str:
 def _check_table(table: exp.Table, dialect: str, allowed: set[tuple[str, ...]]) -> None:
     if not isinstance(table.this, exp.Identifier):
         raise UnsafeSQL(f"table functions are not allowed: {table.this.sql(dialect)}")
-    parts = tuple(_fold(part, dialect) for part in table.parts)
-    if parts in allowed or (len(parts) == 1 and _is_cte_reference(table, parts[0], dialect)):
+    parts = tuple(fold(part, dialect) for part in table.parts)
+    if parts in allowed or (len(parts) == 1 and is_cte_reference(table, parts[0], dialect)):
         return
     raise UnsafeSQL(f"table {'.'.join(parts)} is not a table of this knowledge base")
 
 
-def _fold(identifier: exp.Identifier, dialect: str) -> str:
+def fold(identifier: exp.Identifier, dialect: str) -> str:
     """The name the database resolves: PostgreSQL folds unquoted names, SQLite every name, and
     both fold ASCII letters only (Python's `lower()` folds more, which would let a name pass
     here that the database reads differently)."""
@@ -193,7 +193,7 @@ def _fold(identifier: exp.Identifier, dialect: str) -> str:
     return identifier.name.translate(_ASCII_LOWER)
 
 
-def _is_cte_reference(table: exp.Table, name: str, dialect: str) -> bool:
+def is_cte_reference(table: exp.Table, name: str, dialect: str) -> bool:
     """Whether `name` resolves to a CTE in scope rather than to a real table.
 
     Conservative on purpose: a CTE's body sees only the CTEs before it (and itself under
@@ -214,7 +214,7 @@ def _is_cte_reference(table: exp.Table, name: str, dialect: str) -> bool:
         else:
             with_ = parent.args.get("with_")
             visible = list(with_.expressions) if with_ is not None and node is not with_ else []
-        if any(_fold(c.args["alias"].this, dialect) == name for c in visible):
+        if any(fold(c.args["alias"].this, dialect) == name for c in visible):
             return True
         node = parent
     return False

@@ -14,12 +14,14 @@ import pytest
 from typer.testing import CliRunner
 
 from rag.cli import app
-from rag.evaluate.dataset import DatasetError
+from rag.evaluate.dataset import DatasetError, EvalQuestion, EvalSet, Passage
 from rag.evaluate.formats import detect, load
 from rag.evaluate.metrics import result_cell, same_result
-from rag.evaluate.runner import group_kbs, write_corpus
-from rag.evaluate.text2sql import gold_result, is_ordered, tables_read
+from rag.evaluate.runner import execution_scores, group_kbs, write_corpus
+from rag.evaluate.text2sql import MAX_RESULT_ROWS, gold_result, is_ordered, tables_read
 from rag.generate.local import LocalChatModel
+from rag.models import TableResult
+from rag.retrieve.fused import Retrieval
 from tests.evaluate.text2sql_slice import QUESTIONS, write_spider_slice
 
 
@@ -47,6 +49,14 @@ def test_the_spider_layout_is_detected_and_read_by_database(spider: Path) -> Non
     assert (join.group, join.sql) == ("concert_singer", QUESTIONS[3][2])
     assert loaded.questions[5].gold == {"shop/staff": 1}  # same table name, the other database
     assert group_kbs(loaded, "eval-x") == {"concert_singer": "eval-x-concert-singer", "shop": "eval-x-shop"}
+    # --limit keeps the databases its questions ask about, each a KB of its own
+    first = loaded.limited(2)
+    assert first.groups == ["concert_singer"] and len(first.passages) == 3
+
+
+def test_groups_that_slug_alike_get_kbs_of_their_own() -> None:
+    eval_set = EvalSet("x", [Passage("1", "t", "", group="a_b"), Passage("2", "t", "", group="a-b")], [])
+    assert group_kbs(eval_set, "kb") == {"a_b": "kb-a-b", "a-b": "kb-a-b-"}
 
 
 def test_the_bird_layout_with_evidence_and_its_own_keys(tmp_path: Path) -> None:
@@ -143,6 +153,15 @@ def test_cells_from_both_databases_meet() -> None:
     assert result_cell(" France ") == "France" and result_cell(b"\x01") == "01"
 
 
+def test_cells_typed_by_the_csv_round_trip_still_meet() -> None:
+    # the gold side as SQLite kept it, the predicted side as the ingested CSV typed it
+    assert same_result([("yes",), ("no",)], [(True,), (False,)], ordered=True)
+    assert same_result([("12",), ("N/A",), ("",)], [(12,), (None,), (None,)], ordered=True)
+    assert same_result([("N/A",), ("",)], [("N/A",), (None,)], ordered=True)  # a text column keeps N/A
+    assert same_result([("2008/1/2",)], [(date(2008, 1, 2),)], ordered=True)
+    assert not same_result([("2008/1/2",)], [(date(2008, 2, 1),)], ordered=True)
+
+
 def test_results_compare_as_multisets_in_order_only_when_asked_up_to_column_order() -> None:
     gold = [("France", 3), ("Netherlands", 1)]
     assert same_result(gold, [("Netherlands", 1), ("France", 3)], ordered=False)
@@ -153,6 +172,25 @@ def test_results_compare_as_multisets_in_order_only_when_asked_up_to_column_orde
     assert not same_result(gold, [("France", 3, "x"), ("Netherlands", 1, "y")], ordered=False)
     assert not same_result([(1, 2), (3, 4)], [(1, 4), (3, 2)], ordered=False)  # cells stay in their rows
     assert same_result([], [], ordered=False)
+
+
+def test_a_gold_result_too_long_to_compare_counts_as_wrong(spider: Path) -> None:
+    database = spider / "database" / "shop" / "shop.sqlite"
+    many = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1500) SELECT i FROM n"
+    rows = gold_result(database, many)
+    assert len(rows) == MAX_RESULT_ROWS + 1
+    question = EvalQuestion("q", "?", {"shop/product": 1}, group="shop", sql=many)
+    same_rows = TableResult(many, ["i"], rows, [], [], [])
+    found = Retrieval(hits=[], results={}, tables=[same_rows])
+    assert execution_scores(found, question, database) == {
+        "execution_accuracy": 0.0,
+        "query_ran": 1.0,
+        "too_large": 1.0,
+    }
+    small = EvalQuestion("q", "?", {"shop/product": 1}, group="shop", sql="SELECT count(*) FROM product")
+    counted = Retrieval(hits=[], results={}, tables=[TableResult("", ["n"], [(4,)], [], [], [])])
+    assert execution_scores(counted, small, database)["execution_accuracy"] == 1.0
+    assert execution_scores(Retrieval(hits=[], results={}), small, database)["query_ran"] == 0.0
 
 
 @pytest.mark.slow
@@ -172,9 +210,9 @@ def test_rag_eval_on_a_text_to_sql_set_reports_execution_accuracy(
     assert all(d["sql"]["gold"] == gold for d, (_, _, gold) in zip(details, QUESTIONS, strict=True))
     sql_details = [d["sql"] for d in details]
     assert set(report["retrievers"]) == {"vector", "keyword", "graph", "sql", "fused"}
-    assert report["settings"]["sql_max_rows"] == 1000
+    assert report["settings"]["sql_max_rows"] == 1001  # one more than compared: a longer result shows
     sql = report["sql"]
-    assert set(sql) == {"execution_accuracy", "query_ran"}
+    assert set(sql) == {"execution_accuracy", "query_ran", "too_large"} and sql["too_large"] == 0
     ran = [d for d in sql_details if d["predicted"]]
     assert sql["query_ran"] == len(ran) / len(details) >= 0.5, sql_details
     assert all(d["failure"] for d in sql_details if not d["predicted"]), sql_details

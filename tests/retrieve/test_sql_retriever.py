@@ -136,7 +136,21 @@ def test_prompt_names_are_unique_and_map_back_to_the_stored_tables() -> None:
     )
     cte = "WITH offices AS (SELECT 1 AS n) SELECT n FROM offices"
     assert real_names(cte, "sqlite", names) == cte
-    assert real_names("SELECT FROM (", "sqlite", names) == "SELECT FROM ("  # for the guard to refuse
+    # a CTE's own body reads the real table of its name
+    own_body = "WITH products AS (SELECT * FROM products) SELECT count(*) FROM products"
+    assert real_names(own_body, "sqlite", names) == (
+        "WITH products AS (SELECT * FROM kb_demo__products AS products) SELECT COUNT(*) FROM products"
+    )
+    for broken in ["SELECT FROM (", "SELECT name FROM offices WHERE head = 'Len"]:  # cut off mid-string
+        assert real_names(broken, "sqlite", names) == broken  # for the guard to refuse, and a repair
+
+
+def test_a_file_named_like_a_keyword_gets_a_name_the_model_can_write() -> None:
+    names = prompt_names([{**OFFICES, "source_name": "qualify"}, {**PRODUCTS, "source_name": "glob"}])
+    assert list(names) == ["qualify_", "glob_"]
+    assert (
+        real_names("SELECT * FROM qualify_", "sqlite", names) == "SELECT * FROM kb_demo__offices AS qualify_"
+    )
 
 
 @pytest.mark.parametrize(
