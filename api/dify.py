@@ -230,7 +230,8 @@ async def retrieval(
                     "retrievers": sorted(item.ranks)}  # fmt: skip
         if condition and not matches(metadata, condition):
             continue
-        score = round(relevance(item.score, found.settings.fusion_weights, names), 6)
+        settings = found.settings
+        score = round(relevance(item.score, settings.fusion_weights, names, method=settings.fusion), 6)
         if score < setting.score_threshold:
             continue
         records.append(

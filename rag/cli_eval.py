@@ -108,6 +108,7 @@ def eval_command(
     report.settings.update(
         embed_model=settings.embed_model,
         top_k=settings.top_k,
+        fusion=settings.fusion,
         fusion_weights=settings.fusion_weights,
         reranker=settings.reranker_model or None,
         llm=settings.llm_model or "in-process default" if answers or "sql" in names else None,

@@ -82,9 +82,14 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(60.0, gt=0)
     top_k: int = Field(5, ge=1, description="Fused hits that go into the prompt")
     retriever_timeout_s: float = Field(5.0, gt=0, description="Deadline of each retriever per question")
+    fusion: Literal["rrf", "relative"] = Field(
+        "rrf",
+        description="rrf: reciprocal-rank fusion (ranks only); relative: each retriever's scores "
+        "scaled to [0, 1] over its list and summed with the weights (docs/evaluation.md compares them)",
+    )
     fusion_weights: dict[str, float] = Field(
         default_factory=lambda: {"vector": 1.0, "keyword": 1.0, "graph": 1.0, "sql": 1.0},
-        description='Reciprocal-rank fusion weight per retriever, as JSON: {"vector": 1.0, ...}',
+        description='Fusion weight per retriever, as JSON: {"vector": 1.0, ...}',
     )
     sql_timeout_s: float = Field(5.0, gt=0, description="Statement timeout of a query the model wrote")
     sql_max_rows: int = Field(20, ge=1, description="Rows of a SQL result that go into the prompt")

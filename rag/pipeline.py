@@ -167,6 +167,7 @@ def open_pipeline(
         settings.fusion_weights,
         settings.retriever_timeout_s,
         timeouts={"sql": settings.sql_deadline_s},
+        method=settings.fusion,
     )
     return AnswerPipeline(
         retriever=fused,

@@ -14,7 +14,7 @@ from typing import Any
 
 from rag.models import Fact, Hit, SourceFailure, TableResult
 from rag.retrieve.base import Evidence, Retriever
-from rag.retrieve.fuse import FusedHit, fuse
+from rag.retrieve.fuse import FusedHit, FusionMethod, fuse
 
 
 @dataclass(slots=True)
@@ -36,7 +36,8 @@ def _reason(exc: BaseException) -> str:
 
 
 class FusedRetriever:
-    """Weighted reciprocal-rank fusion over retrievers that run side by side."""
+    """Weighted fusion (`fuse.py`: reciprocal ranks or relative scores) over retrievers that run
+    side by side."""
 
     def __init__(
         self,
@@ -45,9 +46,11 @@ class FusedRetriever:
         timeout_s: float,
         candidates: int = 20,
         timeouts: dict[str, float] | None = None,
+        method: FusionMethod = "rrf",
     ) -> None:
         self.retrievers = retrievers
         self.weights = weights
+        self.method = method
         #: each retriever's deadline: `timeouts[name]` where given (the SQL retriever waits on a
         #: language model, seconds rather than milliseconds), else `timeout_s`
         self.deadlines_s = {r.name: (timeouts or {}).get(r.name, timeout_s) for r in retrievers}
@@ -58,7 +61,9 @@ class FusedRetriever:
     def only(self, names: list[str]) -> FusedRetriever:
         """The same fusion over a subset of its retrievers (a request may name which to use)."""
         kept = [r for r in self.retrievers if r.name in names]
-        return FusedRetriever(kept, self.weights, 0.0, self.candidates, timeouts=self.deadlines_s)
+        return FusedRetriever(
+            kept, self.weights, 0.0, self.candidates, timeouts=self.deadlines_s, method=self.method
+        )
 
     def retrieve(
         self, question: str, kb: str, top_k: int, filters: dict[str, Any] | None = None
@@ -93,7 +98,7 @@ class FusedRetriever:
                 found.failed.append(SourceFailure(name, f"timed out after {self.deadlines_s[name]:g} s"))
         # a late retriever keeps its thread until it returns; nobody waits for it
         pool.shutdown(wait=False, cancel_futures=True)
-        found.hits = fuse(found.results, self.weights, top_k=top_k)
+        found.hits = fuse(found.results, self.weights, top_k=top_k, method=self.method)
         found.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
         found.failed.sort(key=lambda f: f.source)
         return found

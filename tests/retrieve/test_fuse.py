@@ -1,11 +1,11 @@
-"""Weighted reciprocal-rank fusion, on hand-made ranked lists."""
+"""Weighted fusion (reciprocal ranks and relative scores), on hand-made ranked lists."""
 
 from __future__ import annotations
 
 import pytest
 
 from rag.models import Hit
-from rag.retrieve.fuse import fuse
+from rag.retrieve.fuse import fuse, relevance
 
 
 def ranked(retriever: str, *chunk_ids: str) -> list[Hit]:
@@ -95,3 +95,47 @@ def test_top_k_cuts_the_fused_list_and_empty_input_fuses_to_nothing() -> None:
     assert ids(fuse(results, {}, top_k=3)) == ["a", "b", "c"]
     assert fuse({}, {}, top_k=5) == []
     assert fuse({"vector": []}, {"vector": 1.0}, top_k=5) == []
+
+
+def scored(retriever: str, **scores: float) -> list[Hit]:
+    """Hits of one retriever with the given scores, ranked by them."""
+    order = sorted(scores, key=lambda cid: -scores[cid])
+    hits = ranked(retriever, *order)
+    for hit in hits:
+        hit.score = scores[hit.chunk_id]
+    return hits
+
+
+def test_relative_fusion_sums_each_retrievers_min_max_scaled_scores() -> None:
+    results = {
+        "vector": scored("vector", a=0.9, b=0.5, c=0.4),  # scaled: a 1, b 0.2, c 0
+        "keyword": scored("keyword", b=20.0, d=12.0, c=10.0),  # scaled: b 1, d 0.2, c 0
+    }
+    fused = {e.chunk_id: e for e in fuse(results, {"vector": 2.0}, top_k=10, method="relative")}
+    assert fused["a"].score == pytest.approx(2.0)
+    assert fused["b"].score == pytest.approx(2.0 * 0.2 + 1.0)
+    assert fused["d"].score == pytest.approx(0.2)
+    assert fused["c"].score == pytest.approx(0.0)
+    assert [e.chunk_id for e in fuse(results, {"vector": 2.0}, top_k=2, method="relative")] == ["a", "b"]
+
+
+def test_relative_fusion_keeps_the_gaps_that_ranks_lose() -> None:
+    # vector is sure of "clear"; keyword scores "close", "m" and "clear" almost alike
+    results = {
+        "vector": scored("vector", clear=0.9, close=0.35, z=0.3),
+        "keyword": scored("keyword", close=10.0, m=9.95, clear=9.9, y=1.0),
+    }
+    assert ids(fuse(results, {}, top_k=1, method="relative")) == ["clear"]  # 1 + 0.989 against 0.083 + 1
+    assert ids(fuse(results, {}, top_k=1, method="rrf")) == ["close"]  # ranks 2 + 1 against 1 + 3
+    # a list of equal scores (or one hit) scales to 1 throughout
+    flat = {"graph": scored("graph", g1=2.0, g2=2.0)}
+    assert [e.score for e in fuse(flat, {}, top_k=2, method="relative")] == [1.0, 1.0]
+
+
+def test_relevance_is_the_share_of_the_best_possible_score() -> None:
+    weights = {"vector": 1.0, "keyword": 1.0, "graph": 0.0}
+    retrievers = ["vector", "keyword", "graph"]
+    assert relevance(2 / 61, weights, retrievers) == pytest.approx(1.0)  # rank 1 in both
+    assert relevance(1 / 61, weights, retrievers) == pytest.approx(0.5)
+    assert relevance(1.5, weights, retrievers, method="relative") == pytest.approx(0.75)
+    assert relevance(1.5, {"vector": 0.0}, ["vector"], method="relative") == 0.0
