@@ -42,6 +42,16 @@ def model_cache(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFa
     return Path(cache.mkdir("rag-models")) if cache else tmp_path_factory.mktemp("models")
 
 
+@pytest.fixture
+def data_with_models(tmp_path: Path, model_cache: Path) -> Path:
+    """A fresh RAG_DATA_DIR whose `models/` is the session's cache of de-quantized GGUF copies,
+    so a `rag` command loading a model does not de-quantize it again."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "models").symlink_to(model_cache)
+    return data
+
+
 @pytest.fixture(scope="session")
 def smollm2(model_cache: Path) -> LocalChatModel:
     """The packaged SmolLM2 (DESIGN.md: the embedded default's model)."""

@@ -74,13 +74,10 @@ def test_rag_eval_reports_every_retriever_and_the_fusion(
 
 @pytest.mark.slow
 def test_rag_eval_answers_from_the_retrieval_it_scored(
-    hotpot_slice: Path, tmp_path: Path, smollm2: LocalChatModel, model_cache: Path
+    hotpot_slice: Path, tmp_path: Path, smollm2: LocalChatModel, data_with_models: Path
 ) -> None:
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "models").symlink_to(model_cache)  # the de-quantized copy the other tests made
     out = tmp_path / "report"
-    env = {"RAG_DATA_DIR": str(data), "RAG_ANSWER_MAX_TOKENS": "40"}
+    env = {"RAG_DATA_DIR": str(data_with_models), "RAG_ANSWER_MAX_TOKENS": "40"}
     args = ["eval", str(hotpot_slice), "--answers", "--limit", "3", "--retrievers", "keyword,vector"]
     result = CliRunner().invoke(app, [*args, "--json", "--out", str(out)], env=env)
     assert result.exit_code == 0, result.output

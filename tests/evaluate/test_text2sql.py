@@ -195,12 +195,9 @@ def test_a_gold_result_too_long_to_compare_counts_as_wrong(spider: Path) -> None
 
 @pytest.mark.slow
 def test_rag_eval_on_a_text_to_sql_set_reports_execution_accuracy(
-    spider: Path, tmp_path: Path, sql_model: LocalChatModel, model_cache: Path
+    spider: Path, tmp_path: Path, sql_model: LocalChatModel, data_with_models: Path
 ) -> None:
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "models").symlink_to(model_cache)  # the de-quantized copy the other tests made
-    env = {"RAG_DATA_DIR": str(data), "RAG_LLM_MODEL": str(sql_model.source.path)}
+    env = {"RAG_DATA_DIR": str(data_with_models), "RAG_LLM_MODEL": str(sql_model.source.path)}
     out = tmp_path / "report"
     result = CliRunner().invoke(app, ["eval", str(spider), "--json", "--out", str(out)], env=env)
     assert result.exit_code == 0, result.output
