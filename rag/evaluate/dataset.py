@@ -56,9 +56,14 @@ class EvalSet:
     name: str
     passages: list[Passage]
     questions: list[EvalQuestion]
+    #: the whole set's hash, kept by `limited` when it drops groups: the KBs and the exported
+    #: files stay those of the whole set, so a later run without --limit reuses them
+    whole_hash: str = ""
 
     def content_hash(self) -> str:
         """Changes when any passage (or database) changes, so a KB built from an older copy is rebuilt."""
+        if self.whole_hash:
+            return self.whole_hash
         digest = hashlib.sha256()
         databases: dict[Path, str] = {}
         for passage in self.passages:
@@ -83,7 +88,8 @@ class EvalSet:
             return self
         questions = self.questions[:count]
         asked = {question.group for question in questions}
-        return EvalSet(self.name, [p for p in self.passages if p.group in asked], questions)
+        kept = [p for p in self.passages if p.group in asked]
+        return EvalSet(self.name, kept, questions, whole_hash=self.content_hash())
 
     @property
     def has_sql(self) -> bool:

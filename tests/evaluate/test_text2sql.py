@@ -52,6 +52,7 @@ def test_the_spider_layout_is_detected_and_read_by_database(spider: Path) -> Non
     # --limit keeps the databases its questions ask about, each a KB of its own
     first = loaded.limited(2)
     assert first.groups == ["concert_singer"] and len(first.passages) == 3
+    assert first.content_hash() == loaded.content_hash()  # the same files and KBs as a whole run
 
 
 def test_groups_that_slug_alike_get_kbs_of_their_own() -> None:
