@@ -112,7 +112,9 @@ def read_text2sql(path: Path) -> EvalSet:
             raise DatasetError(
                 f"{where}: the gold query reads tables not in {databases[db_id].name}: {unknown}"
             )
-        question = str(record["question"]).strip()
+        question = str(record.get("question") or "").strip()
+        if not question:
+            raise DatasetError(f"{where}: no `question`")
         if record.get("evidence"):
             question = f"{question} ({str(record['evidence']).strip()})"
         qid = str(record.get("question_id", record.get("id", f"{db_id}-{len(questions)}")))

@@ -89,6 +89,8 @@ def test_the_bird_layout_with_evidence_and_its_own_keys(tmp_path: Path) -> None:
             r"tables not in shop.sqlite: \['invoices'\]",
         ),
         ({"db_id": "shop", "question": "q", "query": "SELECT FROM WHERE ("}, "the gold query does not parse"),
+        ({"db_id": "shop", "question": "q", "query": "SELECT 'unclosed"}, "the gold query does not parse"),
+        ({"db_id": "shop", "query": "SELECT 1 FROM product"}, "no `question`"),
     ],
 )
 def test_bad_records_name_the_file_the_record_and_the_problem(
