@@ -141,7 +141,7 @@ def result_cell(value: Any) -> Any:
 def _typed_rows(rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
     """The rows with each column typed as ingest types a CSV column, then as `result_cell`s: the
     gold side comes from the original database, the predicted side from the CSV round trip, which
-    turns "yes" into true, "" and "N/A" into NULL and "2008/1/2" into a date."""
+    turns "yes" into true, "" (and "N/A" in a column of numbers) into NULL, "2008/1/2" into a date."""
     columns = [infer_column(list(column))[1] for column in zip(*rows, strict=True)]
     return [tuple(result_cell(value) for value in row) for row in zip(*columns, strict=True)]
 
