@@ -122,11 +122,16 @@ def _distinct(calls: list[ToolCall]) -> list[ToolCall]:
     return kept
 
 
-def _call(text: str, offered: set[str]) -> ToolCall | None:
+def _json(text: str) -> Any:
+    """The decoded JSON, or None for text that is not JSON (callers want an object either way)."""
     try:
-        decoded = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError:
         return None
+
+
+def _call(text: str, offered: set[str]) -> ToolCall | None:
+    decoded = _json(text)
     if not isinstance(decoded, dict):
         return None
     name = decoded.get("name")
@@ -134,10 +139,7 @@ def _call(text: str, offered: set[str]) -> ToolCall | None:
         return None
     arguments = decoded.get("arguments", decoded.get("parameters")) or {}
     if isinstance(arguments, str):  # clients json.loads the arguments: they must be a JSON object
-        try:
-            arguments = json.loads(arguments)
-        except json.JSONDecodeError:
-            return None
+        arguments = _json(arguments)
     if not isinstance(arguments, dict):
         return None
     text = json.dumps(arguments, ensure_ascii=False)
