@@ -26,7 +26,6 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import Principal, principal, readable_kb, require_admin
 from api.errors import ApiError
 from api.services import Services, services
-from ingest.ledger import delete_documents, delete_kb
 from ingest.loaders import SUPPORTED_EXTENSIONS
 from rag.models import document_id
 from rag.stores.sql.kb_tables import kb_namespace
@@ -81,7 +80,7 @@ def remove_kb(kb: str, caller: Caller, found: Found) -> dict[str, str]:
     require_admin(caller, "managing knowledge bases")
     readable_kb(caller, found, kb)
     with found.write_lock:  # not while its uploads are being ingested
-        delete_kb(found.stores, kb)
+        found.stores.delete_kb(kb)
     return {"deleted": kb}
 
 
@@ -221,7 +220,7 @@ def remove_document(doc_id: str, caller: Caller, found: Found) -> dict[str, str]
             409, "document_queued", "the document is still queued for ingestion; try again shortly"
         )
     with found.write_lock:
-        delete_documents(found.stores, entries)
+        found.stores.delete_documents(entries)
     uploads = (found.settings.data_dir / "uploads").resolve()
     source = Path(entries[0].source).resolve()
     if source.is_relative_to(uploads):

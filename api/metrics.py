@@ -12,8 +12,8 @@ from collections.abc import Awaitable, Callable
 from fastapi import Request, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from rag.answer.pipeline import RETRIEVER_TIMING
 from rag.models import Answer, SourceFailure
-from rag.pipeline import RETRIEVER_TIMING
 from rag.retrieve.factory import AVAILABLE
 
 CallNext = Callable[[Request], Awaitable[Response]]

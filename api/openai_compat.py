@@ -22,9 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import Principal, principal, readable_kb
 from api.errors import ApiError, error_body
 from api.services import Services, services
+from rag.answer.responses import answer_json
 from rag.generate.base import ModelError
 from rag.models import Answer
-from rag.responses import answer_json
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 #: the prefix that marks a model id as a KB name, for clients that want the namespace explicit

@@ -15,10 +15,10 @@ from api.errors import error_body
 from api.metrics import Metrics
 from api.schemas import QueryRequest, QueryResponse, RetrieveRequest, RetrieveResponse
 from api.services import Services, services
+from rag.answer.pipeline import AnswerPipeline
+from rag.answer.responses import answer_json, retrieval_json
 from rag.generate.base import ModelError
 from rag.models import Answer
-from rag.pipeline import AnswerPipeline
-from rag.responses import answer_json, retrieval_json
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["query"])

@@ -10,8 +10,9 @@ from fastapi import Request
 
 from ingest.factory import open_ingest_pipeline
 from ingest.pipeline import IngestPipeline
+from rag.answer.pipeline import AnswerPipeline, open_pipeline
 from rag.config import Settings
-from rag.pipeline import AnswerPipeline, open_pipeline
+from rag.embed import model_info
 from rag.retrieve.factory import AVAILABLE
 from rag.stores.factory import Stores, open_stores
 from rag.stores.sql.keys import ApiKeys
@@ -41,7 +42,7 @@ class Services:
 
 
 def open_services(settings: Settings) -> Services:
-    stores = open_stores(settings)
+    stores = open_stores(settings, model_info(settings.embed_model))
     try:
         pipeline = open_pipeline(stores, settings, list(AVAILABLE))
         ingest = open_ingest_pipeline(stores, embedder=pipeline.embedder)

@@ -33,8 +33,8 @@ from rich.table import Table
 
 from api.app import create_app
 from benchmarks.retrieve import KB, Built, Corpus, base_vectors, write_graph, write_relational, write_vectors
-from ingest.embed import model_info, open_embedder
 from rag.config import Settings
+from rag.embed import model_info, open_embedder
 from rag.stores.factory import open_stores
 
 START_TIMEOUT_S = 300.0
@@ -45,7 +45,7 @@ REQUEST_TIMEOUT_S = 60.0
 def build_kb(data_dir: str, chunks: int) -> None:
     built = Built(chunks, list(Corpus().documents(chunks)))
     bases = base_vectors(Corpus(seed=1), open_embedder(model_info(Settings().embed_model)))
-    with open_stores(Settings(data_dir=data_dir)) as stores:
+    with open_stores(settings := Settings(data_dir=data_dir), model_info(settings.embed_model)) as stores:
         write_relational(stores, built, "sqlite")
         write_vectors(stores, built, bases, seed=chunks)
         write_graph(stores, built)

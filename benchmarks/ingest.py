@@ -122,8 +122,8 @@ def raw_embedding_rate(data_dir: Path, sample: int = 0) -> tuple[int, float]:
     """Embed the ingested chunk texts with the model alone, in the ingest's batch size; with
     `sample`, every n-th chunk up to about that many (the rate is per chunk, so a spread sample
     measures it without embedding a 100k corpus twice). Returns the ingested chunk count."""
-    from ingest.embed import model_info, open_embedder
     from rag.config import Settings
+    from rag.embed import model_info, open_embedder
 
     with sqlite3.connect(data_dir / "rag.sqlite3") as conn:
         texts = [row[0] for row in conn.execute("SELECT text FROM chunks ORDER BY seq")]

@@ -29,14 +29,14 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 from rich.console import Console
 from rich.table import Table
 
-from ingest.embed import model_info
 from ingest.factory import open_ingest_pipeline
+from rag.answer.pipeline import open_pipeline
 from rag.config import Settings
+from rag.embed import model_info
 from rag.evaluate.dataset import EvalSet
 from rag.evaluate.formats import load
 from rag.evaluate.metrics import retrieval_scores
 from rag.evaluate.runner import FUSED, evaluate, kb_name, mean_scores, write_corpus
-from rag.pipeline import open_pipeline
 from rag.stores.factory import open_stores
 
 METRICS = ["recall@5", "recall@10", "ndcg@10", "mrr"]
@@ -77,7 +77,7 @@ def ours(eval_set: EvalSet, scratch: Path) -> dict[str, dict[str, float]]:
     settings = Settings(
         data_dir=scratch / "rag-data", sql_url="", vector_url="", graph_url="", extractor="heuristic"
     )
-    with open_stores(settings) as stores:
+    with open_stores(settings, model_info(settings.embed_model)) as stores:
         folder, passage_of = write_corpus(eval_set, settings.data_dir)
         kb = kb_name(eval_set)
         started = time.perf_counter()

@@ -60,14 +60,13 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from ingest.chunk import approximate_lengths
-from ingest.embed import Embedder, model_info, open_embedder
-from ingest.extract import HeuristicExtractor
+from rag.answer.context import build_context
+from rag.answer.pipeline import AnswerPipeline, open_pipeline
+from rag.answer.prompts import answer_messages
 from rag.config import Settings
-from rag.generate.context import build_context
-from rag.generate.prompts import answer_messages
+from rag.embed import Embedder, approximate_lengths, model_info, open_embedder
+from rag.extract.heuristic import HeuristicExtractor
 from rag.models import Chunk, Document, DocumentStatus, VectorPoint, chunk_id, document_id
-from rag.pipeline import AnswerPipeline, open_pipeline
 from rag.stores.factory import Stores, open_stores
 from tests.postgres import create_database, drop_database, running_postgres
 
@@ -453,7 +452,7 @@ def measure(pipeline: AnswerPipeline, questions: list[str], size: int, backend: 
 
 
 def measure_backend(settings: Settings, built: Built, questions: list[str], backend: str) -> list[Row]:
-    with open_stores(settings) as stores:
+    with open_stores(settings, model_info(settings.embed_model)) as stores:
         return measure(open_pipeline(stores, settings, RETRIEVERS), questions, built.size, backend)
 
 
@@ -563,7 +562,7 @@ def main() -> None:
             rows: list[Row] = []
             with tempfile.TemporaryDirectory(prefix="rag-bench-") as scratch:
                 embedded = Settings(data_dir=scratch, sql_url="", vector_url="", graph_url="")
-                with open_stores(embedded) as stores:
+                with open_stores(embedded, model_info(embedded.embed_model)) as stores:
                     if "embedded" in backends:
                         write_relational(stores, built, "sqlite")
                     write_vectors(stores, built, bases, seed=size)
@@ -574,7 +573,7 @@ def main() -> None:
                 if server is not None:
                     database = create_database(server, "bench")
                     settings = Settings(data_dir=scratch, sql_url=database, vector_url="", graph_url="")
-                    with open_stores(settings) as stores:
+                    with open_stores(settings, model_info(settings.embed_model)) as stores:
                         write_relational(stores, built, "postgres")
                     console.log(f"{size:,} chunks: PostgreSQL written in {built.seconds['postgres']:.0f} s")
                     rows += measure_backend(settings, built, questions, "postgres")

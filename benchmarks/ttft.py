@@ -39,10 +39,11 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from rag.answer.context import build_context
+from rag.answer.pipeline import AnswerPipeline, open_pipeline
+from rag.answer.prompts import answer_messages
 from rag.config import Settings
-from rag.generate.context import build_context
-from rag.generate.prompts import answer_messages
-from rag.pipeline import AnswerPipeline, open_pipeline
+from rag.embed import model_info
 from rag.stores.factory import open_stores
 from tests.servers import free_port, running_server
 
@@ -138,7 +139,7 @@ def measured(args: argparse.Namespace) -> Iterator[tuple[str, list[float], list[
         url, model = model_server(args, scratch, running)
         api_key = os.environ.get("RAG_LLM_API_KEY", "")
         settings = Settings(data_dir=scratch, llm_url=url, llm_model=model)
-        stores = running.enter_context(open_stores(settings))
+        stores = running.enter_context(open_stores(settings, model_info(settings.embed_model)))
         pipeline = open_pipeline(stores, settings, RETRIEVERS)
         pipeline.warm_up()
         prompts = {question: prompt_of(pipeline, question) for question in QUESTIONS}

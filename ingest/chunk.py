@@ -17,22 +17,17 @@ this module, tokenizing each character once in batches, ~2,500 (English) and ~5,
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from ingest.loaders.base import Section
-
-#: texts -> their token counts; one call per batch lets a Rust tokenizer work in parallel.
-TokenLengths = Callable[[list[str]], list[int]]
+from rag.embed.tokens import TokenLengths, token_lengths
 
 #: Sentence ends: CJK marks need no following space; Latin ones do (so 3.14 and a.b stay whole).
 _SENTENCE_END = re.compile(r"[。！？；]+[”’」』）)\]]*\s*|[.!?]+[\"'”’)\]]*\s+|\n\s*")
 _CLAUSE = re.compile(r"[^,;:，、：]+[,;:，、：]*\s*|[,;:，、：]+\s*")
 _WORD = re.compile(r"\S+\s*|\s+")
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
-#: The default measure without a model: one token per word, CJK character or punctuation mark.
-_APPROX_TOKEN = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+|[^\w\s]")
 #: Sentences measured per tokenizer call: large enough for parallelism, small enough for memory.
 _BATCH = 1024
 #: Characters allowed per token of budget. BERT-style tokenizers read any word over 100
@@ -48,33 +43,6 @@ class ChunkText:
     text: str
     token_count: int
     metadata: dict[str, Any] = field(default_factory=dict)
-
-
-def approximate_lengths(texts: list[str]) -> list[int]:
-    return [len(_APPROX_TOKEN.findall(text)) for text in texts]
-
-
-def token_lengths(tokenizer: Any = None) -> TokenLengths:
-    """A batch token counter for `tokenizer`, never counting special tokens ([CLS], <s>...).
-
-    Accepts a Hugging Face `tokenizers.Tokenizer`, a transformers tokenizer (a fast one is
-    used through its Rust backend; truncation and padding, which the saved tokenizer may
-    have on, are switched off in a copy), a function from text to tokens, or None for an
-    approximation that needs no model.
-    """
-    if tokenizer is None:
-        return approximate_lengths
-    backend = getattr(tokenizer, "backend_tokenizer", tokenizer)
-    if hasattr(backend, "encode_batch") and hasattr(backend, "to_str"):
-        fast = type(backend).from_str(backend.to_str())
-        fast.no_truncation()
-        fast.no_padding()
-        return lambda texts: [len(e.ids) for e in fast.encode_batch(texts, add_special_tokens=False)]
-    if hasattr(tokenizer, "tokenize"):  # a transformers tokenizer without a Rust backend
-        return lambda texts: [len(tokenizer.tokenize(text)) for text in texts]
-    if callable(tokenizer):
-        return lambda texts: [len(tokenizer(text)) for text in texts]
-    raise TypeError(f"cannot count tokens with {type(tokenizer).__name__}")
 
 
 def split_sentences(text: str) -> list[str]:

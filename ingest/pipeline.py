@@ -21,14 +21,13 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from ingest import ledger
 from ingest.chunk import Chunker
 from ingest.clean import clean_sections
-from ingest.embed import Embedder
-from ingest.extract import Extractor
 from ingest.loaders import SUPPORTED_EXTENSIONS, load
 from ingest.loaders.base import LoaderError, Section
 from ingest.walk import walk
+from rag.embed import Embedder
+from rag.extract.heuristic import Extractor
 from rag.models import Chunk, Document, DocumentStatus, VectorPoint, chunk_id, document_id
 from rag.stores.errors import StoreUnavailable
 from rag.stores.factory import Stores
@@ -268,7 +267,7 @@ class IngestPipeline:
             and any(entry.source == r or entry.source.startswith(r.rstrip("/") + "/") for r in roots)
             and not Path(entry.source).exists()
         ]
-        return ledger.delete_documents(self.stores, gone)
+        return self.stores.delete_documents(gone)
 
     # ------------------------------------------------------------ second pass
     def _embed_and_graph(self, work: list[_Work], summary: IngestSummary) -> None:

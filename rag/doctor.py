@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from ingest.embed import EmbeddingModelError, model_info
 from rag.config import Settings, mask_url
+from rag.embed import EmbeddingModelError, model_info
 from rag.generate.quirks import SERVER_BY_OWNER
 from rag.serving.probe import list_models
 from rag.stores.errors import StoreUnavailable
@@ -33,7 +33,7 @@ def _check_stores(settings: Settings) -> list[Check]:
     from rag.stores.factory import open_stores
 
     try:
-        stores = open_stores(settings)
+        stores = open_stores(settings, model_info(settings.embed_model))
     except (StoreUnavailable, StoreLocked, EmbeddingModelError) as exc:
         hint = " — is the server running, and is the URL right? (rag config shows it)"
         return [Check("stores", False, str(exc) + ("" if isinstance(exc, StoreLocked) else hint))]

@@ -7,9 +7,11 @@ re-running an ingest after a crash converges instead of duplicating.
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 #: Namespace for every uuid5 the project derives; never change it, or ids of stored data drift.
@@ -71,6 +73,12 @@ class Chunk:
     text: str
     token_count: int
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+#: The graph's vocabulary, shared by every extractor (heuristic, LLM), the graph stores and the
+#: graph retriever: entity types, and the relation type of two entities named in one sentence.
+PERSON, ORGANIZATION, LOCATION, OTHER = "person", "organization", "location", "other"
+CO_OCCURS = "related_to"
 
 
 @dataclass(slots=True, frozen=True)
@@ -232,3 +240,17 @@ class Table:
     columns: list[Column]
     rows: list[list[Any]]
     sheet: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class EmbeddingModelInfo:
+    """Name, engine and dimension of a model: enough to pick a vector collection without loading it."""
+
+    name: str
+    path: Path
+    dimension: int
+    engine: str = "sentence-transformers"
+
+    @property
+    def slug(self) -> str:
+        return re.sub(r"[^a-z0-9]+", "-", Path(self.name).name.lower()).strip("-")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.fetch_sql_model import model_path as fetched_sql_model
-from ingest.embed import Embedder, model_info, open_embedder
+from rag.embed import Embedder, model_info, open_embedder
 from rag.generate.base import ModelUnavailable
 from rag.generate.local import LocalChatModel, packaged_gguf
 from tests.postgres import find_pg_bin, running_postgres

@@ -22,10 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rag.answer.pipeline import NOTHING_FOUND, AnswerPipeline
 from rag.evaluate.dataset import EvalQuestion, EvalSet
 from rag.evaluate.metrics import exact_match, retrieval_scores, same_result, token_f1
 from rag.evaluate.text2sql import MAX_RESULT_ROWS, export_table, gold_result, is_ordered
-from rag.pipeline import NOTHING_FOUND, AnswerPipeline
 from rag.retrieve.fused import Retrieval
 
 FUSED = "fused"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ingest.embed import Embedder
+from rag.embed import Embedder
 from rag.generate.base import ChatModel
 from rag.retrieve.base import Retriever
 from rag.retrieve.graph import GraphRetriever

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Any
 
-from ingest.embed import Embedder
-from ingest.extract import CO_OCCURS, HeuristicExtractor, normalize_name
-from rag.models import Chunk, Entity, Fact, Hit, entity_id
+from rag.embed import Embedder
+from rag.extract.heuristic import HeuristicExtractor, normalize_name
+from rag.models import CO_OCCURS, Chunk, Entity, Fact, Hit, entity_id
 from rag.retrieve.base import Evidence, Retriever, chunk_hit, ledger_chunks
 from rag.retrieve.keyword import STOPWORDS
 from rag.stores.graph import GraphStore

@@ -24,12 +24,12 @@ import sqlglot
 from sqlglot import exp
 
 from rag.generate.base import ChatModel
-from rag.generate.prompts import sql_messages, sql_repair
 from rag.models import Hit, TableResult
 from rag.retrieve.base import Evidence, Retriever
 from rag.retrieve.keyword import query_terms
 from rag.retrieve.sql_exec import QueryFailed, run_guarded
 from rag.retrieve.sql_guard import UnsafeSQL, check_sql, fold, is_cte_reference
+from rag.retrieve.sql_prompts import sql_messages, sql_repair
 from rag.stores.sql import SqlStore
 from rag.stores.sql.kb_tables import sql_identifier
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ingest.embed import Embedder
+from rag.embed import Embedder
 from rag.models import Hit
 from rag.retrieve.base import Retriever, chunk_hit, ledger_chunks
 from rag.stores.sql import SqlStore

@@ -1,15 +1,22 @@
-"""Open the three stores the settings name, once, and close them together."""
+"""Open the three stores the settings name, once, write across them and close them together.
+
+Deletes run in the one order that keeps the ledger truthful: the relational ledger is the source of
+truth, so it is written first and forgotten last. A crash at any point leaves rows that say more
+than the other stores hold (a re-run finishes the work), never points or nodes that no row describes.
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingest.embed import EmbeddingModelInfo, model_info
 from rag.config import Settings
+from rag.models import EmbeddingModelInfo
 from rag.stores.graph import GraphStore, open_graph_store
 from rag.stores.lock import DataDirLock
-from rag.stores.sql import SqlStore
+from rag.stores.sql import LedgerEntry, SqlStore
 from rag.stores.vector import VectorStore, collection_name, open_vector_store
 
 
@@ -39,6 +46,23 @@ class Stores:
             "failed": stats["failed"],
         }
 
+    def delete_documents(self, entries: Iterable[LedgerEntry]) -> int:
+        """Remove documents from every store: vectors and graph first, the ledger rows last."""
+        by_kb: dict[str, list[str]] = defaultdict(list)
+        for entry in entries:
+            by_kb[entry.kb].append(entry.id)
+        for kb, ids in by_kb.items():
+            self.vector.delete_documents(kb, ids)
+            self.graph.delete_documents(kb, ids)
+            self.sql.delete_documents(ids)
+        return sum(len(ids) for ids in by_kb.values())
+
+    def delete_kb(self, kb: str) -> None:
+        """Remove a knowledge base from every store, the ledger last."""
+        self.vector.delete_kb(kb)
+        self.graph.delete_kb(kb)
+        self.sql.delete_kb(kb)
+
     def close(self) -> None:
         for store in (self.graph, self.vector, self.sql):
             store.close()
@@ -52,13 +76,13 @@ class Stores:
         self.close()
 
 
-def open_stores(settings: Settings) -> Stores:
-    """Open every store; raises StoreUnavailable / StoreLocked / EmbeddingModelError with a clear message.
+def open_stores(settings: Settings, embedding: EmbeddingModelInfo) -> Stores:
+    """Open every store, the vector collection the one of `embedding` (`rag.embed.model_info`);
+    raises StoreUnavailable / StoreLocked with a clear message.
 
     When any store is an embedded file, the data folder is locked first so that a second
     writing process fails fast with the holder's name instead of corrupting a store.
     """
-    embedding = model_info(settings.embed_model)
     lock = None
     if settings.uses_embedded_store:
         lock = DataDirLock(settings.data_dir)

@@ -15,10 +15,10 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from ingest.chunk import Chunker
-from ingest.embed import Embedder
-from ingest.extract import HeuristicExtractor
 from ingest.pipeline import IngestPipeline
 from rag.config import Settings
+from rag.embed import Embedder, model_info
+from rag.extract.heuristic import HeuristicExtractor
 from rag.generate.local import LocalChatModel
 from rag.stores.factory import open_stores
 
@@ -37,7 +37,7 @@ def served_data(
     (data / "models").symlink_to(model_cache, target_is_directory=True)
     other = tmp_path_factory.mktemp("other-docs")
     (other / "secret.md").write_text("# Payroll\n\nThe payroll run happens on the 25th of every month.")
-    with open_stores(Settings(data_dir=data)) as stores:
+    with open_stores(settings := Settings(data_dir=data), model_info(settings.embed_model)) as stores:
         chunker = Chunker(200, 20, lengths=embedder.token_lengths)
         pipeline = IngestPipeline(stores, embedder, HeuristicExtractor(), chunker, 1 << 24)
         pipeline.run([SAMPLES], DEMO)

@@ -10,8 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ingest.extract import CO_OCCURS
-from rag.models import Entity, Fact, GraphBatch, entity_id
+from rag.models import CO_OCCURS, Entity, Fact, GraphBatch, entity_id
 
 Row = dict[str, Any]
 

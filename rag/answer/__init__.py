@@ -1,0 +1,1 @@
+"""The answer flow: question → retrieval → context → prompt → model → answer with citations."""

@@ -1,0 +1,180 @@
+"""Question → answer: fused retrieval, optional reranking, a prompt of numbered sources, the model.
+
+This module wires the boxes and nothing else: each step lives in its own module and is timed here,
+so an answer says where its time went. A retriever that fails costs its share of the context and
+is named in `sources_failed`; a model that fails fails the answer (there is nothing to degrade to).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from rag.answer.context import Budgets, build_context, mark_cited
+from rag.answer.prompts import answer_messages
+from rag.config import Settings
+from rag.embed import Embedder, TokenLengths, open_embedder
+from rag.generate.base import ChatModel
+from rag.generate.factory import open_chat_model
+from rag.models import Answer
+from rag.retrieve.factory import open_retrievers
+from rag.retrieve.fused import FusedRetriever, Retrieval
+from rag.retrieve.rerank import CrossEncoderReranker
+from rag.stores.factory import Stores
+from rag.stores.sql.fulltext import search_text
+
+#: What the answer says when no retriever found anything: no model call, no invented answer.
+NOTHING_FOUND = "I found nothing in the knowledge base about this, so I cannot answer it."
+#: Answer timings of each retriever are named retrieve_<name> (retrieve_vector, …).
+RETRIEVER_TIMING = "retrieve_"
+#: Fused hits a reranker reads per question, when one is configured: it reorders, not searches.
+RERANK_CANDIDATES = 24
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 2)
+
+
+@dataclass(slots=True)
+class AnswerPipeline:
+    """Answers questions about one store set; safe to share between threads and requests."""
+
+    retriever: FusedRetriever
+    chat: ChatModel
+    count_tokens: TokenLengths
+    budgets: Budgets
+    top_k: int
+    max_tokens: int
+    reranker: CrossEncoderReranker | None = None
+    embedder: Embedder | None = None
+
+    def using(self, retrievers: list[str]) -> AnswerPipeline:
+        """The same pipeline over a subset of its retrievers."""
+        return dataclasses.replace(self, retriever=self.retriever.only(retrievers))
+
+    def warm_up(self) -> None:
+        """Load the embedding model and jieba's dictionary now, so that the first question's
+        retriever deadlines measure the search, not a model load."""
+        if self.embedder is not None:
+            self.embedder.embed_queries(["warm-up"])
+        search_text("预热")
+
+    def retrieve(
+        self, question: str, kb: str, *, top_k: int | None = None, filters: dict[str, Any] | None = None
+    ) -> Retrieval:
+        """The fused hits, reranked when a reranker is configured (its time in `timings_ms["rerank"]`,
+        and included in `"total"`), with the facts and SQL results."""
+        started = time.perf_counter()
+        top_k = top_k or self.top_k
+        depth = max(top_k, RERANK_CANDIDATES) if self.reranker else top_k
+        found = self.retriever.retrieve(question, kb, depth, filters)
+        if self.reranker is not None:
+            reranked = time.perf_counter()
+            found.hits = self.reranker.rerank(question, found.hits, top_k)
+            found.timings_ms["rerank"] = _ms(reranked)
+            found.timings_ms["total"] = _ms(started)
+        return found
+
+    def ask(
+        self,
+        question: str,
+        kb: str,
+        *,
+        top_k: int | None = None,
+        filters: dict[str, Any] | None = None,
+        found: Retrieval | None = None,
+    ) -> Answer:
+        """The whole answer with its citations."""
+        answer: Answer | None = None
+        for piece in self.stream(question, kb, top_k=top_k, filters=filters, found=found):
+            if isinstance(piece, Answer):
+                answer = piece
+        assert answer is not None  # stream always ends with the Answer
+        return answer
+
+    def stream(
+        self,
+        question: str,
+        kb: str,
+        *,
+        top_k: int | None = None,
+        filters: dict[str, Any] | None = None,
+        max_tokens: int | None = None,
+        temperature: float = 0.0,
+        found: Retrieval | None = None,
+    ) -> Iterator[str | Answer]:
+        """The answer's text in pieces as the model writes them, then the `Answer` with citations.
+
+        `max_tokens` caps the answer (default: the setting). Closing the iterator stops generation.
+        `found`, a retrieval already made for this question (`rag eval` scores it first), is
+        answered from instead of retrieving again."""
+        started = time.perf_counter()
+        found = found or self.retrieve(question, kb, top_k=top_k, filters=filters)
+        timings = {
+            f"{RETRIEVER_TIMING}{name}": ms for name, ms in found.timings_ms.items() if name != "total"
+        }
+        timings["retrieve"] = found.timings_ms["total"]
+        sources, citations = build_context(
+            found.hits, found.tables, found.facts, self.budgets, self.count_tokens
+        )
+        timings["prompt_ready"] = _ms(started)
+        if not sources:
+            yield NOTHING_FOUND
+            timings["total"] = _ms(started)
+            yield Answer(question, kb, NOTHING_FOUND, [], found.failed, timings)
+            return
+        generating = time.perf_counter()
+        pieces: list[str] = []
+        messages = answer_messages(question, sources)
+        replies = self.chat.stream(
+            messages, max_tokens=max_tokens or self.max_tokens, temperature=temperature
+        )
+        try:
+            for piece in replies:
+                if not pieces:
+                    timings["first_token"] = _ms(generating)
+                pieces.append(piece)
+                yield piece
+        finally:
+            close = getattr(replies, "close", None)
+            if close is not None:
+                close()
+        timings["generate"] = _ms(generating)
+        text = "".join(pieces).strip()
+        mark_cited(text, citations)
+        timings["total"] = _ms(started)
+        prompt_tokens = sum(self.count_tokens([message["content"] for message in messages]))
+        yield Answer(
+            question, kb, text, citations, found.failed, timings, prompt_tokens, completion_tokens=len(pieces)
+        )
+
+
+def open_pipeline(
+    stores: Stores, settings: Settings, retrievers: list[str], chat: ChatModel | None = None
+) -> AnswerPipeline:
+    """The pipeline the settings describe over open stores; `chat` defaults to the configured model.
+
+    Cheap: nothing loads until the first question (or `warm_up`)."""
+    chat = chat or open_chat_model(settings)
+    embedder = open_embedder(stores.embedding, settings.embed_batch_size)
+    chosen = open_retrievers(stores, embedder, retrievers, chat=chat)
+    fused = FusedRetriever(
+        chosen,
+        settings.fusion_weights,
+        settings.retriever_timeout_s,
+        timeouts={"sql": settings.sql_deadline_s},
+        method=settings.fusion,
+    )
+    return AnswerPipeline(
+        retriever=fused,
+        chat=chat,
+        count_tokens=embedder.token_lengths,
+        budgets=Budgets(settings.context_tokens, settings.table_tokens, settings.facts_tokens),
+        top_k=settings.top_k,
+        max_tokens=settings.answer_max_tokens,
+        reranker=CrossEncoderReranker(settings.reranker_model) if settings.reranker_model else None,
+        embedder=embedder,
+    )

@@ -1,0 +1,24 @@
+"""Embedding models and their token counting: shared by ingestion (chunks, vectors) and retrieval
+(query vectors, prompt budgets)."""
+
+from rag.embed.base import (
+    Embedder,
+    EmbeddingModelError,
+    EmbeddingModelInfo,
+    model_info,
+    open_embedder,
+    resolve_model_path,
+)
+from rag.embed.tokens import TokenLengths, approximate_lengths, token_lengths
+
+__all__ = [
+    "Embedder",
+    "EmbeddingModelError",
+    "EmbeddingModelInfo",
+    "TokenLengths",
+    "approximate_lengths",
+    "model_info",
+    "open_embedder",
+    "resolve_model_path",
+    "token_lengths",
+]

