@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from api.services import Services, services
 from rag.doctor import check_model_server
 from rag.generate.base import ModelUnavailable
-from rag.generate.local import resolve_source
+from rag.generate.weights import resolve_source
 
 router = APIRouter(tags=["health"])
 #: seconds each readiness check may take: a probe must answer before its orchestrator gives up

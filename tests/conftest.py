@@ -12,7 +12,8 @@ import pytest
 from benchmarks.fetch_sql_model import model_path as fetched_sql_model
 from rag.embed import Embedder, model_info, open_embedder
 from rag.generate.base import ModelUnavailable
-from rag.generate.local import LocalChatModel, packaged_gguf
+from rag.generate.local import LocalChatModel
+from rag.generate.weights import packaged_gguf
 from tests.postgres import find_pg_bin, running_postgres
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -82,3 +83,18 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest
         if name.startswith("RAG_") and not name.startswith("RAG_TEST_"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
+#: Fixtures that load a model, start a server or open a store engine: a `fast` test uses none.
+_SLOW_FIXTURES = frozenset(
+    {"postgres_url", "embedder", "model_cache", "data_with_models", "smollm2", "sql_model"}
+    | {"cross_encoder_folder"}
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep the `fast` marker honest: a test marked fast that asks for a model or server fails to collect."""
+    for item in items:
+        used = _SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        if used and item.get_closest_marker("fast"):
+            raise pytest.UsageError(f"{item.nodeid} is marked fast but uses {', '.join(sorted(used))}")

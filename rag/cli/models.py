@@ -167,7 +167,8 @@ def serve(
 
     from api.model_server import create_model_app
     from rag.generate.base import ModelUnavailable
-    from rag.generate.local import PACKAGED_NAME, LocalChatModel
+    from rag.generate.local import LocalChatModel
+    from rag.generate.weights import PACKAGED_NAME
 
     settings = load_settings()
     source = model or settings.llm_model

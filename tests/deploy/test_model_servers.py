@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.generate.local import LocalChatModel, converted_folder
+from rag.generate.local import LocalChatModel
+from rag.generate.weights import converted_folder
 from tests.server_envs import EnvUnavailable, llamacpp_python, vllm_python
 from tests.servers import free_port, running_server
 
