@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from rag.common.stats import percentile
 from rag.config import mask_url
 from rag.generate.base import Message
 from rag.generate.quirks import SERVER_BY_OWNER, request_extras
@@ -152,7 +153,7 @@ def run_level(
             timings = list(pool.map(one, range(requests)))
         wall = time.perf_counter() - started
     good = [t for t in timings if not t.error and t.ttft_s is not None]
-    ttfts = sorted(t.ttft_s for t in good if t.ttft_s is not None)
+    ttfts = [t.ttft_s for t in good if t.ttft_s is not None]
     speeds = [t.tokens_per_s for t in good if t.tokens_per_s > 0]
     errors = [t.error for t in timings if t.error]
     return Level(
@@ -160,21 +161,13 @@ def run_level(
         concurrency=concurrency,
         requests=requests,
         errors=len(timings) - len(good),
-        ttft_p50_s=_percentile(ttfts, 50),
-        ttft_p99_s=_percentile(ttfts, 99),
+        ttft_p50_s=percentile(ttfts, 50) if ttfts else None,
+        ttft_p99_s=percentile(ttfts, 99) if ttfts else None,
         request_tokens_per_s=statistics.median(speeds) if speeds else None,
         total_tokens_per_s=sum(t.completion_tokens for t in good) / wall if wall > 0 else 0.0,
         wall_s=wall,
         first_error=errors[0] if errors else "",
     )
-
-
-def _percentile(ordered: list[float], percent: int) -> float | None:
-    """Nearest-rank percentile of sorted values (p99 of a few requests is their maximum)."""
-    if not ordered:
-        return None
-    rank = max(1, -(-percent * len(ordered) // 100))
-    return ordered[rank - 1]
 
 
 def plot_levels(levels: Sequence[Level], path: Path) -> Path:
