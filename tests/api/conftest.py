@@ -14,15 +14,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from ingest.chunk import Chunker
-from ingest.pipeline import IngestPipeline
 from rag.config import Settings
-from rag.embed import Embedder, model_info
+from rag.embed import Embedder
 from rag.extract.heuristic import HeuristicExtractor
 from rag.generate.local import LocalChatModel
-from rag.stores.factory import open_stores
+from tests.builders import SAMPLES, ingest_pipeline, open_test_stores
 
-SAMPLES = Path(__file__).resolve().parents[2] / "docs" / "samples"
 ADMIN_KEY = "admin-secret-for-tests"
 #: the demo KB holds the sample corpus; the other KB one note, for key scoping
 DEMO, OTHER = "demo", "other"
@@ -37,9 +34,8 @@ def served_data(
     (data / "models").symlink_to(model_cache, target_is_directory=True)
     other = tmp_path_factory.mktemp("other-docs")
     (other / "secret.md").write_text("# Payroll\n\nThe payroll run happens on the 25th of every month.")
-    with open_stores(settings := Settings(data_dir=data), model_info(settings.embed_model)) as stores:
-        chunker = Chunker(200, 20, lengths=embedder.token_lengths)
-        pipeline = IngestPipeline(stores, embedder, HeuristicExtractor(), chunker, 1 << 24)
+    with open_test_stores(Settings(data_dir=data)) as stores:
+        pipeline = ingest_pipeline(stores, embedder, HeuristicExtractor(), chunk_size=200, chunk_overlap=20)
         pipeline.run([SAMPLES], DEMO)
         pipeline.run([other], OTHER)
     return data

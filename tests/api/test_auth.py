@@ -11,9 +11,8 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from rag.config import Settings
-from rag.embed import model_info
-from rag.stores.factory import open_stores
 from tests.api.conftest import ADMIN_KEY, DEMO, OTHER
+from tests.builders import open_test_stores
 
 QUESTION = "When was Northwind Robotics founded?"
 Keyed = tuple[TestClient, str, str]
@@ -92,14 +91,14 @@ def test_rag_keys_create_prints_the_key_alone_on_its_last_line(tmp_path: Path) -
     from rag.cli.app import app
 
     data = tmp_path / "data"
-    with open_stores(settings := Settings(data_dir=data), model_info(settings.embed_model)) as stores:
+    with open_test_stores(Settings(data_dir=data)) as stores:
         stores.sql.create_kb(DEMO)
     runner = CliRunner()
     result = runner.invoke(app, ["keys", "create", "--kb", DEMO, "--write"], env={"RAG_DATA_DIR": str(data)})
     assert result.exit_code == 0
     key = result.stdout.splitlines()[-1]
     assert key.startswith("rag-") and len(key) > 40 and key not in result.stderr
-    with open_stores(settings := Settings(data_dir=data), model_info(settings.embed_model)) as stores:
+    with open_test_stores(Settings(data_dir=data)) as stores:
         from rag.stores.sql.keys import ApiKeys
 
         grant = ApiKeys(stores.sql.engine).verify(key)

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from api.tool_calls import offered_names, parse_tool_calls, template_message
+
+pytestmark = pytest.mark.fast
 
 OFFERED = {"search_knowledge_base", "query_knowledge_base"}
 

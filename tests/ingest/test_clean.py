@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ingest.clean import clean_sections, clean_text
 from ingest.loaders.base import Section
+
+pytestmark = pytest.mark.fast
 
 
 def test_line_ends_become_newlines() -> None:

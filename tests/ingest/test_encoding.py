@@ -10,6 +10,8 @@ import pytest
 from ingest.loaders.base import LoaderError
 from ingest.loaders.encoding import SNIFF_BYTES, decode, detect_encoding, iter_decode
 
+pytestmark = pytest.mark.fast
+
 CHINESE = "深圳办公室位于南山区科技园，负责人是陈伟。腾讯公司总部也在深圳。"
 
 

@@ -10,12 +10,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from ingest.chunk import Chunker
-from ingest.pipeline import IngestPipeline, IngestSummary
+from ingest.pipeline import IngestSummary
 from rag.config import Settings
-from rag.embed import Embedder, model_info
+from rag.embed import Embedder
 from rag.extract.heuristic import HeuristicExtractor
-from rag.stores.factory import open_stores
+from tests.builders import ingest_pipeline, open_test_stores
 from tests.corpus import CHINESE_GBK, FACTS, write_bad_files, write_corpus
 from tests.postgres import create_database
 
@@ -40,16 +39,15 @@ def ingest(settings: Settings, embedder: Embedder) -> IngestFn:
     def run(
         paths: list[Path], kb: str = "kb", max_file_bytes: int = 10 << 20, **options: Any
     ) -> IngestSummary:
-        chunker = Chunker(settings.chunk_size, settings.chunk_overlap, lengths=embedder.token_lengths)
-        with open_stores(settings, model_info(settings.embed_model)) as stores:
-            pipeline = IngestPipeline(stores, embedder, HeuristicExtractor(), chunker, max_file_bytes)
+        with open_test_stores(settings) as stores:
+            pipeline = ingest_pipeline(stores, embedder, HeuristicExtractor(), max_file_bytes=max_file_bytes)
             return pipeline.run(paths, kb, **options)
 
     return run
 
 
 def status(settings: Settings, kb: str = "kb") -> dict[str, Any]:
-    with open_stores(settings, model_info(settings.embed_model)) as stores:
+    with open_test_stores(settings) as stores:
         report = stores.status(kb)
     report.pop("failed")
     return report
@@ -57,7 +55,7 @@ def status(settings: Settings, kb: str = "kb") -> dict[str, Any]:
 
 def chunk_texts(settings: Settings, kb: str = "kb") -> list[str]:
     with (
-        open_stores(settings, model_info(settings.embed_model)) as stores,
+        open_test_stores(settings) as stores,
         stores.sql.engine.connect() as conn,
     ):
         return list(conn.scalars(sa.text("SELECT text FROM chunks WHERE kb = :kb"), {"kb": kb}))
@@ -85,7 +83,7 @@ def test_chinese_text_is_segmented_for_keyword_search(
     (tmp_path / "zh.txt").write_bytes(CHINESE_GBK.encode("gbk"))
     ingest([tmp_path / "zh.txt"])
     with (
-        open_stores(settings, model_info(settings.embed_model)) as stores,
+        open_test_stores(settings) as stores,
         stores.sql.engine.connect() as conn,
     ):
         if stores.sql.dialect == "sqlite":
@@ -120,7 +118,7 @@ def test_unchanged_files_are_skipped_and_changed_ones_replaced_everywhere(
     text = "\n".join(chunk_texts(settings))
     assert "Marie Curie" in text and FACTS["notes.txt"] not in text
     assert first.chunks == before["chunks"]
-    with open_stores(settings, model_info(settings.embed_model)) as stores:
+    with open_test_stores(settings) as stores:
         names = {n.lower() for n in _entity_names(stores)}
     assert "marie curie" in names and "ada lovelace" not in names
 
@@ -148,7 +146,7 @@ def test_prune_and_delete_remove_documents_from_every_store(
     assert report["tables"] == TABLES - 1
     assert report["chunks"] == report["vectors"] < full["vectors"]
 
-    with open_stores(settings, model_info(settings.embed_model)) as stores:
+    with open_test_stores(settings) as stores:
         entries = stores.sql.find_documents(str(files["notes.txt"]))
         assert len(entries) == 1
         stores.delete_documents(entries)
@@ -169,9 +167,9 @@ def test_knowledge_bases_are_isolated_and_deleted_from_every_store(
     assert beta["documents"] == {"done": 1} and alpha["documents"] == {"done": GOOD_FILES}
     assert beta["vectors"] == beta["chunks"] and 0 < beta["entities"] < alpha["entities"]
 
-    with open_stores(settings, model_info(settings.embed_model)) as stores:
+    with open_test_stores(settings) as stores:
         stores.delete_kb("alpha")
-        assert [row["name"] for row in stores.sql.list_kbs()] == ["beta"]
+        assert [row.name for row in stores.sql.list_kbs()] == ["beta"]
     assert status(settings, "alpha") == {
         "kb": "alpha",
         "documents": {},
@@ -189,16 +187,16 @@ def test_tables_become_typed_sql_tables_with_a_catalogue(
 ) -> None:
     write_corpus(tmp_path / "docs")
     ingest([tmp_path / "docs"])
-    with open_stores(settings, model_info(settings.embed_model)) as stores:
-        catalogue = {row["source_name"]: row for row in stores.sql.tables("kb")}
+    with open_test_stores(settings) as stores:
+        catalogue = {row.source_name: row for row in stores.sql.tables("kb")}
         sales = catalogue["sales"]
-        assert [c["type"] for c in sales["columns"]] == ["text", "decimal", "date"]
-        assert sales["row_count"] == 3 and len(sales["sample_rows"]) == 3
+        assert [c["type"] for c in sales.columns] == ["text", "decimal", "date"]
+        assert sales.row_count == 3 and len(sales.sample_rows) == 3
         with stores.sql.engine.connect() as conn:
-            total = conn.scalar(sa.text(f"SELECT sum(amount) FROM {sales['name']}"))
+            total = conn.scalar(sa.text(f"SELECT sum(amount) FROM {sales.name}"))
             assert float(total) == pytest.approx(2000.75)
             revenue = catalogue["budget / Revenue"]
-            names = [c["name"] for c in revenue["columns"]]
+            names = [c["name"] for c in revenue.columns]
             assert names == ["region", "sales_q1", "sales_q2"]
             assert (
                 conn.scalar(sa.text(f"SELECT sales_q2 FROM {revenue['name']} WHERE region = 'South'")) == 950
@@ -227,7 +225,7 @@ def test_bad_files_fail_alone_with_a_reason_and_leave_nothing(
     report = status(settings)
     assert report["documents"] == {"done": GOOD_FILES, "failed": len(reasons)}
     assert report["chunks"] == report["vectors"]
-    with open_stores(settings, model_info(settings.embed_model)) as stores:
-        failed = stores.sql.stats("kb")["failed"]
-        assert {Path(f["source"]).name for f in failed} == set(reasons)
-        assert all(f["error"] for f in failed)
+    with open_test_stores(settings) as stores:
+        failed = stores.sql.stats("kb").failed
+        assert {Path(f.source).name for f in failed} == set(reasons)
+        assert all(f.error for f in failed)

@@ -8,6 +8,8 @@ import pytest
 
 from rag.config import Settings, mask_url
 
+pytestmark = pytest.mark.fast
+
 
 @pytest.mark.parametrize(
     ("url", "shown"),

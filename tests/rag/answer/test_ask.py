@@ -14,21 +14,18 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ingest.chunk import Chunker
-from ingest.pipeline import IngestPipeline
 from rag.answer.pipeline import NOTHING_FOUND, AnswerPipeline, open_pipeline
 from rag.cli.app import app
 from rag.config import Settings
-from rag.embed import Embedder, model_info
+from rag.embed import Embedder
 from rag.extract.heuristic import HeuristicExtractor
 from rag.generate.local import LocalChatModel
 from rag.models import Answer
 from rag.retrieve.rerank import RERANK
-from rag.stores.factory import Stores, open_stores
+from rag.stores.factory import Stores
+from tests.builders import SAMPLES, ingest_pipeline, open_test_stores
 from tests.corpus import stable_folder
-from tests.rag.retrieve.test_rerank import cross_encoder_folder  # noqa: F401 (a fixture)
 
-SAMPLES = Path(__file__).resolve().parents[1] / "docs" / "samples"
 KB = "demo"
 #: short answers keep the suite fast; every checked fact comes in the first sentence
 ANSWER_TOKENS = 48
@@ -44,9 +41,7 @@ INJECTION = (
 
 
 def _ingest(stores: Stores, embedder: Embedder, folder: Path) -> None:
-    settings = stores.settings
-    chunker = Chunker(settings.chunk_size, settings.chunk_overlap, lengths=embedder.token_lengths)
-    IngestPipeline(stores, embedder, HeuristicExtractor(), chunker, 1 << 24).run([folder], KB)
+    ingest_pipeline(stores, embedder, HeuristicExtractor()).run([folder], KB)
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +59,7 @@ def corpus() -> Path:
 @pytest.fixture(scope="module")
 def stores(corpus: Path, tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[Stores]:
     settings = Settings(data_dir=tmp_path_factory.mktemp("data"), answer_max_tokens=ANSWER_TOKENS)
-    with open_stores(settings, model_info(settings.embed_model)) as opened:
+    with open_test_stores(settings) as opened:
         _ingest(opened, embedder, corpus)
         yield opened
 
@@ -140,7 +135,7 @@ def test_the_answer_streams_in_pieces_and_ends_with_the_cited_answer(pipeline: A
 def test_a_configured_reranker_orders_the_fused_hits(
     stores: Stores,
     smollm2: LocalChatModel,
-    cross_encoder_folder: Path,  # noqa: F811
+    cross_encoder_folder: Path,
 ) -> None:
     settings = stores.settings.model_copy(update={"reranker_model": str(cross_encoder_folder)})
     pipeline = open_pipeline(stores, settings, ["vector", "keyword"], chat=smollm2)
@@ -167,7 +162,7 @@ def test_a_store_stopped_mid_session_costs_its_share_not_the_answer(
     corpus: Path, tmp_path: Path, embedder: Embedder, smollm2: LocalChatModel
 ) -> None:
     settings = Settings(data_dir=tmp_path / "data", answer_max_tokens=ANSWER_TOKENS)
-    with open_stores(settings, model_info(settings.embed_model)) as stores:
+    with open_test_stores(settings) as stores:
         _ingest(stores, embedder, corpus)
         pipeline = pipeline_with(stores, smollm2, "vector,keyword,graph")
         stores.vector.close()  # the vector engine goes away between two questions

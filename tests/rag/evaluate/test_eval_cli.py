@@ -12,14 +12,13 @@ from typer.testing import CliRunner
 from rag.answer.pipeline import open_pipeline
 from rag.cli.app import app
 from rag.config import Settings
-from rag.embed import model_info
 from rag.evaluate.formats import load
 from rag.evaluate.metrics import recall_at
 from rag.evaluate.runner import passage_ranking, write_corpus
 from rag.generate.local import LocalChatModel
-from rag.stores.factory import open_stores
+from tests.builders import DATASETS, open_test_stores
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "hotpotqa_100"
+SHARED = DATASETS / "hotpotqa_100"
 METRICS = {"recall@1", "recall@5", "recall@10", "complete@5", "ndcg@10", "mrr"}
 
 
@@ -59,7 +58,7 @@ def test_rag_eval_reports_every_retriever_and_the_fusion(
     eval_set = load(hotpot_slice)
     settings = Settings()
     _, passage_of = write_corpus(eval_set, settings.data_dir)
-    with open_stores(settings, model_info(settings.embed_model)) as stores:
+    with open_test_stores(settings) as stores:
         pipeline = open_pipeline(stores, settings, ["vector", "keyword", "graph"])
         recalls = []
         for question in eval_set.questions:

@@ -9,8 +9,11 @@ import pytest
 
 from rag.evaluate.dataset import DatasetError, EvalSet, read_eval_set, write_eval_set
 from rag.evaluate.formats import detect, load
+from tests.builders import DATASETS
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "datasets"
+pytestmark = pytest.mark.fast
+
+SHARED = DATASETS
 
 
 def _write(path: Path, data: object) -> Path:

@@ -16,6 +16,8 @@ from rag.evaluate.metrics import (
     token_f1,
 )
 
+pytestmark = pytest.mark.fast
+
 
 def test_recall_counts_each_gold_passage_found_in_the_top_k() -> None:
     gold = {"a": 1, "b": 1}

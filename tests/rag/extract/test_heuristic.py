@@ -8,6 +8,8 @@ from rag.extract.heuristic import HeuristicExtractor, normalize_name
 from rag.models import CO_OCCURS, Chunk, GraphBatch, chunk_id, document_id, entity_id
 from rag.stores.graph.cypher import batch_rows
 
+pytestmark = pytest.mark.fast
+
 KB = "kb"
 
 

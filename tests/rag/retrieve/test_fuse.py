@@ -7,6 +7,8 @@ import pytest
 from rag.models import Hit
 from rag.retrieve.fuse import fuse, relevance
 
+pytestmark = pytest.mark.fast
+
 
 def ranked(retriever: str, *chunk_ids: str) -> list[Hit]:
     """Hits of one retriever in this order, with scores on the retriever's own scale."""

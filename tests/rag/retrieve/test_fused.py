@@ -9,15 +9,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ingest.chunk import Chunker
-from ingest.pipeline import IngestPipeline
 from rag.cli.app import app
 from rag.config import Settings
-from rag.embed import Embedder, model_info
+from rag.embed import Embedder
 from rag.retrieve.fused import FusedRetriever
 from rag.retrieve.keyword import KeywordRetriever
 from rag.retrieve.vector import VectorRetriever
-from rag.stores.factory import Stores, open_stores
+from rag.stores.factory import Stores
+from tests.builders import ingest_folders, open_test_stores
 
 DOCS = {
     "volcano.md": "Mount Etna on Sicily is one of the most active volcanoes; eruptions reshape the island.",
@@ -34,15 +33,14 @@ def data_dir(tmp_path: Path, embedder: Embedder) -> Path:
     for name, text in DOCS.items():
         (folder / name).write_text(text)
     settings = Settings(data_dir=tmp_path / "data")
-    with open_stores(settings, model_info(settings.embed_model)) as stores:
-        chunker = Chunker(settings.chunk_size, settings.chunk_overlap, lengths=embedder.token_lengths)
-        IngestPipeline(stores, embedder, None, chunker, 1 << 20).run([folder], "kb")
+    with open_test_stores(settings) as stores:
+        ingest_folders(stores, embedder, {"kb": folder})
     return settings.data_dir
 
 
 @pytest.fixture
 def stores(data_dir: Path) -> Iterator[Stores]:
-    with open_stores(settings := Settings(data_dir=data_dir), model_info(settings.embed_model)) as opened:
+    with open_test_stores(Settings(data_dir=data_dir)) as opened:
         yield opened
 
 

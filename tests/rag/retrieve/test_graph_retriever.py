@@ -11,14 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from ingest.chunk import Chunker
-from ingest.pipeline import IngestPipeline
 from rag.config import Settings
-from rag.embed import Embedder, model_info
+from rag.embed import Embedder
 from rag.extract.heuristic import HeuristicExtractor
 from rag.models import Fact, Hit, document_id
 from rag.retrieve.graph import GraphRetriever
-from rag.stores.factory import Stores, open_stores
+from rag.stores.factory import Stores
+from tests.builders import ingest_folders, open_test_stores
 
 MAIN = {
     "alice.txt": "Alice Moreau works at Vantor Labs.",
@@ -51,12 +50,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iter
         for variable in [v for v in os.environ if v.startswith("RAG_") and not v.startswith("RAG_TEST_")]:
             env.delenv(variable)
         settings = Settings(data_dir=root / "data", vector_index_threshold=0)
-    chunker = Chunker(settings.chunk_size, settings.chunk_overlap, lengths=embedder.token_lengths)
-    with open_stores(settings, model_info(settings.embed_model)) as stores:
-        pipeline = IngestPipeline(stores, embedder, HeuristicExtractor(), chunker, 10 << 20)
-        for kb, folder in folders.items():
-            summary = pipeline.run([folder], kb)
-            assert summary.failed == 0, summary.failures
+    with open_test_stores(settings) as stores:
+        ingest_folders(stores, embedder, folders, HeuristicExtractor())
         yield Corpus(stores, folders["main"], GraphRetriever(stores.graph, stores.sql))
 
 

@@ -3,7 +3,11 @@ the sets making it exactly, and the binary search for the first level holding to
 
 from __future__ import annotations
 
+import pytest
+
 from rag.retrieve.keyword_levels import clauses, exact_sets, first_full_level, idf, levels
+
+pytestmark = pytest.mark.fast
 
 
 def test_levels_are_the_distinct_scores_a_chunk_can_reach_highest_first() -> None:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from rag.embed import model_info
 from rag.models import Hit
 from rag.retrieve.fuse import FusedHit
 from rag.retrieve.rerank import RERANK, CrossEncoderReranker, RerankerError
@@ -24,18 +23,6 @@ TEXTS = [
     "Zymurgy studies fermentation in brewing.",
     "Stromboli has erupted almost continuously for two thousand years.",
 ]
-
-
-@pytest.fixture(scope="module")
-def cross_encoder_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import torch
-    from sentence_transformers import CrossEncoder
-
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("cross-encoder")
-    path = model_info("all-MiniLM-L6-v2").path
-    CrossEncoder(str(path), num_labels=1, local_files_only=True, device="cpu").save(str(folder))
-    return folder
 
 
 def fused(rank: int, text: str) -> FusedHit:

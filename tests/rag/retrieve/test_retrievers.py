@@ -12,16 +12,15 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from ingest.chunk import Chunker
-from ingest.pipeline import IngestPipeline
 from rag.config import Settings
-from rag.embed import Embedder, model_info
+from rag.embed import Embedder
 from rag.models import Hit, VectorPoint, document_id
 from rag.retrieve.keyword import KeywordRetriever, query_terms
 from rag.retrieve.vector import VectorRetriever
 from rag.stores.errors import StoreUnavailable
-from rag.stores.factory import Stores, open_stores
+from rag.stores.factory import Stores
 from rag.stores.sql import SqlStore
+from tests.builders import ingest_folders, open_test_stores
 from tests.corpus import CHINESE_GBK
 from tests.postgres import create_database
 
@@ -90,12 +89,8 @@ def corpus(
     (folder / "shenzhen.txt").write_bytes(CHINESE_GBK.encode("gbk"))
     (other / "notes.txt").write_text(OTHER)
     settings = _settings(request, root / "data")
-    chunker = Chunker(settings.chunk_size, settings.chunk_overlap, lengths=embedder.token_lengths)
-    with open_stores(settings, model_info(settings.embed_model)) as stores:
-        pipeline = IngestPipeline(stores, embedder, None, chunker, 10 << 20)
-        for path, kb in ((folder, "main"), (other, "other")):
-            summary = pipeline.run([path], kb)
-            assert summary.failed == 0, summary.failures
+    with open_test_stores(settings) as stores:
+        ingest_folders(stores, embedder, {"main": folder, "other": other})
         yield Corpus(
             stores, folder, VectorRetriever(stores.vector, stores.sql, embedder), KeywordRetriever(stores.sql)
         )

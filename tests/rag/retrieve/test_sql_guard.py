@@ -14,6 +14,8 @@ from sqlglot import exp
 
 from rag.retrieve.sql_guard import DEFAULT_MAX_ROWS, UnsafeSQL, check_sql
 
+pytestmark = pytest.mark.fast
+
 PG_TABLES = {"kb_sales.orders", "kb_sales.regions", "kb_sales.销售"}
 SQLITE_TABLES = {"kb_sales__orders", "kb_sales__regions"}
 

@@ -9,23 +9,23 @@ test_sql_guard.py and test_sql_exec.py.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from ingest.chunk import Chunker
-from ingest.pipeline import IngestPipeline
 from rag.config import Settings
-from rag.embed import Embedder, model_info
+from rag.embed import Embedder
 from rag.generate.base import ChatModel, Message
 from rag.generate.local import LocalChatModel
 from rag.retrieve.sql import SqlRetriever, describe, extract_sql, prompt_names, real_names, route
-from rag.stores.factory import Stores, open_stores
+from rag.stores.factory import Stores
+from rag.stores.sql import CatalogueTable
+from tests.builders import SAMPLES, ingest_folders, open_test_stores
 from tests.corpus import stable_folder
 from tests.postgres import create_database, drop_database
 
-SAMPLES = Path(__file__).resolve().parents[2] / "docs" / "samples"
 KB = "demo"
 
 
@@ -42,9 +42,8 @@ def stores(
     if request.param == "postgres":
         sql_url = create_database(request.getfixturevalue("postgres_url"), "sql_retriever")
     settings = Settings(data_dir=data_dir, sql_url=sql_url)
-    with open_stores(settings, model_info(settings.embed_model)) as opened:
-        chunker = Chunker(settings.chunk_size, settings.chunk_overlap, lengths=embedder.token_lengths)
-        IngestPipeline(opened, embedder, None, chunker, 1 << 20).run([folder], KB)
+    with open_test_stores(settings) as opened:
+        ingest_folders(opened, embedder, {KB: folder})
         yield opened
     if sql_url:
         drop_database(request.getfixturevalue("postgres_url"), sql_url)
@@ -74,14 +73,19 @@ class FirstReplyRefused(CountingModel):
         return self.model.complete(messages, **kwargs)  # type: ignore[arg-type]
 
 
-def catalogue_entry(name: str, columns: list[str], rows: list[list[object]]) -> dict[str, object]:
-    return {
-        "name": name,
-        "source_name": name.split("__")[-1],
-        "description": f"{name} from {name}.csv: {len(rows)} rows",
-        "columns": [{"name": column, "type": "text"} for column in columns],
-        "sample_rows": rows,
-    }
+def catalogue_entry(name: str, columns: list[str], rows: list[list[object]]) -> CatalogueTable:
+    return CatalogueTable(
+        id=name,
+        kb=KB,
+        document_id=name,
+        name=name,
+        source_name=name.split("__")[-1],
+        description=f"{name} from {name}.csv: {len(rows)} rows",
+        columns=[{"name": column, "type": "text"} for column in columns],
+        sample_rows=rows,
+        row_count=len(rows),
+        source=f"{name}.csv",
+    )
 
 
 PRODUCTS = catalogue_entry(
@@ -104,7 +108,7 @@ OFFICES = catalogue_entry("kb_demo__offices", ["city", "employees", "head"], [["
 def test_the_route_picks_the_tables_a_question_is_about_and_none_for_other_questions(
     question: str, expected: list[str]
 ) -> None:
-    assert [table["name"] for table in route(question, [PRODUCTS, OFFICES])] == expected
+    assert [table.name for table in route(question, [PRODUCTS, OFFICES])] == expected
 
 
 def test_the_model_reads_tables_as_create_statements_with_sample_rows_under_their_file_names() -> None:
@@ -118,7 +122,7 @@ def test_the_model_reads_tables_as_create_statements_with_sample_rows_under_thei
 
 
 def test_prompt_names_are_unique_and_map_back_to_the_stored_tables() -> None:
-    other_offices = {**OFFICES, "name": "kb_demo__offices_2f0c", "source_name": "Offices"}
+    other_offices = replace(OFFICES, name="kb_demo__offices_2f0c", source_name="Offices")
     names = prompt_names([OFFICES, other_offices, PRODUCTS])
     assert names == {
         "offices": "kb_demo__offices",
@@ -146,7 +150,7 @@ def test_prompt_names_are_unique_and_map_back_to_the_stored_tables() -> None:
 
 
 def test_a_file_named_like_a_keyword_gets_a_name_the_model_can_write() -> None:
-    names = prompt_names([{**OFFICES, "source_name": "qualify"}, {**PRODUCTS, "source_name": "glob"}])
+    names = prompt_names([replace(OFFICES, source_name="qualify"), replace(PRODUCTS, source_name="glob")])
     assert list(names) == ["qualify_", "glob_"]
     assert (
         real_names("SELECT * FROM qualify_", "sqlite", names) == "SELECT * FROM kb_demo__offices AS qualify_"
@@ -199,7 +203,7 @@ def test_a_refused_query_gets_one_repair_with_the_reason(stores: Stores, sql_mod
 def test_a_document_filter_keeps_the_other_documents_tables_out(
     stores: Stores, smollm2: LocalChatModel
 ) -> None:
-    offices = next(t["document_id"] for t in stores.sql.tables(KB) if t["source_name"] == "offices")
+    offices = next(t.document_id for t in stores.sql.tables(KB) if t.source_name == "offices")
     model = CountingModel(smollm2)
     found = SqlRetriever(stores.sql, model).gather(
         "How many units of the Pallet Mover were sold in 2024?", KB, 5, {"document_id": [offices]}

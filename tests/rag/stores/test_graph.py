@@ -21,6 +21,7 @@ from rag.stores.graph.cypher import batch_rows
 from rag.stores.graph.ladybug import DB_FILE, LadybugGraphStore
 from rag.stores.graph.neo4j import Neo4jGraphStore
 from rag.stores.lock import StoreLocked
+from tests.builders import REPO
 
 
 def make_batch(kb: str, source: str, chunks: list[list[str]], relations: tuple[str, ...] = ()) -> GraphBatch:
@@ -192,7 +193,7 @@ def test_ladybug_second_writer_is_refused_naming_the_holder(tmp_path: Path) -> N
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=REPO,
     )
     try:
         assert holder.stdout is not None

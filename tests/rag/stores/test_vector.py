@@ -23,6 +23,7 @@ from rag.stores.errors import StoreUnavailable
 from rag.stores.vector import VectorStore, collection_name, open_vector_store
 from rag.stores.vector.edge import EdgeVectorStore
 from rag.stores.vector.qdrant import QdrantVectorStore
+from tests.builders import REPO
 
 DIM = 8
 COLLECTION = collection_name("test-model", DIM)
@@ -225,7 +226,7 @@ store.upsert([VectorPoint(id=str(__import__('uuid').uuid4()), vector=[1.0] * {DI
 store.delete_documents("a", ["0", "1"])
 os.kill(os.getpid(), 9)
 """
-    done = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parents[2], timeout=120)
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, timeout=120)
     assert done.returncode == -9
 
     store = EdgeVectorStore(tmp_path, "c", DIM)
@@ -248,7 +249,7 @@ except StoreUnavailable as exc:
 """
         done = subprocess.run(
             [sys.executable, "-c", script],
-            cwd=Path(__file__).parents[2],
+            cwd=REPO,
             capture_output=True,
             text=True,
             timeout=120,
