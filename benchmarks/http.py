@@ -1,6 +1,6 @@
 """HTTP throughput and latency of `/v1/retrieve` and Dify's `/retrieval` over a real loopback socket.
 
-    python benchmarks/http.py [--chunks 10000] [--requests 200] [--concurrency 1,8,32]
+    python benchmarks/http.py [--chunks 10000] [--requests 200] [--concurrency 1,8,32] [--base-vectors 256]
 
 Builds a KB of synthetic chunks in a temporary data folder exactly as benchmarks/retrieve.py does
 (see its docstring for why the corpus is synthetic), serves it with uvicorn in this process on a
@@ -14,7 +14,6 @@ client threads compete with it for the CPU, so compare figures taken on the same
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import threading
@@ -32,7 +31,17 @@ from rich.console import Console
 from rich.table import Table
 
 from api.app import create_app
-from benchmarks.retrieve import KB, Built, Corpus, base_vectors, write_graph, write_relational, write_vectors
+from benchmarks.retrieve import (
+    BASE_VECTORS,
+    KB,
+    Built,
+    Corpus,
+    base_vectors,
+    write_graph,
+    write_relational,
+    write_vectors,
+)
+from rag.common.stats import percentile
 from rag.config import Settings
 from rag.embed import model_info, open_embedder
 from rag.stores.factory import open_stores
@@ -42,9 +51,9 @@ START_TIMEOUT_S = 300.0
 REQUEST_TIMEOUT_S = 60.0
 
 
-def build_kb(data_dir: str, chunks: int) -> None:
+def build_kb(data_dir: str, chunks: int, base_count: int) -> None:
     built = Built(chunks, list(Corpus().documents(chunks)))
-    bases = base_vectors(Corpus(seed=1), open_embedder(model_info(Settings().embed_model)))
+    bases = base_vectors(Corpus(seed=1), open_embedder(model_info(Settings().embed_model)), base_count)
     with open_stores(settings := Settings(data_dir=data_dir), model_info(settings.embed_model)) as stores:
         write_relational(stores, built, "sqlite")
         write_vectors(stores, built, bases, seed=chunks)
@@ -102,10 +111,6 @@ def run_level(
     return wall, [ms for ms, _ in results], sum(not ok for _, ok in results)
 
 
-def percentile(values: list[float], share: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[round(share * 100) - 1]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -113,6 +118,12 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=10_000, help="chunks in the KB")
     parser.add_argument("--requests", type=int, default=200, help="requests per endpoint and level")
     parser.add_argument("--concurrency", default="1,8,32", help="client threads, comma-separated")
+    parser.add_argument(
+        "--base-vectors",
+        type=int,
+        default=BASE_VECTORS,
+        help="chunk texts embedded for real, as in benchmarks/retrieve.py (fewer: a quicker smoke run)",
+    )
     args = parser.parse_args()
     levels = [int(level) for level in args.concurrency.split(",")]
     console = Console(width=160)
@@ -122,7 +133,7 @@ def main() -> None:
         table.add_column(column, justify="right")
     with tempfile.TemporaryDirectory(prefix="rag-http-bench-") as data_dir:
         started = time.perf_counter()
-        build_kb(data_dir, args.chunks)
+        build_kb(data_dir, args.chunks, args.base_vectors)
         console.log(f"{args.chunks:,} chunks built in {time.perf_counter() - started:.0f} s")
         server, thread, base_url = serve(data_dir)
         try:
@@ -134,8 +145,8 @@ def main() -> None:
                         endpoint,
                         str(level),
                         f"{args.requests / wall:.1f}",
-                        f"{percentile(latencies, 0.50):.1f}",
-                        f"{percentile(latencies, 0.99):.1f}",
+                        f"{percentile(latencies, 50):.1f}",
+                        f"{percentile(latencies, 99):.1f}",
                         str(errors),
                     )
         finally:

@@ -12,12 +12,12 @@ stores. For each size and backend it times, per question and with `time.perf_cou
 - prompt ready: fused retrieval, `build_context` and `answer_messages`, as `rag ask` does before
   it calls the model (no model runs here).
 Each kind runs once over all questions, after a warm-up (embedding model, jieba, one pass of a few
-questions). One table per size prints p50/p99/mean/max in ms beside the targets (fused p50 ≤ 50 ms
-and p99 ≤ 200 ms at 100k chunks; printed, never asserted), each retriever's p50 inside fused
-retrieval (where it shares the CPU with the other two), how many questions found nothing, and how
-many retrievers failed or missed their deadline inside fused retrieval. The embedding model runs on
-torch's default threads, as in production; on a small machine shared with other work, compare a run
-under `OMP_NUM_THREADS=1`.
+questions). One table per size prints p50/p99 (`rag.common.stats.percentile`), mean and max in ms
+beside the targets (fused p50 ≤ 50 ms and p99 ≤ 200 ms at 100k chunks; printed, never asserted),
+each retriever's p50 inside fused retrieval (where it shares the CPU with the other two), how many
+questions found nothing, and how many retrievers failed or missed their deadline inside fused
+retrieval. The embedding model runs on torch's default threads, as in production; on a small
+machine shared with other work, compare a run under `OMP_NUM_THREADS=1`.
 
 Why the corpus is synthetic: the packaged embedding model embeds ~20 chunks/s on this machine, so
 100k real embeddings would take hours. The chunks are English prose generated from word lists (common
@@ -63,6 +63,7 @@ from rich.table import Table
 from rag.answer.context import build_context
 from rag.answer.pipeline import AnswerPipeline, open_pipeline
 from rag.answer.prompts import answer_messages
+from rag.common.stats import percentile
 from rag.config import Settings
 from rag.embed import Embedder, approximate_lengths, model_info, open_embedder
 from rag.extract.heuristic import HeuristicExtractor
@@ -330,9 +331,9 @@ class Built:
             yield from chunks
 
 
-def base_vectors(corpus: Corpus, embedder: Embedder) -> np.ndarray:
-    """BASE_VECTORS real embeddings of chunk texts, from a corpus of its own (the same for every size)."""
-    texts = [corpus.chunk_text() for _ in range(BASE_VECTORS)]
+def base_vectors(corpus: Corpus, embedder: Embedder, count: int = BASE_VECTORS) -> np.ndarray:
+    """`count` real embeddings of chunk texts, from a corpus of its own (the same for every size)."""
+    texts = [corpus.chunk_text() for _ in range(count)]
     return embedder.embed_passages(texts).astype(np.float32)
 
 
@@ -490,7 +491,7 @@ def latency_table(size: int, rows: list[Row]) -> Table:
     ):
         table.add_column(column, justify="left" if column in ("backend", "retriever", "target") else "right")
     for row in rows:
-        p50, p99 = np.percentile(row.times_ms, [50, 99])
+        p50, p99 = percentile(row.times_ms, 50), percentile(row.times_ms, 99)
         target = ""
         if row.kind == "fused" and row.size == TARGET_SIZE:
             met = p50 <= TARGET_P50_MS and p99 <= TARGET_P99_MS
@@ -504,7 +505,7 @@ def latency_table(size: int, rows: list[Row]) -> Table:
             f"{p99:.1f}",
             f"{np.mean(row.times_ms):.1f}",
             f"{max(row.times_ms):.1f}",
-            f"{np.percentile(row.in_fused_ms, 50):.1f}" if row.in_fused_ms else "",
+            f"{percentile(row.in_fused_ms, 50):.1f}" if row.in_fused_ms else "",
             str(row.empty),
             str(row.failed),
             target,
@@ -544,6 +545,12 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000", help="chunk counts, comma-separated")
     parser.add_argument("--backends", default="embedded,postgres", help="embedded and/or postgres")
     parser.add_argument("--questions", type=int, default=100, help="questions timed per retriever")
+    parser.add_argument(
+        "--base-vectors",
+        type=int,
+        default=BASE_VECTORS,
+        help="chunk texts embedded for real, that every other vector mixes (fewer: a quicker smoke run)",
+    )
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     backends = [name.strip() for name in args.backends.split(",")]
@@ -554,7 +561,8 @@ def main() -> None:
     builds: list[Built] = []
     with contextlib.ExitStack() as stack:
         server = start_postgres(stack, console) if "postgres" in backends else None
-        bases = base_vectors(Corpus(seed=1), open_embedder(model_info(Settings().embed_model)))
+        embedder = open_embedder(model_info(Settings().embed_model))
+        bases = base_vectors(Corpus(seed=1), embedder, args.base_vectors)
         for size in sizes:
             built = Built(size, [])
             with built.timed("corpus"):

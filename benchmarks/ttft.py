@@ -1,6 +1,6 @@
 """Time to first token of `rag ask` against the model server's own: what retrieval and the prompt add.
 
-    python benchmarks/ttft.py [--llm-url URL --llm-model NAME] [--rounds 20]
+    python benchmarks/ttft.py [--llm-url URL --llm-model NAME] [--rounds 20] [--questions 5]
 
 Without `--llm-url` it starts `rag models serve` (the packaged SmolLM2 behind the OpenAI-compatible
 API) on a free loopback port. The sample corpus (docs/samples) is ingested into a temporary data
@@ -42,6 +42,7 @@ from rich.table import Table
 from rag.answer.context import build_context
 from rag.answer.pipeline import AnswerPipeline, open_pipeline
 from rag.answer.prompts import answer_messages
+from rag.common.stats import percentile
 from rag.config import Settings
 from rag.embed import model_info
 from rag.stores.factory import open_stores
@@ -61,13 +62,8 @@ QUESTIONS = [
 TARGET_MS = 100.0
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
-
-
 def spread(values: list[float]) -> str:
-    return f"{percentile(values, 0.5):.0f} / {percentile(values, 0.99):.0f}"
+    return f"{percentile(values, 50):.0f} / {percentile(values, 99):.0f}"
 
 
 def server_ttft_ms(url: str, model: str, api_key: str, messages: list[dict[str, str]]) -> float:
@@ -142,11 +138,12 @@ def measured(args: argparse.Namespace) -> Iterator[tuple[str, list[float], list[
         stores = running.enter_context(open_stores(settings, model_info(settings.embed_model)))
         pipeline = open_pipeline(stores, settings, RETRIEVERS)
         pipeline.warm_up()
-        prompts = {question: prompt_of(pipeline, question) for question in QUESTIONS}
-        for question in QUESTIONS:  # warm the server and the client on every prompt
+        questions = QUESTIONS[: args.questions]
+        prompts = {question: prompt_of(pipeline, question) for question in questions}
+        for question in questions:  # warm the server and the client on every prompt
             server_ttft_ms(url, model, api_key, prompts[question])
             rag_ttft_ms(pipeline, question)
-        for question in QUESTIONS:
+        for question in questions:
             server, rag, ready = [], [], []
             for round_ in range(args.rounds):
                 if round_ % 2:
@@ -164,6 +161,9 @@ def main() -> None:
     parser.add_argument("--llm-url", default="", help="a running OpenAI-compatible server (…/v1)")
     parser.add_argument("--llm-model", default="", help="its model name")
     parser.add_argument("--rounds", type=int, default=20, help="measurements per question and path")
+    parser.add_argument(
+        "--questions", type=int, default=len(QUESTIONS), help="ask the first N questions (a smoke run: 1)"
+    )
     args = parser.parse_args()
     table = Table(title="time to first token, ms (p50 / p99)")
     for column in ("question", "model server", "rag ask", "added by rag (paired)", "prompt ready"):
@@ -183,9 +183,9 @@ def main() -> None:
     )
     console = Console()
     console.print(table)
-    verdict = "met" if percentile(every_added, 0.5) <= TARGET_MS else "missed"
+    verdict = "met" if percentile(every_added, 50) <= TARGET_MS else "missed"
     console.print(
-        f"added p50 {percentile(every_added, 0.5):.0f} ms (target ≤ {TARGET_MS:.0f} ms: {verdict}); "
+        f"added p50 {percentile(every_added, 50):.0f} ms (target ≤ {TARGET_MS:.0f} ms: {verdict}); "
         f"mean server {statistics.mean(every_server):.0f} ms, rag ask {statistics.mean(every_rag):.0f} ms"
     )
 
