@@ -55,7 +55,7 @@ def data_with_models(tmp_path: Path, model_cache: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def smollm2(model_cache: Path) -> LocalChatModel:
-    """The packaged SmolLM2 (DESIGN.md: the embedded default's model)."""
+    """The packaged SmolLM2, the embedded default's model (docs/architecture.md, "Models offline")."""
     try:
         packaged_gguf()
     except ModelUnavailable:

