@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Any
 
+from rag.common.filters import filterable, matches, parse
 from rag.embed import Embedder
 from rag.extract.heuristic import HeuristicExtractor, normalize_name
 from rag.models import CO_OCCURS, Chunk, Entity, Fact, Hit, entity_id
@@ -46,7 +47,6 @@ MAX_CANDIDATES = 50
 MAX_FACTS = 40
 
 _WORD = re.compile(r"[^\W_]+(?:['’&.\-][^\W_]+)*")
-_CHUNK_COLUMNS = ("kb", "document_id", "ordinal")
 
 
 @dataclass(slots=True, frozen=True)
@@ -96,10 +96,11 @@ class GraphRetriever(Retriever):
         facts = self.graph.neighbourhood(kb, ids, self.hops, MAX_FACTS)
         mentioning = self.graph.mentioning_chunks(kb, ids, max(2 * top_k, 20))
         scores = chunk_scores(links, facts, mentioning)
+        wanted = parse(filters)
         kept = {
             chunk_id: record
             for chunk_id, record in ledger_chunks(self.sql, list(scores), kb, self.name).items()
-            if _matches(record[0], filters or {})
+            if matches(wanted, filterable(record[0]))
         }
         ranked = sorted(kept, key=lambda chunk_id: -scores[chunk_id])[:top_k]
         hits = [
@@ -211,14 +212,3 @@ def _recognised_spans(extractor: HeuristicExtractor, question: str, kb: str) -> 
 
 def _overlaps(span: tuple[int, int], taken: list[tuple[int, int]]) -> bool:
     return any(span[0] < end and start < span[1] for start, end in taken)
-
-
-def _matches(chunk: Chunk, filters: dict[str, Any]) -> bool:
-    """The other retrievers' filter semantics: exact match on a chunk column or metadata key, a list
-    matching any of its values."""
-    for key, value in filters.items():
-        values = list(value) if isinstance(value, list | tuple | set) else [value]
-        actual = getattr(chunk, key) if key in _CHUNK_COLUMNS else chunk.metadata.get(key)
-        if actual is None or actual not in values:
-            return False
-    return True

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
+from rag.common.filters import CHUNK_COLUMNS, Condition, parse
 from rag.models import Hit
 from rag.retrieve import keyword_postgres, keyword_sqlite
 from rag.retrieve.base import Retriever
@@ -45,9 +46,8 @@ _CHINESE_STOPWORDS = """
     我 你 他 她 它 们 这 那 个
 """
 STOPWORDS = frozenset(_ENGLISH_STOPWORDS.split()) | frozenset(_CHINESE_STOPWORDS.split())
-#: chunk columns a filter may name; any other key is looked up in the chunk's metadata,
-#: mirroring the vector payload (kb, document_id, ordinal, then the chunk's metadata)
-_COLUMNS = {"kb": chunks.c.kb, "document_id": chunks.c.document_id, "ordinal": chunks.c.ordinal}
+#: the chunk columns a filter may name; any other key is looked up in the chunk's metadata
+_COLUMNS = {name: chunks.c[name] for name in CHUNK_COLUMNS}
 _SELECTED = (
     chunks.c.id,
     chunks.c.document_id,
@@ -84,7 +84,7 @@ class KeywordRetriever(Retriever):
         terms = query_terms(question)
         if not terms or top_k <= 0:
             return []
-        matching = [self._filter(k, v) for k, v in (filters or {}).items()]
+        matching = [self._filter(condition) for condition in parse(filters).conditions]
         try:
             with self.sql.engine.connect() as conn:
                 if self.sql.dialect == "postgresql":
@@ -110,19 +110,26 @@ class KeywordRetriever(Retriever):
             for rank, row in enumerate(rows, start=1)
         ]
 
-    def _filter(self, key: str, value: Any) -> sa.ColumnElement[bool]:
-        """Exact match like the vector store's payload filter; a list matches any of its values."""
-        values = list(value) if isinstance(value, list | tuple | set) else [value]
-        for item in values:
-            if not isinstance(item, str | int | float | bool):
-                raise ValueError(f"filter on {key!r}: unsupported value {item!r} (use str, int, bool, float)")
-        column = _COLUMNS.get(key)
+    def _filter(self, condition: Condition) -> sa.ColumnElement[bool]:
+        """One filter condition (see `rag.common.filters`) in SQL, comparing JSON types as the
+        grammar does; no value of a type the field can hold matches nothing."""
+        column = _COLUMNS.get(condition.key)
         if column is not None:
-            return column.in_(values)
+            values = condition.numbers if column is chunks.c.ordinal else condition.texts
+            return column.in_(values) if values else sa.false()
         if self.sql.dialect == "postgresql":
             # containment compares JSON types exactly and needs no path syntax for the key
             document = sa.cast(chunks.c.metadata, JSONB)
-            return sa.or_(*(document.contains({key: item}) for item in values))
-        if '"' in key:
-            raise ValueError(f"filter on {key!r}: a metadata key cannot contain '\"'")
-        return sa.func.json_extract(chunks.c.metadata, f'$."{key}"').in_(values)
+            values = [*condition.texts, *condition.numbers, *condition.flags]
+            return sa.or_(sa.false(), *(document.contains({condition.key: item}) for item in values))
+        path = f'$."{condition.key}"'
+        # json_extract reads true as 1 and a JSON string like a number's text; json_type tells them apart
+        value, kind = (
+            sa.func.json_extract(chunks.c.metadata, path),
+            sa.func.json_type(chunks.c.metadata, path),
+        )
+        parts = [sa.and_(kind == "text", value.in_(condition.texts))] if condition.texts else []
+        if condition.numbers:
+            parts.append(sa.and_(kind.in_(("integer", "real")), value.in_(condition.numbers)))
+        parts += [kind == ("true" if flag else "false") for flag in condition.flags]
+        return sa.or_(sa.false(), *parts)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Protocol
 
 from rag.models import VectorHit, VectorPoint
+
+#: a payload key Qdrant reads as written; in any other `.` or `[]` would be a path into nested payload
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_]+")
 
 
 class VectorStore(Protocol):
@@ -39,3 +43,8 @@ class VectorStore(Protocol):
         """Raise StoreUnavailable with a clear message when the store cannot be used."""
 
     def close(self) -> None: ...
+
+
+def payload_key(key: str) -> str:
+    """The Qdrant path of a top-level payload key, quoted unless plain: filter keys are literal names."""
+    return key if _PLAIN_KEY.fullmatch(key) else f'"{key}"'

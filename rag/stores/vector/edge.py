@@ -34,8 +34,10 @@ from qdrant_edge import (
     UpdateOperation,
 )
 
+from rag.common.filters import Condition, parse
 from rag.models import VectorHit, VectorPoint
 from rag.stores.errors import StoreUnavailable
+from rag.stores.vector.base import payload_key
 
 #: payload fields every query filters on; keyword indexes keep those filters cheap
 INDEXED_FIELDS = ("kb", "document_id")
@@ -139,7 +141,7 @@ class EdgeVectorStore:
         top_k: int,
         filters: dict[str, Any] | None = None,
     ) -> list[VectorHit]:
-        conditions = [_kb_condition(kb)] + [_condition(k, v) for k, v in (filters or {}).items()]
+        conditions = [_kb_condition(kb), *(_condition(c) for c in parse(filters).conditions)]
         request = QueryRequest(
             limit=top_k, query=Query.Nearest(vector), filter=Filter(must=conditions), with_payload=True
         )
@@ -176,16 +178,14 @@ def _kb_condition(kb: str) -> FieldCondition:
     return FieldCondition("kb", match=MatchValue(kb))
 
 
-def _condition(key: str, value: Any) -> FieldCondition:
-    """Exact match on a payload field; a list matches any of its values."""
-    if isinstance(value, list | tuple | set):
-        return FieldCondition(key, match=MatchAny(list(value)))
-    if isinstance(value, bool):
-        # qdrant-edge-py 0.9 reads a Python bool as the integer 0/1, which matches no stored
-        # boolean; numpy's bool is read as a boolean
-        return FieldCondition(key, match=MatchValue(numpy.bool_(value)))
-    if isinstance(value, str | int):
-        return FieldCondition(key, match=MatchValue(value))
-    if isinstance(value, float):
-        return FieldCondition(key, range=RangeFloat(gte=value, lte=value))
-    raise ValueError(f"filter on {key!r}: unsupported value {value!r} (use str, int, bool, float or a list)")
+def _condition(condition: Condition) -> FieldCondition | Filter:
+    """One filter condition (see `rag.common.filters`) as payload conditions, OR-ed per JSON type."""
+    key = payload_key(condition.key)
+    # qdrant-edge-py 0.9 reads a Python bool as the integer 0/1, which matches no stored boolean;
+    # numpy's bool is read as a boolean. A range matches a number stored as int or float alike.
+    parts = [FieldCondition(key, match=MatchAny(list(condition.texts)))] if condition.texts else []
+    parts += [FieldCondition(key, range=RangeFloat(gte=n, lte=n)) for n in condition.numbers]
+    parts += [FieldCondition(key, match=MatchValue(numpy.bool_(flag))) for flag in condition.flags]
+    if not parts:  # an empty list of values matches nothing
+        return FieldCondition(key, match=MatchAny([]))
+    return parts[0] if len(parts) == 1 else Filter(should=parts)

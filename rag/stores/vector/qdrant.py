@@ -17,9 +17,11 @@ import httpx
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
+from rag.common.filters import Condition, parse
 from rag.config import mask_url
 from rag.models import VectorHit, VectorPoint
 from rag.stores.errors import StoreUnavailable
+from rag.stores.vector.base import payload_key
 
 #: payload fields every query filters on; keyword indexes keep those filters cheap
 INDEXED_FIELDS = ("kb", "document_id")
@@ -137,7 +139,7 @@ class QdrantVectorStore:
         top_k: int,
         filters: dict[str, Any] | None = None,
     ) -> list[VectorHit]:
-        conditions = [_kb_condition(kb)] + [_condition(k, v) for k, v in (filters or {}).items()]
+        conditions = [_kb_condition(kb), *(_condition(c) for c in parse(filters).conditions)]
         with self._server_errors() as client:
             found = client.query_points(
                 self.collection,
@@ -171,12 +173,15 @@ def _kb_condition(kb: str) -> models.FieldCondition:
     return models.FieldCondition(key="kb", match=models.MatchValue(value=kb))
 
 
-def _condition(key: str, value: Any) -> models.FieldCondition:
-    """Exact match on a payload field; a list matches any of its values."""
-    if isinstance(value, list | tuple | set):
-        return models.FieldCondition(key=key, match=models.MatchAny(any=list(value)))
-    if isinstance(value, str | int):  # bool is an int
-        return models.FieldCondition(key=key, match=models.MatchValue(value=value))
-    if isinstance(value, float):
-        return models.FieldCondition(key=key, range=models.Range(gte=value, lte=value))
-    raise ValueError(f"filter on {key!r}: unsupported value {value!r} (use str, int, bool, float or a list)")
+def _condition(condition: Condition) -> models.Condition:
+    """One filter condition (see `rag.common.filters`) as payload conditions, OR-ed per JSON type;
+    a range matches a number stored as int or float alike."""
+    key = payload_key(condition.key)
+    parts: list[models.Condition] = []
+    if condition.texts:
+        parts.append(models.FieldCondition(key=key, match=models.MatchAny(any=list(condition.texts))))
+    parts += [models.FieldCondition(key=key, range=models.Range(gte=n, lte=n)) for n in condition.numbers]
+    parts += [models.FieldCondition(key=key, match=models.MatchValue(value=f)) for f in condition.flags]
+    if not parts:  # an empty list of values matches nothing
+        return models.FieldCondition(key=key, match=models.MatchAny(any=[]))
+    return parts[0] if len(parts) == 1 else models.Filter(should=parts)
