@@ -1,4 +1,5 @@
-"""A minimal OpenAI-compatible server around the in-process Transformers model (`rag models serve`).
+"""A minimal OpenAI-compatible server around the in-process Transformers model (`rag models serve`),
+or any `ServableChatModel`.
 
 For a machine with no serving engine at all: the same `/v1/models` and `/v1/chat/completions`
 (whole or streamed, with `usage`) that vLLM, Ollama or llama.cpp offer, so the service, `rag models
@@ -19,8 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from api.openai_compat import ChatMessage, ChatRequest, completion_chunk, message_text, usage
 from api.tool_calls import ToolCall, offered_names, parse_tool_calls, template_message
-from rag.generate.base import ModelError, ModelRequestError
-from rag.generate.local import LocalChatModel
+from rag.generate.base import ModelError, ModelRequestError, ServableChatModel
 
 #: `owned_by` in `/v1/models`, so clients can tell this server from the engines of `quirks.py`
 OWNER = "rag-transformers"
@@ -70,7 +70,7 @@ def _reply_message(reply: str, calls: list[ToolCall]) -> dict[str, Any]:
     return {"role": "assistant", "content": reply or None, "tool_calls": [call.openai() for call in calls]}
 
 
-def create_model_app(model: LocalChatModel, served_name: str) -> FastAPI:
+def create_model_app(model: ServableChatModel, served_name: str) -> FastAPI:
     """The app; `served_name` is the model id clients send (like vLLM's --served-model-name)."""
     app = FastAPI(title="rag model server", docs_url=None, redoc_url=None)
 
@@ -158,7 +158,7 @@ def _whole_reply_stream(
 
 
 def _stream(
-    model: LocalChatModel,
+    model: ServableChatModel,
     messages: list[dict[str, Any]],
     pieces: Iterator[str],
     completion_id: str,

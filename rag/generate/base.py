@@ -2,12 +2,13 @@
 
 The retrieval pipeline, the LLM extractor and the API talk to one `ChatModel`, whether it is a model
 server over HTTP or the small model in-process, so switching backends is a setting, not a code path.
+A backend that `rag models serve` can put behind an OpenAI-compatible API is a `ServableChatModel`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Literal, Protocol, TypedDict
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Literal, Protocol, TypedDict
 
 
 class Message(TypedDict):
@@ -54,3 +55,39 @@ class ChatModel(Protocol):
         """The reply in pieces as they are generated; closing the iterator stops generation."""
 
     def close(self) -> None: ...
+
+
+#: messages as a chat template takes them: ours, or OpenAI's with tool calls and tool results
+TemplateMessages = Sequence[Message] | Sequence[Mapping[str, Any]]
+
+
+class ServableChatModel(ChatModel, Protocol):
+    """A chat model an OpenAI-compatible server can stand in front of: besides replying, it takes
+    OpenAI's messages and tool specs, counts tokens for `usage`, and knows its window for
+    `/v1/models`."""
+
+    @property
+    def context_length(self) -> int:
+        """Tokens of prompt plus answer the model takes."""
+
+    def complete(
+        self,
+        messages: TemplateMessages,
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        json_mode: bool = False,
+        tools: list[dict[str, Any]] | None = None,
+    ) -> str:
+        """The whole reply; `tools` (OpenAI function specs) are offered to the model, whose reply
+        may then hold tool calls for the server to parse."""
+
+    def stream(
+        self, messages: TemplateMessages, *, max_tokens: int = 512, temperature: float = 0.0
+    ) -> Iterator[str]:
+        """The reply in pieces, without tools: a call can only be told from text once it is whole."""
+
+    def count_tokens(
+        self, messages: TemplateMessages, reply: str = "", tools: list[dict[str, Any]] | None = None
+    ) -> tuple[int, int]:
+        """Tokens of the prompt these messages (and tools) make, and of a reply."""

@@ -8,16 +8,16 @@ however many `LocalChatModel`s exist.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from rag.generate.base import Message, ModelRequestError
+from rag.generate.base import ModelRequestError, TemplateMessages
 from rag.generate.weights import PACKAGED_NAME, LoadedWeights, is_packaged, load_weights, resolve_source
 
 
 class LocalChatModel:
-    """A chat model in this process, with the tokenizer's own chat template.
+    """A chat model in this process, with the tokenizer's own chat template: a `ServableChatModel`.
 
     `source` is RAG_LLM_MODEL (empty: the packaged SmolLM2); `cache_dir` keeps de-quantized copies of
     GGUF files. Nothing loads until the first reply.
@@ -34,7 +34,7 @@ class LocalChatModel:
 
     def complete(
         self,
-        messages: Sequence[Message] | Sequence[Mapping[str, Any]],
+        messages: TemplateMessages,
         *,
         max_tokens: int = 512,
         temperature: float = 0.0,
@@ -52,7 +52,7 @@ class LocalChatModel:
 
     def stream(
         self,
-        messages: Sequence[Message] | Sequence[Mapping[str, Any]],
+        messages: TemplateMessages,
         *,
         max_tokens: int = 512,
         temperature: float = 0.0,
@@ -102,7 +102,7 @@ class LocalChatModel:
 
     def count_tokens(
         self,
-        messages: Sequence[Message] | Sequence[Mapping[str, Any]],
+        messages: TemplateMessages,
         reply: str = "",
         tools: list[dict[str, Any]] | None = None,
     ) -> tuple[int, int]:
@@ -117,7 +117,7 @@ class LocalChatModel:
     def _inputs(
         self,
         loaded: LoadedWeights,
-        messages: Sequence[Message] | Sequence[Mapping[str, Any]],
+        messages: TemplateMessages,
         max_tokens: int,
         tools: list[dict[str, Any]] | None = None,
     ) -> Any:
