@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.services import Services, services
+from rag.common.reasons import one_line
 from rag.doctor import check_model_server
 from rag.generate.base import ModelUnavailable
 from rag.generate.weights import resolve_source
@@ -51,10 +52,7 @@ def readyz(found: Found) -> Any:
             store.health()
             checks[name] = {"ok": True, "detail": store.description}
         except Exception as exc:  # any failure means not ready; the reason is shown, not raised
-            checks[name] = {
-                "ok": False,
-                "detail": str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
-            }
+            checks[name] = {"ok": False, "detail": one_line(exc)}
     ok, detail = _model_check(found)
     checks["model"] = {"ok": ok, "detail": detail}
     down = [name for name, check in checks.items() if not check["ok"]]

@@ -13,6 +13,7 @@ from pypdf import PdfReader
 from pypdf.errors import DependencyError
 
 from ingest.loaders.base import LoadedDocument, LoaderError, Section
+from rag.common.reasons import one_line
 
 _CORRUPT = "corrupt or unreadable PDF"
 
@@ -31,7 +32,7 @@ class PdfLoader:
         except LoaderError:
             raise
         except Exception as exc:  # pypdf raises many kinds (KeyError, ValueError...) on broken files
-            raise LoaderError(f"{_CORRUPT} ({_reason(exc)})") from exc
+            raise LoaderError(f"{_CORRUPT} ({one_line(exc)})") from exc
         metadata: dict[str, object] = {"pages": pages}
         if title:
             metadata["title"] = str(title)
@@ -54,15 +55,9 @@ def _iter_pages(reader: PdfReader) -> Iterator[Section]:
         try:
             text = page.extract_text()
         except Exception as exc:  # same breadth as above: one broken page stream fails the file
-            raise LoaderError(f"{_CORRUPT} (page {number}: {_reason(exc)})") from exc
+            raise LoaderError(f"{_CORRUPT} (page {number}: {one_line(exc)})") from exc
         if text.strip():
             found_text = True
             yield Section(text, {"page": number})
     if not found_text:
         raise LoaderError("PDF has no text layer (scanned images?); run OCR on it first")
-
-
-def _reason(exc: Exception) -> str:
-    """The first line of the library's message: enough to tell a truncated file from a bad one."""
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__

@@ -25,6 +25,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
+from rag.common.reasons import one_line
 from rag.evaluate.dataset import DatasetError, EvalQuestion, EvalSet, Passage, read_json, read_jsonl
 
 #: keys that name a record's gold query, in the order the sets use them
@@ -104,9 +105,7 @@ def read_text2sql(path: Path) -> EvalSet:
         try:
             read = tables_read(sql)
         except sqlglot.errors.SqlglotError as exc:
-            raise DatasetError(
-                f"{where}: the gold query does not parse: {str(exc).splitlines()[0]}"
-            ) from None
+            raise DatasetError(f"{where}: the gold query does not parse: {one_line(exc)}") from None
         unknown = sorted(read - set(tables[db_id]))
         if unknown:
             raise DatasetError(

@@ -12,6 +12,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from rag.common.reasons import one_line
 from rag.models import Fact, Hit, SourceFailure, TableResult
 from rag.retrieve.base import Evidence, Retriever
 from rag.retrieve.fuse import FusedHit, FusionMethod, fuse
@@ -28,11 +29,6 @@ class Retrieval:
     tables: list[TableResult] = field(default_factory=list)
     failed: list[SourceFailure] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
-
-
-def _reason(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
 class FusedRetriever:
@@ -86,7 +82,7 @@ class FusedRetriever:
                 try:
                     evidence, found.timings_ms[name] = future.result()
                 except Exception as exc:  # any failure of one source is reported, never raised
-                    found.failed.append(SourceFailure(name, _reason(exc)))
+                    found.failed.append(SourceFailure(name, one_line(exc, typed=True)))
                     continue
                 found.results[name] = evidence.hits
                 found.facts += evidence.facts

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
 from rag.common.filters import CHUNK_COLUMNS, Condition, parse
+from rag.common.reasons import one_line
 from rag.models import Hit
 from rag.retrieve import keyword_postgres, keyword_sqlite
 from rag.retrieve.base import Retriever
@@ -93,8 +94,7 @@ class KeywordRetriever(Retriever):
                     conditions = [chunks.c.kb == kb, *matching]
                     rows = keyword_sqlite.ranked_rows(conn, terms, conditions, _SELECTED, top_k)
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-            raise StoreUnavailable(f"{self.sql.description} failed: {reason}") from None
+            raise StoreUnavailable(f"{self.sql.description} failed: {one_line(exc, driver=True)}") from None
         return [
             Hit(
                 chunk_id=row.id,

@@ -15,6 +15,8 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
+from rag.common.reasons import one_line
+
 #: SQLite virtual-machine steps between deadline checks: ~1 ms of work, negligible overhead.
 _PROGRESS_STEPS = 10_000
 #: PostgreSQL's SQLSTATE for a statement cancelled by `statement_timeout`.
@@ -104,8 +106,7 @@ def _fetch(cursor: Any, sql: str, max_rows: int) -> tuple[list[str], Rows]:
 def _failure(exc: Exception, timed_out: bool) -> QueryFailed:
     if timed_out:
         return QueryTimeout("the query ran past its time limit and was cancelled")
-    lines = str(exc).strip().splitlines()
-    return QueryFailed(lines[0] if lines else type(exc).__name__)
+    return QueryFailed(one_line(exc))
 
 
 def rows_as_markdown(

@@ -21,6 +21,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
+from rag.common.reasons import one_line
+
 #: Rows a query may return when the caller names no limit: enough for a prompt's table.
 DEFAULT_MAX_ROWS = 100
 
@@ -132,8 +134,7 @@ def _parse_one(sql: str, dialect: str) -> exp.Expression:
     try:
         parsed = sqlglot.parse(sql, read=dialect)
     except SqlglotError as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UnsafeSQL(f"could not parse the SQL: {reason}") from None
+        raise UnsafeSQL(f"could not parse the SQL: {one_line(exc)}") from None
     # A comment after the last `;` comes back as a `Semicolon` statement: nothing to run.
     statements = [s for s in parsed if s is not None and not isinstance(s, exp.Semicolon)]
     if len(statements) != 1:
