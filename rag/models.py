@@ -242,6 +242,12 @@ class Table:
     sheet: str | None = None
 
 
+def slug(text: str) -> str:
+    """Lower-case ASCII letters and digits, other runs as one `-`, none at the ends (may be empty):
+    safe as a folder name, a Qdrant collection name or part of a KB name."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
 @dataclass(slots=True, frozen=True)
 class EmbeddingModelInfo:
     """Name, engine and dimension of a model: enough to pick a vector collection without loading it."""
@@ -253,4 +259,5 @@ class EmbeddingModelInfo:
 
     @property
     def slug(self) -> str:
-        return re.sub(r"[^a-z0-9]+", "-", Path(self.name).name.lower()).strip("-")
+        """The model's own name without its organisation or folder, e.g. `bge-m3` for `BAAI/bge-m3`."""
+        return slug(Path(self.name).name)

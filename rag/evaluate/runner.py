@@ -26,6 +26,7 @@ from rag.answer.pipeline import NOTHING_FOUND, AnswerPipeline
 from rag.evaluate.dataset import EvalQuestion, EvalSet
 from rag.evaluate.metrics import exact_match, retrieval_scores, same_result, token_f1
 from rag.evaluate.text2sql import MAX_RESULT_ROWS, export_table, gold_result, is_ordered
+from rag.models import slug
 from rag.retrieve.fused import Retrieval
 
 FUSED = "fused"
@@ -73,8 +74,8 @@ class EvalReport:
 
 def kb_name(eval_set: EvalSet) -> str:
     """`eval-<set>-<hash>`: a changed corpus gets a KB of its own."""
-    slug = re.sub(r"[^a-z0-9]+", "-", eval_set.name.lower()).strip("-")[:40] or "set"
-    return f"eval-{slug}-{eval_set.content_hash()[:8]}"
+    name = slug(eval_set.name)[:40] or "set"
+    return f"eval-{name}-{eval_set.content_hash()[:8]}"
 
 
 def group_kbs(eval_set: EvalSet, kb: str) -> dict[str, str]:
@@ -82,7 +83,7 @@ def group_kbs(eval_set: EvalSet, kb: str) -> dict[str, str]:
     `<kb>-<group>` per database."""
     kbs: dict[str, str] = {}
     for group in eval_set.groups:
-        name = f"{kb}-{re.sub(r'[^a-z0-9]+', '-', group.lower()).strip('-')}" if group else kb
+        name = f"{kb}-{slug(group)}" if group else kb
         while name in kbs.values():  # `a_b` and `a-b` slug alike
             name += "-"
         kbs[group] = name

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
+from rag.models import slug
 from rag.stores.errors import StoreUnavailable
 from rag.stores.vector.base import VectorStore
 
@@ -39,7 +39,7 @@ def collection_name(model_name: str, dimension: int) -> str:
     Lower-case letters, digits and dashes only, so the name is a safe folder name for the
     embedded engine and a valid Qdrant collection name alike.
     """
-    slug = re.sub(r"[^a-z0-9]+", "-", model_name.lower()).strip("-")
-    if not slug:
+    name = slug(model_name)
+    if not name:
         raise ValueError(f"embedding model name {model_name!r} gives an empty collection name")
-    return f"chunks__{slug}__{dimension}"
+    return f"chunks__{name}__{dimension}"
