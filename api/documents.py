@@ -15,6 +15,7 @@ import hashlib
 import logging
 import re
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -55,7 +56,7 @@ def _writable(caller: Principal, found: Services, kb: str) -> None:
 @router.get("/knowledge-bases")
 def list_kbs(caller: Caller, found: Found) -> dict[str, Any]:
     """The knowledge bases this key may read, with their document counts."""
-    return {"knowledge_bases": [kb for kb in found.stores.sql.list_kbs() if caller.can_read(kb["name"])]}
+    return {"knowledge_bases": [asdict(kb) for kb in found.stores.sql.list_kbs() if caller.can_read(kb.name)]}
 
 
 @router.post("/knowledge-bases", status_code=201)
@@ -71,7 +72,7 @@ def create_kb(body: NewKnowledgeBase, caller: Caller, found: Found) -> dict[str,
 def get_kb(kb: str, caller: Caller, found: Found) -> dict[str, Any]:
     """A knowledge base's documents by state, chunks, tables and recent failures."""
     readable_kb(caller, found, kb)
-    return {"name": kb, **found.stores.sql.stats(kb)}
+    return {"name": kb, **asdict(found.stores.sql.stats(kb))}
 
 
 @router.delete("/knowledge-bases/{kb}")
@@ -174,8 +175,8 @@ async def upload(
     await asyncio.wrap_future(job)
     details = found.stores.sql.document_details(ids)
     for detail in details:
-        request.app.state.metrics.ingested.labels(detail["status"]).inc()
-    return {"documents": details}
+        request.app.state.metrics.ingested.labels(detail.status).inc()
+    return {"documents": [asdict(detail) for detail in details]}
 
 
 @router.get("/knowledge-bases/{kb}/documents")
@@ -189,13 +190,13 @@ def list_documents(
     """One page of the KB's documents with their states."""
     readable_kb(caller, found, kb)
     total, page = found.stores.sql.list_documents(kb, offset, limit)
-    return {"total": total, "offset": offset, "limit": limit, "documents": page}
+    return {"total": total, "offset": offset, "limit": limit, "documents": [asdict(d) for d in page]}
 
 
 def _document(found: Services, caller: Principal, doc_id: str) -> dict[str, Any]:
     details = found.stores.sql.document_details([doc_id])
-    if details and caller.can_read(details[0]["kb"]):
-        return details[0]
+    if details and caller.can_read(details[0].kb):
+        return asdict(details[0])
     with found.queue_lock:
         kb = found.queued.get(doc_id)
     if kb is not None and caller.can_read(kb):

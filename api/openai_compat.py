@@ -95,7 +95,7 @@ def sources_text(answer: Answer) -> str:
 @router.get("/models")
 def list_models(caller: Caller, found: Found) -> dict[str, Any]:
     """The KBs this key may read, each twice: as `<kb>` and as `rag:<kb>`."""
-    names = [kb["name"] for kb in found.stores.sql.list_kbs() if caller.can_read(kb["name"])]
+    names = [kb.name for kb in found.stores.sql.list_kbs() if caller.can_read(kb.name)]
     created = int(time.time())
     cards = [
         {"id": model_id, "object": "model", "created": created, "owned_by": "rag-local"}

@@ -12,6 +12,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -152,7 +153,7 @@ def status(
 ) -> None:
     """Documents by state, chunks, vectors, entities, relations, tables and the last errors, per KB."""
     with _stores() as stores:
-        names = [kb] if kb else [row["name"] for row in stores.sql.list_kbs()]
+        names = [kb] if kb else [row.name for row in stores.sql.list_kbs()]
         if kb and not stores.sql.kb_exists(kb):
             raise _fail(f"no knowledge base named {kb!r} (rag kb list shows them)")
         reports = [stores.status(name) for name in names]
@@ -359,7 +360,7 @@ def kb_create(name: str, description: Annotated[str, typer.Option(help="What the
 @kb_app.command("list")
 def kb_list(as_json: JsonOption = False) -> None:
     """List knowledge bases with their document counts."""
-    rows = _with_stores(lambda s: s.sql.list_kbs())
+    rows = [asdict(row) for row in _with_stores(lambda s: s.sql.list_kbs())]
     columns: Columns = {
         "name": lambda row: row["name"],
         "documents": lambda row: row["documents"],

@@ -30,7 +30,7 @@ from rag.retrieve.keyword import query_terms
 from rag.retrieve.sql_exec import QueryFailed, run_guarded
 from rag.retrieve.sql_guard import UnsafeSQL, check_sql, fold, is_cte_reference
 from rag.retrieve.sql_prompts import sql_messages, sql_repair
-from rag.stores.sql import SqlStore
+from rag.stores.sql import CatalogueTable, SqlStore
 from rag.stores.sql.kb_tables import sql_identifier
 
 log = logging.getLogger(__name__)
@@ -68,15 +68,15 @@ def _terms(text: str) -> set[str]:
     return {_stem(term) for term in query_terms(text.replace("_", " "))}
 
 
-def table_terms(table: dict[str, Any]) -> set[str]:
+def table_terms(table: CatalogueTable) -> set[str]:
     """The words a question about this table is likely to use: its names, columns and sample values."""
-    parts: list[str] = [table["source_name"], table["description"]]
-    parts += [column["name"] for column in table["columns"]]
-    parts += [str(value) for row in table["sample_rows"] for value in row if isinstance(value, str)]
+    parts: list[str] = [table.source_name, table.description]
+    parts += [column["name"] for column in table.columns]
+    parts += [str(value) for row in table.sample_rows for value in row if isinstance(value, str)]
     return _terms(" ".join(parts))
 
 
-def route(question: str, tables: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def route(question: str, tables: list[CatalogueTable]) -> list[CatalogueTable]:
     """The tables sharing a term with the question, most shared terms first; [] means no SQL."""
     asked = _terms(question)
     scored = [(len(asked & table_terms(table)), table) for table in tables]
@@ -84,18 +84,18 @@ def route(question: str, tables: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [table for _, table in relevant[:MAX_TABLES]]
 
 
-def prompt_names(tables: Iterable[dict[str, Any]]) -> dict[str, str]:
+def prompt_names(tables: Iterable[CatalogueTable]) -> dict[str, str]:
     """The name each table goes by in the prompt → its stored name: its file's name as an
     identifier, with `_2`, `_3`… where two tables shown would share one."""
     names: dict[str, str] = {}
     for table in tables:
-        base = sql_identifier(table["source_name"], "table")
+        base = sql_identifier(table.source_name, "table")
         if not _parses_as_table(base):  # a word sqlglot reserves (qualify, glob…): `qualify_`
             base += "_"
         name, number = base, 2
         while name in names:
             name, number = f"{base}_{number}", number + 1
-        names[name] = table["name"]
+        names[name] = table.name
     return names
 
 
@@ -129,7 +129,7 @@ def real_names(query: str, dialect: str, names: dict[str, str]) -> str:
     return tree.sql(dialect=dialect)
 
 
-def describe(tables: Iterable[dict[str, Any]]) -> str:
+def describe(tables: Iterable[CatalogueTable]) -> str:
     """The tables as `CREATE TABLE` statements under their prompt names, each followed by a few
     rows as `INSERT` statements: typed literals show a small model which column holds a value the
     question names ('Pallet Mover' is a name, not a category) better than a bare grid of values
@@ -138,12 +138,12 @@ def describe(tables: Iterable[dict[str, Any]]) -> str:
     blocks = []
     for name, table in zip(prompt_names(tables), tables, strict=True):
         columns = ", ".join(
-            f"{column['name']} {_CATALOGUE_TYPES.get(column['type'], 'TEXT')}" for column in table["columns"]
+            f"{column['name']} {_CATALOGUE_TYPES.get(column['type'], 'TEXT')}" for column in table.columns
         )
-        lines = [f"-- {table['description']}", f"CREATE TABLE {name} ({columns});"]
+        lines = [f"-- {table.description}", f"CREATE TABLE {name} ({columns});"]
         lines += [
             f"INSERT INTO {name} VALUES ({', '.join(exp.convert(v).sql() for v in row)});"
-            for row in table["sample_rows"][:SAMPLE_ROWS]
+            for row in table.sample_rows[:SAMPLE_ROWS]
         ]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
@@ -186,7 +186,7 @@ class SqlRetriever(Retriever):
         if filters and "document_id" in filters:  # tables carry no chunk metadata, only their document
             wanted = filters["document_id"]
             kept = set(wanted) if isinstance(wanted, list) else {wanted}
-            catalogue = [table for table in catalogue if table["document_id"] in kept]
+            catalogue = [table for table in catalogue if table.document_id in kept]
         relevant = route(question, catalogue)
         if not relevant:
             return Evidence([])
@@ -202,19 +202,19 @@ class SqlRetriever(Retriever):
             return Evidence([], tables=[self._run(extract_sql(repaired), dialect, catalogue, names)])
 
     def _run(
-        self, query: str, dialect: str, catalogue: list[dict[str, Any]], names: dict[str, str]
+        self, query: str, dialect: str, catalogue: list[CatalogueTable], names: dict[str, str]
     ) -> TableResult:
         query = real_names(query, dialect, names)
-        safe = check_sql(query, dialect, {table["name"] for table in catalogue}, max_rows=self.max_rows)
+        safe = check_sql(query, dialect, {table.name for table in catalogue}, max_rows=self.max_rows)
         columns, rows = run_guarded(self.sql.engine, safe, timeout_s=self.timeout_s, max_rows=self.max_rows)
         tree = sqlglot.parse_one(safe, read=dialect)
         named = {".".join(part.name.lower() for part in t.parts) for t in tree.find_all(exp.Table)}
-        read = [table for table in catalogue if table["name"] in named]
+        read = [table for table in catalogue if table.name in named]
         return TableResult(
             sql=safe,
             columns=columns,
             rows=rows,
-            tables=[table["name"] for table in read],
-            document_ids=sorted({table["document_id"] for table in read}),
-            sources=sorted({table["source"] for table in read}),
+            tables=[table.name for table in read],
+            document_ids=sorted({table.document_id for table in read}),
+            sources=sorted({table.source for table in read}),
         )

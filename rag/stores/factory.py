@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from rag.config import Settings
@@ -37,13 +37,13 @@ class Stores:
         graph = self.graph.count(kb)
         return {
             "kb": kb,
-            "documents": stats["documents"],
-            "chunks": stats["chunks"],
+            "documents": stats.documents,
+            "chunks": stats.chunks,
             "vectors": self.vector.count(kb),
             "entities": graph["entities"],
             "relations": graph["relations"],
-            "tables": stats["tables"],
-            "failed": stats["failed"],
+            "tables": stats.tables,
+            "failed": [asdict(failure) for failure in stats.failed],
         }
 
     def delete_documents(self, entries: Iterable[LedgerEntry]) -> int:

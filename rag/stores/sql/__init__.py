@@ -1,5 +1,21 @@
 """The relational store (SQLite embedded default, PostgreSQL in production)."""
 
-from rag.stores.sql.store import LedgerEntry, SqlStore
+from rag.stores.sql.results import (
+    CatalogueTable,
+    DocumentDetails,
+    FailedDocument,
+    KbStats,
+    KnowledgeBase,
+    LedgerEntry,
+)
+from rag.stores.sql.store import SqlStore
 
-__all__ = ["LedgerEntry", "SqlStore"]
+__all__ = [
+    "CatalogueTable",
+    "DocumentDetails",
+    "FailedDocument",
+    "KbStats",
+    "KnowledgeBase",
+    "LedgerEntry",
+    "SqlStore",
+]

@@ -1,0 +1,65 @@
+"""The engine of the relational store and the migrations that bring its schema up to date.
+
+Opening a store always runs the Alembic migrations to the newest revision (a no-op when the
+database is already there), so a KB created by an older version of `rag` is upgraded the first
+time a newer one opens it; there is no separate upgrade step to forget.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Engine
+
+from rag.common.reasons import one_line
+from rag.stores.errors import StoreUnavailable
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_engine(url: str, timeout: float) -> Engine:
+    """An engine for `url`: SQLite with foreign keys on and WAL (its folder created), or a
+    pre-pinged PostgreSQL pool; `timeout` bounds the wait for a lock or a connection."""
+    if url.startswith("sqlite"):
+        path = url.split(":///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": timeout})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    return sa.create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        connect_args={"connect_timeout": max(1, int(timeout))},
+    )
+
+
+def check_reachable(engine: Engine, description: str) -> None:
+    """Raise StoreUnavailable, naming the store and the driver's reason, unless a query runs."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError as exc:
+        raise StoreUnavailable(f"{description} is unreachable: {one_line(exc, driver=True)}") from None
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to `revision` (the newest by default) in one transaction."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)

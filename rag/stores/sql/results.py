@@ -1,0 +1,90 @@
+"""What the relational store returns: one frozen dataclass per kind of row a caller reads.
+
+Callers get named, typed fields instead of `dict[str, Any]`; the interfaces that show these rows
+(the HTTP API, `rag … --json`) turn them into JSON with `dataclasses.asdict`, so the field order
+here is the key order of their output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(slots=True, frozen=True)
+class LedgerEntry:
+    """What the ledger knows of one document, enough to decide new / changed / resume."""
+
+    id: str
+    kb: str
+    source: str
+    content_hash: str
+    status: str
+    chunk_count: int
+
+
+@dataclass(slots=True, frozen=True)
+class KnowledgeBase:
+    """A knowledge base and how many documents its ledger holds."""
+
+    name: str
+    description: str
+    created_at: datetime
+    documents: int
+
+
+@dataclass(slots=True, frozen=True)
+class DocumentDetails:
+    """What a client may see of a document: its state, the stage and error of a failure, size, times."""
+
+    id: str
+    kb: str
+    source: str
+    status: str
+    stage: str | None
+    error: str | None
+    size: int
+    chunk_count: int
+    metadata: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(slots=True, frozen=True)
+class FailedDocument:
+    """A document that failed, the stage it failed in and the reason."""
+
+    source: str
+    stage: str | None
+    error: str | None
+
+
+@dataclass(slots=True, frozen=True)
+class KbStats:
+    """A KB's ledger in numbers (documents by state, chunks, tables) and its latest failures."""
+
+    documents: dict[str, int]
+    chunks: int
+    tables: int
+    failed: list[FailedDocument]
+
+
+@dataclass(slots=True, frozen=True)
+class CatalogueTable:
+    """One ingested table as text-to-SQL sees it: its stored and file names, columns and samples.
+
+    `name` is the qualified SQL name (`kb_sales.orders` or `kb_sales__orders`); `columns` are
+    `{"name", "type"}` pairs and `sample_rows` the first rows, as stored in the catalogue's JSON.
+    """
+
+    id: str
+    kb: str
+    document_id: str
+    name: str
+    source_name: str
+    description: str
+    columns: list[dict[str, str]]
+    sample_rows: list[list[Any]]
+    row_count: int
+    source: str
