@@ -12,7 +12,8 @@ A filter is a JSON object `{key: value, ...}`; a chunk passes when every key mat
 
 Anything else (null, an object, a nested list, NaN) is refused with a ValueError naming the key,
 before any backend runs. The vector payload, the keyword SQL and the graph's Python check all
-read this parsed form, so the three retrievers keep or drop the same chunks for one filter.
+read this parsed form, so the three retrievers keep or drop the same chunks for one filter
+(docs/retrieval.md, "Metadata filters", says where each backend checks it).
 """
 
 from __future__ import annotations

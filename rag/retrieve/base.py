@@ -37,8 +37,8 @@ class Retriever(Protocol):
     def retrieve(
         self, question: str, kb: str, top_k: int, filters: dict[str, Any] | None = None
     ) -> list[Hit]:
-        """At most `top_k` hits of `kb`, ranked 1…n; `filters` match chunk metadata exactly
-        (a list value matches any of its items), as the vector store's payload filters do."""
+        """At most `top_k` hits of `kb`, ranked 1…n, keeping only chunks that `filters` match
+        (the grammar of `rag.common.filters`, documented in docs/retrieval.md)."""
         ...
 
     def gather(self, question: str, kb: str, top_k: int, filters: dict[str, Any] | None = None) -> Evidence:
