@@ -10,12 +10,14 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from rag.common.cjk import CJK
+
 #: texts -> their token counts; one call per batch lets a Rust tokenizer work in parallel.
 TokenLengths = Callable[[list[str]], list[int]]
 
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
-#: The default measure without a model: one token per word, CJK character or punctuation mark.
-_APPROX_TOKEN = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+|[^\w\s]")
+#: The default measure without a model: one token per word, CJK character (kana and hangul included,
+#: since tokenizers cut all three into about a token a character) or punctuation mark.
+_APPROX_TOKEN = re.compile(rf"[{CJK}]|[^\W{CJK}]+|[^\w\s]")
 
 
 def approximate_lengths(texts: list[str]) -> list[int]:

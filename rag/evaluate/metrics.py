@@ -25,13 +25,15 @@ from decimal import Decimal
 from typing import Any
 
 from ingest.tables import infer_column
+from rag.common.cjk import CJK
 
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _ZERO_FRACTION = re.compile(r"(?<=:[0-9]{2})\.0+$")
 #: Columns up to which every order is tried against the gold result (6! = 720 orders at most).
 MAX_PERMUTED_COLUMNS = 6
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]")
+#: Every CJK character, kana and hangul included, is a token of its own, as CMRC 2018 scores Chinese.
+_CJK = re.compile(f"[{CJK}]")
 _PUNCTUATION = set(string.punctuation) | {
     "，",
     "。",

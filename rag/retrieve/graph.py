@@ -13,14 +13,13 @@ not hold are matched fuzzily, against a bounded shortlist the store returns.
 
 from __future__ import annotations
 
-import functools
-import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Any
 
+from rag.common.cjk import has_han, load_jieba
 from rag.common.filters import filterable, matches, parse
 from rag.embed import Embedder
 from rag.extract.heuristic import HeuristicExtractor, normalize_name
@@ -29,7 +28,6 @@ from rag.retrieve.base import Evidence, Retriever, chunk_hit, ledger_chunks
 from rag.retrieve.keyword import STOPWORDS
 from rag.stores.graph import GraphStore
 from rag.stores.sql import SqlStore
-from rag.stores.sql.fulltext import has_cjk
 
 #: A fuzzy link needs this similarity (difflib ratio of the normalised names, or cosine of their
 #: embeddings): "alice moreaux" → "alice moreau" is 0.96, "alice" → "alice moreau" only 0.59.
@@ -133,7 +131,7 @@ class GraphRetriever(Retriever):
     def _fuzzy(self, mention: str, kb: str) -> Link | None:
         """The closest name on the store's shortlist for the mention's words, if close enough."""
         key = normalize_name(mention)
-        words = [word for word in key.split() if len(word) >= 3 or has_cjk(word)]
+        words = [word for word in key.split() if len(word) >= 3 or has_han(word)]
         candidates = self.graph.entity_candidates(kb, words, MAX_CANDIDATES)
         if not candidates:
             return None
@@ -181,22 +179,14 @@ def _ngram_spans(question: str) -> list[tuple[int, int]]:
 def _tokens(question: str) -> Iterable[tuple[int, int]]:
     """Word spans; a run holding Chinese is cut by jieba, as the extractor cuts documents."""
     for match in _WORD.finditer(question):
-        if not has_cjk(match.group()):
+        if not has_han(match.group()):
             yield match.span()
             continue
         offset = match.start()
-        for token in _jieba_cut()(match.group()):
+        for token in load_jieba().cut(match.group()):
             if _WORD.fullmatch(token):
                 yield offset, offset + len(token)
             offset += len(token)
-
-
-@functools.cache
-def _jieba_cut() -> Callable[[str], Iterable[str]]:
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)  # it logs its dictionary loading at INFO on first use
-    return jieba.cut
 
 
 def _recognised_spans(extractor: HeuristicExtractor, question: str, kb: str) -> list[tuple[int, int]]:
