@@ -1,7 +1,12 @@
 """SQLAlchemy Core handles on the ledger tables, for queries.
 
 The tables are created and evolved by the Alembic migrations in `migrations/versions/`;
-these handles name the same columns so queries are checked by SQLAlchemy, not strings.
+these handles describe the same columns, keys, constraints, indexes and server defaults, so
+queries are checked by SQLAlchemy, not strings, and `tests/rag/stores/test_migrations.py` can
+prove that a migrated database is exactly this. Only the full-text machinery is left out: it is
+dialect-specific and written in raw SQL by the migrations (SQLite's `chunks_fts` tables and
+triggers; PostgreSQL's generated `chunks.tsv` column, its GIN index, and `chunk_terms` with
+its triggers).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ knowledge_bases = sa.Table(
     "knowledge_bases",
     metadata,
     sa.Column("name", sa.String(128), primary_key=True),
-    sa.Column("description", sa.Text, nullable=False, default=""),
+    sa.Column("description", sa.Text, nullable=False, server_default=sa.text("''")),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
@@ -22,7 +27,9 @@ documents = sa.Table(
     "documents",
     metadata,
     sa.Column("id", sa.String(36), primary_key=True),
-    sa.Column("kb", sa.String(128), sa.ForeignKey("knowledge_bases.name", ondelete="CASCADE")),
+    sa.Column(
+        "kb", sa.String(128), sa.ForeignKey("knowledge_bases.name", ondelete="CASCADE"), nullable=False
+    ),
     sa.Column("source", sa.Text, nullable=False),
     sa.Column("content_hash", sa.String(64), nullable=False),
     sa.Column("mime", sa.String(128), nullable=False),
@@ -30,10 +37,13 @@ documents = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("stage", sa.String(16)),
     sa.Column("error", sa.Text),
-    sa.Column("chunk_count", sa.Integer, nullable=False),
+    sa.Column("chunk_count", sa.Integer, nullable=False, server_default="0"),
     sa.Column("metadata", sa.JSON, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # one document per file and KB: the ledger is keyed by source (`Ledger.ledger`)
+    sa.UniqueConstraint("kb", "source", name="uq_documents_kb_source"),
+    sa.Index("ix_documents_kb_status", "kb", "status"),
 )
 
 chunks = sa.Table(
@@ -43,27 +53,37 @@ chunks = sa.Table(
         "seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True
     ),
     sa.Column("id", sa.String(36), nullable=False, unique=True),
-    sa.Column("document_id", sa.String(36), sa.ForeignKey("documents.id", ondelete="CASCADE")),
+    sa.Column(
+        "document_id", sa.String(36), sa.ForeignKey("documents.id", ondelete="CASCADE"), nullable=False
+    ),
     sa.Column("kb", sa.String(128), nullable=False),
     sa.Column("ordinal", sa.Integer, nullable=False),
     sa.Column("text", sa.Text, nullable=False),
     sa.Column("search_text", sa.Text),
     sa.Column("token_count", sa.Integer, nullable=False),
     sa.Column("metadata", sa.JSON, nullable=False),
+    # keyset paging of a document's chunks in order (`Ledger.iter_chunks`)
+    sa.Index("ix_chunks_document_ordinal", "document_id", "ordinal", unique=True),
+    sa.Index("ix_chunks_kb", "kb"),
 )
 
 kb_tables = sa.Table(
     "kb_tables",
     metadata,
     sa.Column("id", sa.String(36), primary_key=True),
-    sa.Column("kb", sa.String(128), sa.ForeignKey("knowledge_bases.name", ondelete="CASCADE")),
-    sa.Column("document_id", sa.String(36), sa.ForeignKey("documents.id", ondelete="CASCADE")),
+    sa.Column(
+        "kb", sa.String(128), sa.ForeignKey("knowledge_bases.name", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column(
+        "document_id", sa.String(36), sa.ForeignKey("documents.id", ondelete="CASCADE"), nullable=False
+    ),
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("source_name", sa.Text, nullable=False),
     sa.Column("description", sa.Text, nullable=False),
     sa.Column("columns", sa.JSON, nullable=False),
     sa.Column("sample_rows", sa.JSON, nullable=False),
     sa.Column("row_count", sa.Integer, nullable=False),
+    sa.Index("ix_kb_tables_kb", "kb"),
 )
 
 api_keys = sa.Table(
