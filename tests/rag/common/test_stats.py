@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+
 import numpy as np
 import pytest
 
@@ -48,6 +50,15 @@ def test_percent_outside_0_100_is_refused(percent: float) -> None:
 
 
 def test_agrees_with_numpy_default() -> None:
+    """benchmarks/retrieve.py used `np.percentile`: the same figures."""
     values = [12.1, 3.4, 8.8, 30.2, 7.7, 19.0, 4.4]
     for percent in (1, 10, 50, 90, 99):
         assert percentile(values, percent) == pytest.approx(float(np.percentile(values, percent)))
+
+
+def test_agrees_with_statistics_quantiles_inclusive() -> None:
+    """benchmarks/http.py used `statistics.quantiles(method="inclusive")`: the same figures."""
+    values = [12.1, 3.4, 8.8, 30.2, 7.7, 19.0, 4.4]
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    for percent in range(1, 100):
+        assert percentile(values, percent) == pytest.approx(cuts[percent - 1])
