@@ -4,8 +4,11 @@ Two passes keep memory bounded and make crashes resumable:
 1. per file: hash, compare with the ledger, and (for new or changed files) load, clean and
    chunk it straight into the relational store in one transaction (status `stored`);
 2. over the stored chunks, a page at a time across documents: embed in batches, upsert the
-   vectors (`embedded`), extract entities and relations into the graph (`done`).
-A re-run skips what is done, resumes what a crash interrupted, and replaces what changed.
+   vectors, extract entities and relations into the graph; a document whose chunks have all
+   been through both is `done`.
+A re-run skips what is done, resumes what a crash interrupted (a `stored` document goes through
+the second pass again from its first chunk; every write there is an upsert by id), and replaces
+what changed.
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ from ingest.clean import clean_sections
 from ingest.loaders import SUPPORTED_EXTENSIONS, load
 from ingest.loaders.base import LoaderError, Section
 from ingest.walk import walk
+from rag.common.filters import filterable
+from rag.common.reasons import one_line
 from rag.embed import Embedder
-from rag.extract.heuristic import Extractor
+from rag.extract.base import Extractor
 from rag.models import Chunk, Document, DocumentStatus, VectorPoint, chunk_id, document_id
 from rag.stores.errors import StoreUnavailable
 from rag.stores.factory import Stores
@@ -36,8 +41,6 @@ from rag.stores.sql import LedgerEntry
 log = logging.getLogger(__name__)
 
 _HASH_BLOCK = 1 << 20
-#: documents in these states have all their chunks in the ledger and resume from there
-_RESUMABLE = {DocumentStatus.STORED, DocumentStatus.EMBEDDED, DocumentStatus.GRAPHED}
 
 
 class Progress(Protocol):
@@ -111,18 +114,12 @@ def file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
 @dataclass
 class _Work:
-    """A document whose chunks still need vectors and/or graph, with how many chunks it has."""
+    """A `stored` document whose chunks still need vectors and graph, with how many chunks it has."""
 
     entry_id: str
     kb: str
-    status: DocumentStatus
     chunk_count: int
     done: int = 0
 
@@ -204,9 +201,9 @@ class IngestPipeline:
             if entry.status == DocumentStatus.DONE:
                 summary.unchanged += 1
                 return None
-            if entry.status in _RESUMABLE:
+            if entry.status == DocumentStatus.STORED:  # all its chunks are in the ledger
                 summary.resumed += 1
-                return _Work(entry.id, kb, DocumentStatus(entry.status), entry.chunk_count)
+                return _Work(entry.id, kb, entry.chunk_count)
         changed = entry is not None and entry.content_hash != digest
         if entry is not None:
             # the old version leaves the vector and graph stores before the ledger forgets it
@@ -222,7 +219,7 @@ class IngestPipeline:
                 document, self._chunks(document, loaded.sections), loaded.tables
             )
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
-            raise StoreUnavailable(f"{self.stores.sql.description} failed: {_one_line(exc)}") from None
+            raise StoreUnavailable(f"{self.stores.sql.description} failed: {one_line(exc)}") from None
         except (LoaderError, UnicodeError, ValueError, OSError, sa.exc.SQLAlchemyError) as exc:
             return self._fail(document, stage, exc, summary)
         except Exception as exc:  # a parser library's own bug must fail one file, not the run
@@ -236,10 +233,10 @@ class IngestPipeline:
         summary.tables += len(loaded.tables)
         if count == 0:
             return None
-        return _Work(document.id, kb, DocumentStatus.STORED, count)
+        return _Work(document.id, kb, count)
 
     def _fail(self, document: Document, stage: str, exc: BaseException, summary: IngestSummary) -> None:
-        reason = _one_line(exc)
+        reason = one_line(exc)
         self.stores.sql.record_failure(document, stage, reason)
         summary.failed += 1
         summary.failures.append(Failure(document.source, stage, reason))
@@ -276,30 +273,23 @@ class IngestPipeline:
             return
         by_id = {item.entry_id: item for item in work}
         self.progress.chunks(sum(item.chunk_count for item in work))
-        if any(item.status == DocumentStatus.STORED for item in work):
-            with summary.timed("load_model"):  # once per process; a run with nothing new skips it
-                self.embedder.load()
+        with summary.timed("load_model"):  # once per process; a run with nothing stored skips it
+            self.embedder.load()
         entities: set[str] = set()
         batch_size = max(self.embedder.batch_size * 4, 128)
         for page in self.stores.sql.iter_chunks(list(by_id), batch_size):
-            to_embed = [c for c in page if by_id[c.document_id].status == DocumentStatus.STORED]
-            if to_embed:
-                with summary.timed("embed"):
-                    # repeated text (boilerplate, identical rows) is embedded once per page
-                    unique = list(dict.fromkeys(c.text for c in to_embed))
-                    vectors = dict(zip(unique, self.embedder.embed_passages(unique).tolist(), strict=True))
-                with summary.timed("vectors"):
-                    self.stores.vector.upsert(
-                        [
-                            VectorPoint(id=c.id, vector=vectors[c.text], payload=self._payload(c))
-                            for c in to_embed
-                        ]
-                    )
-                summary.vectors += len(to_embed)
-            to_graph = [c for c in page if by_id[c.document_id].status != DocumentStatus.GRAPHED]
-            if to_graph and self.extractor is not None:
+            with summary.timed("embed"):
+                # repeated text (boilerplate, identical rows) is embedded once per page
+                unique = list(dict.fromkeys(c.text for c in page))
+                vectors = dict(zip(unique, self.embedder.embed_passages(unique).tolist(), strict=True))
+            with summary.timed("vectors"):
+                self.stores.vector.upsert(
+                    [VectorPoint(id=c.id, vector=vectors[c.text], payload=filterable(c)) for c in page]
+                )
+            summary.vectors += len(page)
+            if self.extractor is not None:
                 with summary.timed("graph"):
-                    graph = self.extractor.extract(page[0].kb, to_graph)
+                    graph = self.extractor.extract(page[0].kb, page)
                     self.stores.graph.upsert(graph)
                 entities.update(e.id for e in graph.entities)
                 summary.relations += len(graph.relations)
@@ -313,11 +303,3 @@ class IngestPipeline:
                 self.stores.sql.set_status(finished, DocumentStatus.DONE)
             self.progress.chunks_done(len(page))
         summary.entities = len(entities)
-
-    @staticmethod
-    def _payload(chunk: Chunk) -> dict[str, Any]:
-        payload: dict[str, Any] = {
-            key: value for key, value in chunk.metadata.items() if isinstance(value, str | int | float | bool)
-        }
-        payload.update(kb=chunk.kb, document_id=chunk.document_id, ordinal=chunk.ordinal)
-        return payload

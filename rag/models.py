@@ -40,12 +40,12 @@ def content_hash(data: bytes) -> str:
 
 
 class DocumentStatus(StrEnum):
-    """Ledger states; a document only moves forward, or to failed."""
+    """Ledger states; a document only moves forward, or to failed. `stored` means its chunks are
+    in the ledger; `done` that every chunk also went to the vector and graph stores (one pass
+    writes both, so there is no state in between)."""
 
     PENDING = "pending"
     STORED = "stored"
-    EMBEDDED = "embedded"
-    GRAPHED = "graphed"
     DONE = "done"
     FAILED = "failed"
 
