@@ -198,9 +198,7 @@ def test_tables_become_typed_sql_tables_with_a_catalogue(
             revenue = catalogue["budget / Revenue"]
             names = [c["name"] for c in revenue.columns]
             assert names == ["region", "sales_q1", "sales_q2"]
-            assert (
-                conn.scalar(sa.text(f"SELECT sales_q2 FROM {revenue['name']} WHERE region = 'South'")) == 950
-            )
+            assert conn.scalar(sa.text(f"SELECT sales_q2 FROM {revenue.name} WHERE region = 'South'")) == 950
     rows_as_text = "\n".join(chunk_texts(settings))
     assert "North" in rows_as_text and "1200.5" in rows_as_text
 
