@@ -1,9 +1,12 @@
-"""What every `rag` sub-command shares: the two consoles, error exits, settings, JSON output."""
+"""What every `rag` sub-command shares: the two consoles, error exits, settings, the stores, JSON
+output and the options many commands take."""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -11,11 +14,16 @@ from rich.console import Console
 from rich.markup import escape
 
 from rag.config import Settings
+from rag.stores.errors import StoreUnavailable
+from rag.stores.factory import Stores, open_stores
+from rag.stores.lock import StoreLocked
 
 out = Console()
 err = Console(stderr=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables")]
+KbOption = Annotated[str, typer.Option("--kb", help="Knowledge base name")]
+T = TypeVar("T")
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -37,3 +45,29 @@ def load_settings() -> Settings:
 
 def print_json(data: Any) -> None:
     out.print_json(json.dumps(data, default=str, ensure_ascii=False))
+
+
+@contextmanager
+def configured_stores() -> Iterator[Stores]:
+    """Open the configured stores, turning every way that can fail into one clear line."""
+    from rag.embed import EmbeddingModelError, model_info
+    from rag.generate.base import ModelError
+
+    settings = load_settings()
+    try:
+        stores = open_stores(settings, model_info(settings.embed_model))
+    except (StoreUnavailable, StoreLocked, EmbeddingModelError) as exc:
+        raise fail(str(exc)) from None
+    try:
+        yield stores
+    except (StoreUnavailable, ModelError, EmbeddingModelError) as exc:
+        # documents already stored stay resumable: the next run picks them up
+        raise fail(str(exc)) from None
+    finally:
+        stores.close()
+
+
+def with_stores(action: Callable[[Stores], T]) -> T:
+    """`action` over the configured stores, closed afterwards: for commands that need one call."""
+    with configured_stores() as stores:
+        return action(stores)

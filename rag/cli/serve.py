@@ -1,0 +1,36 @@
+"""`rag serve`: the HTTP API, kept to 127.0.0.1 while no API key exists."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from rag.cli.support import err, load_settings, with_stores
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+) -> None:
+    """Run the HTTP API (docs at /docs). With no key at all, it listens on 127.0.0.1 only."""
+    import uvicorn
+
+    from api.app import create_app
+    from rag.stores.sql.keys import ApiKeys
+
+    settings = load_settings()
+    keyed = bool(settings.admin_key.get_secret_value()) or with_stores(
+        lambda stores: ApiKeys(stores.sql.engine).any()
+    )
+    if not keyed and host != "127.0.0.1":
+        err.print(
+            f"[yellow]no API key exists[/], so the service is open to anyone who reaches it: "
+            f"listening on 127.0.0.1 instead of {escape(host)} (rag keys create, or RAG_ADMIN_KEY)",
+            highlight=False,
+        )
+        host = "127.0.0.1"
+    elif not keyed:
+        err.print("[yellow]no API key exists[/]: open to local clients only (127.0.0.1)", highlight=False)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")

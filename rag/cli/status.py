@@ -1,0 +1,48 @@
+"""`rag status`, `rag config` and `rag doctor`: what is stored, what is configured, what works."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from rag.cli.render import print_checks, print_settings, print_status
+from rag.cli.support import JsonOption, configured_stores, fail, load_settings, print_json
+
+
+def status(
+    kb: Annotated[str | None, typer.Option("--kb", help="One knowledge base")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Documents by state, chunks, vectors, entities, relations, tables and the last errors, per KB."""
+    with configured_stores() as stores:
+        names = [kb] if kb else [row.name for row in stores.sql.list_kbs()]
+        if kb and not stores.sql.kb_exists(kb):
+            raise fail(f"no knowledge base named {kb!r} (rag kb list shows them)")
+        reports = [stores.status(name) for name in names]
+    if as_json:
+        print_json(reports[0] if kb else {"knowledge_bases": reports})
+    else:
+        print_status(reports)
+
+
+def show_config(as_json: JsonOption = False) -> None:
+    """The effective settings (environment, rag.toml, defaults), secrets masked."""
+    shown = load_settings().masked()
+    if as_json:
+        print_json(shown)
+    else:
+        print_settings(shown)
+
+
+def doctor(as_json: JsonOption = False) -> None:
+    """Check each configured store and model, and say how to fix what is wrong."""
+    from rag.doctor import run_checks
+
+    checks = run_checks(load_settings())
+    if as_json:
+        print_json([{"check": c.name, "ok": c.ok, "detail": c.detail} for c in checks])
+    else:
+        print_checks(checks)
+    if not all(check.ok for check in checks):
+        raise typer.Exit(2)
