@@ -35,6 +35,18 @@ def docs(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.fast
+def test_help_lists_the_commands_then_the_groups_in_their_order() -> None:
+    """Each command lives in its group's module; rag.cli.app registers them in the order help shows."""
+    result = runner.invoke(app, ["--help"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0
+    section = result.stdout.split("Commands")[1].splitlines()[1:]
+    # a name starts a row; a help text that runs over more lines leaves the name column blank
+    listed = [line.split()[1] for line in section if line.startswith("│ ") and line[2] != " "]
+    commands = ["eval", "ingest", "status", "retrieve", "ask", "config", "doctor", "serve"]
+    assert listed == [*commands, "kb", "docs", "keys", "models"]
+
+
 def test_ingest_then_status_as_json(tmp_path: Path, docs: Path) -> None:
     code, out, err = rag(tmp_path / "data", "ingest", str(docs), "--kb", "team", "--json")
     assert code == 0, err
