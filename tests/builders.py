@@ -11,7 +11,7 @@ from ingest.chunk import Chunker
 from ingest.pipeline import IngestPipeline
 from rag.config import Settings
 from rag.embed import Embedder, model_info
-from rag.extract.heuristic import Extractor
+from rag.extract.base import Extractor
 from rag.stores.factory import Stores, open_stores
 
 REPO = Path(__file__).resolve().parents[1]

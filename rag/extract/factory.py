@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from rag.config import Settings
-from rag.extract.heuristic import Extractor, HeuristicExtractor
+from rag.extract.base import Extractor
+from rag.extract.heuristic import HeuristicExtractor
 
 #: requests in flight to a model server, which batches them; the in-process model answers one at a time
 _SERVER_CONCURRENCY = 4

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
 
-from rag.extract.heuristic import normalize_name
+from rag.extract.names import normalize_name
 from rag.extract.prompts import EXTRACT_SYSTEM, extract_messages, extract_retry
 from rag.generate.base import ChatModel, ModelRequestError
 from rag.models import (

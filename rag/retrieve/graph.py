@@ -22,8 +22,9 @@ from typing import Any
 from rag.common.cjk import has_han, load_jieba
 from rag.common.filters import filterable, matches, parse
 from rag.embed import Embedder
-from rag.extract.heuristic import HeuristicExtractor, normalize_name
-from rag.models import CO_OCCURS, Chunk, Entity, Fact, Hit, entity_id
+from rag.extract.heuristic import find_mentions
+from rag.extract.names import normalize_name
+from rag.models import CO_OCCURS, Entity, Fact, Hit, entity_id
 from rag.retrieve.base import Evidence, Retriever, chunk_hit, ledger_chunks
 from rag.retrieve.keyword import STOPWORDS
 from rag.stores.graph import GraphStore
@@ -69,7 +70,6 @@ class GraphRetriever(Retriever):
         #: optional: lets a fuzzy link accept a shortlisted name by meaning, not spelling alone
         self.embedder = embedder
         self.hops = hops
-        self._extractor = HeuristicExtractor()
 
     def retrieve(
         self, question: str, kb: str, top_k: int, filters: dict[str, Any] | None = None
@@ -111,7 +111,7 @@ class GraphRetriever(Retriever):
         """Entities of `kb` named in the question: exact normalised names first (longest span wins),
         then a fuzzy match for each name the extractor recognised that no exact link covers."""
         spans = _ngram_spans(question)
-        recognised = _recognised_spans(self._extractor, question, kb)
+        recognised = _recognised_spans(question)
         keys = {span: normalize_name(question[span[0] : span[1]]) for span in [*spans, *recognised]}
         stored = {entity.id: entity for entity in self.graph.find_entities(kb, list(set(keys.values())))}
         links: dict[str, Link] = {}
@@ -189,15 +189,13 @@ def _tokens(question: str) -> Iterable[tuple[int, int]]:
             offset += len(token)
 
 
-def _recognised_spans(extractor: HeuristicExtractor, question: str, kb: str) -> list[tuple[int, int]]:
-    """Where the names the extractor finds in the question lie in it."""
-    batch = extractor.extract(kb, [Chunk("question", "question", kb, 0, question, 0)])
-    spans = []
-    for entity in batch.entities:
-        start = question.find(entity.name)
-        if start >= 0:
-            spans.append((start, start + len(entity.name)))
-    return spans
+def _recognised_spans(question: str) -> list[tuple[int, int]]:
+    """Where the names the extractor finds in the question lie: the first occurrence of each key, in
+    the order the names first appear."""
+    first: dict[str, tuple[int, int]] = {}
+    for mention in find_mentions(question):
+        first.setdefault(mention.key, (mention.start, mention.end))
+    return list(first.values())
 
 
 def _overlaps(span: tuple[int, int], taken: list[tuple[int, int]]) -> bool:

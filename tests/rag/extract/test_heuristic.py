@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag.extract.heuristic import HeuristicExtractor, normalize_name
+from rag.extract.heuristic import HeuristicExtractor
+from rag.extract.names import normalize_name
 from rag.models import CO_OCCURS, Chunk, GraphBatch, chunk_id, document_id, entity_id
 from rag.stores.graph.cypher import batch_rows
 

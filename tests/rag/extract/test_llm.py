@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.extract.heuristic import HeuristicExtractor, normalize_name
+from rag.extract.heuristic import HeuristicExtractor
 from rag.extract.llm import LLMExtractor, parse_reply
+from rag.extract.names import normalize_name
 from rag.generate import ModelUnavailable
 from rag.generate.client import ChatClient
 from rag.generate.local import LocalChatModel
