@@ -1,9 +1,10 @@
 """The optional cross-encoder reranker, with a real cross-encoder loaded from a local folder.
 
-No trained cross-encoder ships in a package (docs/architecture.md, "Models offline"), so the folder here is the packaged MiniLM
-with a freshly initialised relevance head, saved as a cross-encoder: its scores mean nothing, but it
-is a real model read from disk the way RAG_RERANKER_MODEL is, which is what this code is responsible
-for. The order must follow the model's own scores exactly.
+No trained cross-encoder ships in a package (docs/architecture.md, "Models offline"), so the
+folder here (tests/rag/conftest.py) is the packaged MiniLM with a freshly initialised relevance
+head, saved as a cross-encoder: its scores mean nothing, but it is a real model read from disk the
+way RAG_RERANKER_MODEL is, which is what this code is responsible for. The order must follow the
+model's own scores exactly.
 """
 
 from __future__ import annotations
