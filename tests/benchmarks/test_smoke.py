@@ -2,7 +2,7 @@
 exit 0 and print its table, so that no benchmark silently rots between the runs that quote it.
 
 Timings are never asserted (the scripts print, they do not judge); what is checked is that each
-table has its title and its rows. `fetch_sql_model.py` fetches a model and is no benchmark.
+table has its title and its rows.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from benchmarks.fetch_sql_model import model_path as fetched_sql_model
+from tests.fetch_sql_model import model_path as fetched_sql_model
 from tests.server_envs import NODE_BIN, EnvUnavailable, n8n_home
 from tests.servers import free_port, running_server
 
@@ -184,9 +184,7 @@ def test_ask_the_knowledge_base_answers_with_sources(n8n: N8n) -> None:
 
 def test_the_local_model_decides_which_branch_runs_and_says_why(n8n: N8n) -> None:
     if n8n.llm_url is None:
-        pytest.skip(
-            "no SQL-capable evaluation model to route with: run `python benchmarks/fetch_sql_model.py`"
-        )
+        pytest.skip("no SQL-capable evaluation model to route with: run `python tests/fetch_sql_model.py`")
     requests = {
         "knowledge": "When was Northwind Robotics founded?",
         "person": "Please cancel my order and call me back tomorrow.",
@@ -233,7 +231,7 @@ def test_the_agent_calls_the_service_as_its_tool(n8n: N8n) -> None:
     answers 502 with the reason. Either way the service's metrics show the calls, and the steps the
     answer lists hold the service's reply."""
     if n8n.llm_url is None:
-        pytest.skip("no tool-calling model to drive the agent: run `python benchmarks/fetch_sql_model.py`")
+        pytest.skip("no tool-calling model to drive the agent: run `python tests/fetch_sql_model.py`")
     before = _requests_served(n8n.rag_url, "/v1/query") + _requests_served(n8n.rag_url, "/v1/retrieve")
     question = {"question": "When was Northwind Robotics founded?", "kb": "demo"}
     reply = webhook(n8n, "rag-agent", question, timeout_s=600, statuses=(200, 502)).json()

@@ -5,7 +5,7 @@ files concatenate into one GGUF (~490 MB). It carries no license file of its own
 dependency of the product: evaluation and the tests that need a model able to write SQL fetch it
 with this script into a cache folder outside the repository, and skip cleanly without it.
 
-    python benchmarks/fetch_sql_model.py            # prints the path of the .gguf file
+    python tests/fetch_sql_model.py            # prints the path of the .gguf file
 
 The cache folder is $RAG_EVAL_CACHE, else ~/.cache/rag-eval; a second run only prints the path.
 """
