@@ -23,6 +23,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
+from rag.common.filters import parse
 from rag.generate.base import ChatModel
 from rag.models import Hit, TableResult
 from rag.retrieve.base import Evidence, Retriever
@@ -183,10 +184,10 @@ class SqlRetriever(Retriever):
 
     def gather(self, question: str, kb: str, top_k: int, filters: dict[str, Any] | None = None) -> Evidence:
         catalogue = self.sql.tables(kb)
-        if filters and "document_id" in filters:  # tables carry no chunk metadata, only their document
-            wanted = filters["document_id"]
-            kept = set(wanted) if isinstance(wanted, list) else {wanted}
-            catalogue = [table for table in catalogue if table.document_id in kept]
+        # tables carry no chunk metadata, only their document: a filter on it keeps their tables
+        wanted = parse(filters).on("document_id")
+        if wanted is not None:
+            catalogue = [table for table in catalogue if wanted.accepts(table.document_id)]
         relevant = route(question, catalogue)
         if not relevant:
             return Evidence([])
