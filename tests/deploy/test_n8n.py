@@ -44,6 +44,9 @@ def _n8n_env(home: Path, data: Path, port: int, rag_url: str, llm_url: str | Non
         "PATH": f"{home / NODE_BIN}:{home / 'node_modules' / '.bin'}:{os.environ['PATH']}",
         "N8N_USER_FOLDER": str(data),
         "N8N_PORT": str(port),
+        # its task runners' broker listens on 5679 unless told otherwise: a second n8n (another
+        # test run on the machine) would collide with it
+        "N8N_RUNNERS_BROKER_PORT": str(free_port()),
         "N8N_LISTEN_ADDRESS": "127.0.0.1",
         "N8N_DIAGNOSTICS_ENABLED": "false",
         "N8N_VERSION_NOTIFICATIONS_ENABLED": "false",
@@ -157,18 +160,24 @@ def webhook(
 ) -> httpx.Response:
     """POST (JSON, or a form with `files`) until the webhook answers with JSON and one of
     `statuses`: n8n answers 404 for a while after it starts, and a webhook can answer before its
-    workflow's nodes are ready; the last answer is in the failure."""
+    workflow's nodes are ready; the last answer is in the failure. Each request may read for all
+    the time left: a request n8n took is running its workflow, and asking again after a read
+    timeout would start a second run beside the first (on two cores, the agent's model then takes
+    twice as long for both)."""
     deadline = time.monotonic() + timeout_s
     last = "no answer"
-    while time.monotonic() < deadline:
+    while (left := deadline - time.monotonic()) > 0:
         try:
             sent = {"data": body, **upload} if upload else {"json": body}
-            response = httpx.post(f"{n8n.url}/webhook/{path}", timeout=300, **sent)
+            timeout = httpx.Timeout(left, connect=10)
+            response = httpx.post(f"{n8n.url}/webhook/{path}", timeout=timeout, **sent)
             last = f"HTTP {response.status_code}: {response.text[:300]}"
             if response.status_code in statuses and response.headers.get("content-type", "").startswith(
                 "application/json"
             ):
                 return response
+        except httpx.ReadTimeout:
+            last = f"no reply within the {timeout_s:.0f} s allowed"
         except httpx.TransportError as exc:
             last = type(exc).__name__
         time.sleep(1)
@@ -234,7 +243,8 @@ def test_the_agent_calls_the_service_as_its_tool(n8n: N8n) -> None:
         pytest.skip("no tool-calling model to drive the agent: run `python tests/fetch_sql_model.py`")
     before = _requests_served(n8n.rag_url, "/v1/query") + _requests_served(n8n.rag_url, "/v1/retrieve")
     question = {"question": "When was Northwind Robotics founded?", "kb": "demo"}
-    reply = webhook(n8n, "rag-agent", question, timeout_s=600, statuses=(200, 502)).json()
+    # seen: four model turns of 70-150 s each on two busy cores (the prompt grows with each tool result)
+    reply = webhook(n8n, "rag-agent", question, timeout_s=900, statuses=(200, 502)).json()
     after = _requests_served(n8n.rag_url, "/v1/query") + _requests_served(n8n.rag_url, "/v1/retrieve")
     assert after > before, reply  # the model's tool call reached the service through n8n
     if reply["error"] is None:
