@@ -21,9 +21,13 @@ if [ -x "$home/node_modules/.bin/n8n" ] && [ -x "$home/$node_bin/node" ]; then
   exit 0
 fi
 
-mkdir -p "$(dirname "$home")"
-scratch=$(mktemp -d "$(dirname "$home")/.n8n-install.XXXXXX")
+parent=$(dirname "$home")
+mkdir -p "$parent"
+# what an install killed outright left behind (a finished one takes minutes, never hours)
+find "$parent" -maxdepth 1 -name '.n8n-install.*' -mmin +180 -exec rm -rf {} +
+scratch=$(mktemp -d "$parent/.n8n-install.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
+trap 'exit 130' INT TERM HUP  # so that the EXIT trap removes the partial install
 npm_quiet=(--no-audit --no-fund --loglevel=error --prefix "$scratch")
 echo "n8n: installing $NODE_PACKAGE and n8n@$N8N_VERSION into $home (a few minutes)" >&2
 npm install "${npm_quiet[@]}" "$NODE_PACKAGE" >&2
