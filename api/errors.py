@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from rag.generate.base import ModelError
+from rag.common.chat import ModelError
 from rag.stores.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)

@@ -9,9 +9,9 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.services import Services, services
+from rag.common.chat import ModelUnavailable
 from rag.common.reasons import one_line
 from rag.doctor import check_model_server
-from rag.generate.base import ModelUnavailable
 from rag.generate.weights import resolve_source
 
 router = APIRouter(tags=["health"])

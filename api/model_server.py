@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from api.openai_compat import ChatMessage, ChatRequest, completion_chunk, message_text, usage
 from api.tool_calls import ToolCall, offered_names, parse_tool_calls, template_message
-from rag.generate.base import ModelError, ModelRequestError, ServableChatModel
+from rag.common.chat import ModelError, ModelRequestError, ServableChatModel
 
 #: `owned_by` in `/v1/models`, so clients can tell this server from the engines of `quirks.py`
 OWNER = "rag-transformers"

@@ -23,7 +23,7 @@ from api.auth import Principal, principal, readable_kb
 from api.errors import ApiError, error_body
 from api.services import Services, services
 from rag.answer.responses import answer_json
-from rag.generate.base import ModelError
+from rag.common.chat import ModelError
 from rag.models import Answer
 
 router = APIRouter(prefix="/v1", tags=["openai"])

@@ -17,7 +17,7 @@ from api.schemas import QueryRequest, QueryResponse, RetrieveRequest, RetrieveRe
 from api.services import Services, services
 from rag.answer.pipeline import AnswerPipeline
 from rag.answer.responses import answer_json, retrieval_json
-from rag.generate.base import ModelError
+from rag.common.chat import ModelError
 from rag.models import Answer
 
 log = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from rag.common.chat import ModelUnavailable
 from rag.embed import Embedder, model_info, open_embedder
-from rag.generate.base import ModelUnavailable
 from rag.generate.local import LocalChatModel
 from rag.generate.weights import packaged_gguf
 from tests.fetch_sql_model import model_path as fetched_sql_model

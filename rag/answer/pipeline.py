@@ -15,9 +15,9 @@ from typing import Any
 
 from rag.answer.context import Budgets, build_context, mark_cited
 from rag.answer.prompts import answer_messages
+from rag.common.chat import ChatModel
 from rag.config import Settings
 from rag.embed import Embedder, TokenLengths, open_embedder
-from rag.generate.base import ChatModel
 from rag.generate.factory import open_chat_model
 from rag.models import Answer
 from rag.retrieve.factory import open_retrievers

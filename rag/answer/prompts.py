@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag.generate.base import Message
+from rag.common.chat import Message
 
 #: Short on purpose: small local models follow a few plain rules better than a long policy.
 ANSWER_SYSTEM = """\

@@ -41,13 +41,13 @@ def eval_command(
     text-to-SQL set, also the execution accuracy of the SQL retriever's queries."""
     from ingest.factory import open_ingest_pipeline
     from rag.answer.pipeline import open_pipeline
+    from rag.common.chat import ModelError
     from rag.embed import EmbeddingModelError, model_info
     from rag.evaluate.dataset import DatasetError
     from rag.evaluate.formats import load
     from rag.evaluate.report import answers_table, report_table, sql_table, write_report
     from rag.evaluate.runner import FUSED, evaluate, group_kbs, kb_name, write_corpus
     from rag.evaluate.text2sql import MAX_RESULT_ROWS
-    from rag.generate.base import ModelError
     from rag.retrieve.factory import parse_names
     from rag.stores.errors import StoreUnavailable
     from rag.stores.factory import open_stores

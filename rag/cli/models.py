@@ -166,7 +166,7 @@ def serve(
     import uvicorn
 
     from api.model_server import create_model_app
-    from rag.generate.base import ModelUnavailable
+    from rag.common.chat import ModelUnavailable
     from rag.generate.local import LocalChatModel
     from rag.generate.weights import PACKAGED_NAME
 

@@ -50,8 +50,8 @@ def print_json(data: Any) -> None:
 @contextmanager
 def configured_stores() -> Iterator[Stores]:
     """Open the configured stores, turning every way that can fail into one clear line."""
+    from rag.common.chat import ModelError
     from rag.embed import EmbeddingModelError, model_info
-    from rag.generate.base import ModelError
 
     settings = load_settings()
     try:

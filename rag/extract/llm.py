@@ -28,9 +28,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
 
+from rag.common.chat import ChatModel, ModelRequestError
 from rag.extract.names import normalize_name
 from rag.extract.prompts import EXTRACT_SYSTEM, extract_messages, extract_retry
-from rag.generate.base import ChatModel, ModelRequestError
 from rag.models import (
     CO_OCCURS,
     LOCATION,

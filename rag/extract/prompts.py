@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag.generate.base import Message
+from rag.common.chat import Message
 
 #: Entity types match the heuristic extractor's, so both extractors type the same graph the same way.
 EXTRACT_SYSTEM = """\

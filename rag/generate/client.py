@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
+from rag.common.chat import Message, ModelError, ModelRequestError, ModelUnavailable
 from rag.config import mask_url
-from rag.generate.base import Message, ModelError, ModelRequestError, ModelUnavailable
 from rag.generate.quirks import SERVER_BY_OWNER, request_extras
 
 log = logging.getLogger(__name__)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from rag.common.chat import ChatModel
 from rag.config import Settings
-from rag.generate.base import ChatModel
 from rag.generate.client import ChatClient
 from rag.generate.local import LocalChatModel
 

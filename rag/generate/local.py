@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from rag.generate.base import ModelRequestError, TemplateMessages
+from rag.common.chat import ModelRequestError, TemplateMessages
 from rag.generate.weights import PACKAGED_NAME, LoadedWeights, is_packaged, load_weights, resolve_source
 
 

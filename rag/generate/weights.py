@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rag.generate.base import ModelUnavailable
+from rag.common.chat import ModelUnavailable
 
 log = logging.getLogger(__name__)
 

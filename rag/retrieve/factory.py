@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from rag.common.chat import ChatModel
 from rag.embed import Embedder
-from rag.generate.base import ChatModel
 from rag.retrieve.base import Retriever
 from rag.retrieve.graph import GraphRetriever
 from rag.retrieve.keyword import KeywordRetriever

@@ -23,8 +23,8 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
+from rag.common.chat import ChatModel
 from rag.common.filters import parse
-from rag.generate.base import ChatModel
 from rag.models import Hit, TableResult
 from rag.retrieve.base import Evidence, Retriever
 from rag.retrieve.keyword import query_terms

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag.generate.base import Message
+from rag.common.chat import Message
 
 SQL_SYSTEM = """\
 You write one {dialect} SELECT query that answers the question from the tables below. Use only \

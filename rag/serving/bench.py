@@ -19,9 +19,9 @@ from typing import Any
 
 import httpx
 
+from rag.common.chat import Message
 from rag.common.stats import percentile
 from rag.config import mask_url
-from rag.generate.base import Message
 from rag.generate.quirks import SERVER_BY_OWNER, request_extras
 from rag.serving.probe import Timing, list_models, timed_chat
 

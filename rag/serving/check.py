@@ -16,8 +16,8 @@ from typing import Any
 
 import httpx
 
+from rag.common.chat import Message
 from rag.config import Settings, mask_url
-from rag.generate.base import Message
 from rag.generate.quirks import SERVER_BY_OWNER, request_extras
 from rag.serving.probe import Timing, headers, list_models, timed_chat
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 
+from rag.common.chat import Message
 from rag.config import mask_url
-from rag.generate.base import Message
 
 
 @dataclass(slots=True)

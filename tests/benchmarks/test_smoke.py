@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.generate.base import ModelUnavailable
+from rag.common.chat import ModelUnavailable
 from rag.generate.weights import packaged_gguf
 from tests.builders import REPO
 from tests.postgres import find_pg_bin

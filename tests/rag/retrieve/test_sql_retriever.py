@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from rag.common.chat import ChatModel, Message
 from rag.config import Settings
 from rag.embed import Embedder
-from rag.generate.base import ChatModel, Message
 from rag.generate.local import LocalChatModel
 from rag.retrieve.sql import SqlRetriever, describe, extract_sql, prompt_names, real_names, route
 from rag.stores.factory import Stores

@@ -3,6 +3,10 @@
 The retrieval pipeline, the LLM extractor and the API talk to one `ChatModel`, whether it is a model
 server over HTTP or the small model in-process, so switching backends is a setting, not a code path.
 A backend that `rag models serve` can put behind an OpenAI-compatible API is a `ServableChatModel`.
+
+It lives below every layer, not in `rag/generate/`: the SQL retriever, the LLM extractor and the
+answer flow take a `ChatModel` without depending on any backend, and `rag.retrieve` and
+`rag.generate` never import each other (a contract in pyproject.toml).
 """
 
 from __future__ import annotations
