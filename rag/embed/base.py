@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -115,9 +117,30 @@ class Embedder(ABC):
     product) for passages and for queries, which asymmetric models such as E5 embed differently,
     and the model's own token count, so chunks are cut to what the model reads."""
 
+    #: questions whose embedding is remembered: the vector and graph retrievers embed the same
+    #: question side by side, and the second should not pay for it again
+    QUERY_MEMORY = 256
+
     def __init__(self, info: EmbeddingModelInfo, batch_size: int = 64) -> None:
         self.info = info
         self.batch_size = batch_size
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._queries_lock = threading.Lock()
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """One question's vector, computed once for all the retrievers that ask for it (the lock
+        makes a second asker wait for the first instead of running the model beside it)."""
+        with self._queries_lock:
+            vector = self._queries.get(text)
+            if vector is None:
+                vector = self.embed_queries([text])[0]
+                vector.setflags(write=False)
+                self._queries[text] = vector
+                if len(self._queries) > self.QUERY_MEMORY:
+                    self._queries.popitem(last=False)
+            else:
+                self._queries.move_to_end(text)
+            return vector
 
     @abstractmethod
     def load(self) -> None:

@@ -37,7 +37,7 @@ def open_retrievers(
         elif name == "keyword":
             built.append(KeywordRetriever(stores.sql))
         elif name == "graph":
-            built.append(GraphRetriever(stores.graph, stores.sql, embedder))
+            built.append(GraphRetriever(stores.graph, stores.sql, embedder, stores.vector))
         elif chat is None:
             raise ValueError("the sql retriever needs a language model to write its queries")
         else:

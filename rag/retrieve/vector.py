@@ -29,7 +29,7 @@ class VectorRetriever(Retriever):
     def retrieve(
         self, question: str, kb: str, top_k: int, filters: dict[str, Any] | None = None
     ) -> list[Hit]:
-        query = self.embedder.embed_queries([question])[0].tolist()
+        query = self.embedder.embed_query(question).tolist()
         found = self.vector.search(query, kb, top_k, filters)
         scores = {point.id: float(point.score) for point in found}
         kept = ledger_chunks(self.sql, list(scores), kb, self.name)

@@ -35,8 +35,15 @@ class GraphStore(Protocol):
     def neighbourhood(self, kb: str, entity_ids: list[str], hops: int, limit: int) -> list[Fact]:
         """The relations within `hops` (1 or 2) of the entities, nearest first, at most `limit`."""
 
-    def mentioning_chunks(self, kb: str, entity_ids: list[str], limit: int) -> list[tuple[str, list[str]]]:
-        """(chunk id, which of the entities it mentions) for the chunks mentioning most of them first."""
+    def chunk_mentions(self, kb: str, chunk_ids: list[str]) -> list[tuple[str, str]]:
+        """(chunk id, entity id) for every entity the chunks mention."""
+
+    def entity_mentions(self, kb: str, entity_ids: list[str]) -> list[tuple[str, str]]:
+        """(chunk id, entity id) for every chunk mentioning one of the entities: a caller bounds
+        the list by leaving out entities whose `entity_degrees` say they are everywhere."""
+
+    def entity_degrees(self, kb: str, entity_ids: list[str]) -> dict[str, int]:
+        """Entity id → how many chunks of the KB mention it: the entity's specificity."""
 
     def health(self) -> None: ...
 

@@ -52,10 +52,13 @@ ENTITY_CANDIDATES = (
     " RETURN e.id, e.kb, e.name, e.type ORDER BY size(e.name), e.id LIMIT $limit"
 )
 
-#: Chunks ranked by how many of the entities they mention.
-MENTIONING_CHUNKS = (
-    "MATCH (c:Chunk)-[:MENTIONS]->(e:Entity) WHERE e.id IN $ids AND c.kb = $kb"
-    " RETURN c.id, collect(e.id) AS found ORDER BY size(found) DESC, c.id LIMIT $limit"
+#: The mention edges around a set of chunks or of entities: the neighbourhood graph retrieval walks.
+_MENTION = "MATCH (c:Chunk)-[:MENTIONS]->(e:Entity) WHERE "
+CHUNK_MENTIONS = _MENTION + "c.id IN $ids AND e.kb = $kb RETURN c.id, e.id"
+ENTITY_MENTIONS = _MENTION + "e.id IN $ids AND c.kb = $kb RETURN c.id, e.id"
+#: How many chunks of the KB mention each entity: its specificity (a hub is mentioned everywhere).
+ENTITY_DEGREES = (
+    "MATCH (c:Chunk)-[:MENTIONS]->(e:Entity) WHERE e.id IN $ids AND c.kb = $kb RETURN e.id, count(c)"
 )
 
 # The edges touching a set of entities, one statement per direction (LadybugDB has no startNode()).
@@ -88,12 +91,28 @@ def entity_candidates(run: Runner, kb: str, words: list[str], limit: int) -> lis
     return sorted(found.values(), key=lambda entity: (len(entity.name), entity.id))[: max(limit, 0)]
 
 
-def mentioning_chunks(run: Runner, kb: str, entity_ids: list[str], limit: int) -> list[tuple[str, list[str]]]:
-    """(chunk id, the given entities it mentions), most entities first."""
-    if not entity_ids or limit <= 0:
+def chunk_mentions(run: Runner, kb: str, chunk_ids: list[str]) -> list[tuple[str, str]]:
+    """(chunk id, entity id) for every entity the chunks mention."""
+    if not chunk_ids:
         return []
-    rows = run(MENTIONING_CHUNKS, {"kb": kb, "ids": list(dict.fromkeys(entity_ids)), "limit": limit})
-    return [(row[0], list(row[1])) for row in rows]
+    rows = run(CHUNK_MENTIONS, {"kb": kb, "ids": list(dict.fromkeys(chunk_ids))})
+    return [(row[0], row[1]) for row in rows]
+
+
+def entity_mentions(run: Runner, kb: str, entity_ids: list[str]) -> list[tuple[str, str]]:
+    """(chunk id, entity id) for every chunk mentioning one of the entities."""
+    if not entity_ids:
+        return []
+    rows = run(ENTITY_MENTIONS, {"kb": kb, "ids": list(dict.fromkeys(entity_ids))})
+    return [(row[0], row[1]) for row in rows]
+
+
+def entity_degrees(run: Runner, kb: str, entity_ids: list[str]) -> dict[str, int]:
+    """Entity id → how many chunks of the KB mention it (an entity no chunk mentions is left out)."""
+    if not entity_ids:
+        return {}
+    rows = run(ENTITY_DEGREES, {"kb": kb, "ids": list(dict.fromkeys(entity_ids))})
+    return {row[0]: int(row[1]) for row in rows}
 
 
 def neighbourhood(run: Runner, kb: str, entity_ids: list[str], hops: int, limit: int) -> list[Fact]:

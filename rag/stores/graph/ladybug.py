@@ -138,10 +138,20 @@ class LadybugGraphStore:
         with self._lock:
             return cypher.neighbourhood(self._read, kb, entity_ids, hops, limit)
 
-    def mentioning_chunks(self, kb: str, entity_ids: list[str], limit: int) -> list[tuple[str, list[str]]]:
-        """(chunk id, which of the entities it mentions) for the chunks mentioning most of them first."""
+    def chunk_mentions(self, kb: str, chunk_ids: list[str]) -> list[tuple[str, str]]:
+        """(chunk id, entity id) for every entity the chunks mention."""
         with self._lock:
-            return cypher.mentioning_chunks(self._read, kb, entity_ids, limit)
+            return cypher.chunk_mentions(self._read, kb, chunk_ids)
+
+    def entity_mentions(self, kb: str, entity_ids: list[str]) -> list[tuple[str, str]]:
+        """(chunk id, entity id) for every chunk mentioning one of the entities."""
+        with self._lock:
+            return cypher.entity_mentions(self._read, kb, entity_ids)
+
+    def entity_degrees(self, kb: str, entity_ids: list[str]) -> dict[str, int]:
+        """Entity id → how many chunks of the KB mention it."""
+        with self._lock:
+            return cypher.entity_degrees(self._read, kb, entity_ids)
 
     def health(self) -> None:
         with self._lock:

@@ -136,9 +136,17 @@ class Neo4jGraphStore:
         """The relations within `hops` (1 or 2) of the entities, nearest first, at most `limit`."""
         return self._read(_with_runner, cypher.neighbourhood, kb, entity_ids, hops, limit)
 
-    def mentioning_chunks(self, kb: str, entity_ids: list[str], limit: int) -> list[tuple[str, list[str]]]:
-        """(chunk id, which of the entities it mentions) for the chunks mentioning most of them first."""
-        return self._read(_with_runner, cypher.mentioning_chunks, kb, entity_ids, limit)
+    def chunk_mentions(self, kb: str, chunk_ids: list[str]) -> list[tuple[str, str]]:
+        """(chunk id, entity id) for every entity the chunks mention."""
+        return self._read(_with_runner, cypher.chunk_mentions, kb, chunk_ids)
+
+    def entity_mentions(self, kb: str, entity_ids: list[str]) -> list[tuple[str, str]]:
+        """(chunk id, entity id) for every chunk mentioning one of the entities."""
+        return self._read(_with_runner, cypher.entity_mentions, kb, entity_ids)
+
+    def entity_degrees(self, kb: str, entity_ids: list[str]) -> dict[str, int]:
+        """Entity id → how many chunks of the KB mention it."""
+        return self._read(_with_runner, cypher.entity_degrees, kb, entity_ids)
 
     def health(self) -> None:
         with self._unavailable_as_store_error():

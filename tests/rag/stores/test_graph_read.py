@@ -143,14 +143,22 @@ def test_neighbourhood_stays_in_its_kb(store: GraphStore, kbs: tuple[str, str]) 
     assert store.neighbourhood(kb, [entity_id(other, "alice moreau")], 2, 10) == []
 
 
-def test_mentioning_chunks_rank_chunks_naming_more_of_the_entities_first(
-    store: GraphStore, kbs: tuple[str, str]
-) -> None:
-    kb = kbs[0]
-    ids = [entity_id(kb, "vantor labs"), entity_id(kb, "lyon")]
-    found = store.mentioning_chunks(kb, ids, 10)
-    assert found[0] == (chunk_of(kb, 1), found[0][1]) and sorted(found[0][1]) == sorted(ids)
-    assert sorted(chunk for chunk, _ in found[1:]) == sorted([chunk_of(kb, 0), chunk_of(kb, 2)])
-    assert len(store.mentioning_chunks(kb, ids, 2)) == 2
-    assert store.mentioning_chunks(kb, [], 10) == []
-    assert store.mentioning_chunks(kbs[1], ids, 10) == []
+def test_mentions_read_both_ways_and_degrees_count_chunks(store: GraphStore, kbs: tuple[str, str]) -> None:
+    """The neighbourhood a graph walk pulls in: chunk → entities, entity → chunks, and how many
+    chunks mention each entity (its specificity), all within the KB asked."""
+    kb, other = kbs
+    vantor, lyon = entity_id(kb, "vantor labs"), entity_id(kb, "lyon")
+    assert sorted(store.chunk_mentions(kb, [chunk_of(kb, 1)])) == sorted(
+        [(chunk_of(kb, 1), vantor), (chunk_of(kb, 1), lyon)]
+    )
+    assert sorted(store.entity_mentions(kb, [lyon])) == sorted(
+        [(chunk_of(kb, 1), lyon), (chunk_of(kb, 2), lyon)]
+    )
+    assert store.entity_degrees(kb, [vantor, lyon, entity_id(kb, "france")]) == {
+        vantor: 2,
+        lyon: 2,
+        entity_id(kb, "france"): 1,
+    }
+    assert store.chunk_mentions(kb, []) == [] and store.entity_mentions(kb, []) == []
+    assert store.entity_degrees(kb, []) == {}
+    assert store.entity_mentions(other, [lyon]) == [] and store.entity_degrees(other, [lyon]) == {}
