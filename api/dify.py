@@ -221,7 +221,7 @@ async def retrieval(
     pipeline = found.pipeline.using(DIFY_RETRIEVERS)
     context = await run_in_threadpool(pipeline.retrieve, body.query, kb, top_k=depth)
     request.app.state.metrics.observe_retrieval(context.timings_ms, context.failed)
-    names = [r.name for r in pipeline.retriever.retrievers]
+    names = list(context.weights)
     records = []
     for item in context.hits:
         hit = item.hit
@@ -230,8 +230,7 @@ async def retrieval(
                     "retrievers": sorted(item.ranks)}  # fmt: skip
         if condition and not matches(metadata, condition):
             continue
-        settings = found.settings
-        score = round(relevance(item.score, settings.fusion_weights, names, method=settings.fusion), 6)
+        score = round(relevance(item.score, context.weights, names, method=found.settings.fusion), 6)
         if score < setting.score_threshold:
             continue
         records.append(

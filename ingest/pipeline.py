@@ -34,6 +34,7 @@ from rag.common.reasons import one_line
 from rag.embed import Embedder
 from rag.extract.base import Extractor
 from rag.models import Chunk, Document, DocumentStatus, VectorPoint, chunk_id, document_id
+from rag.retrieve.calibrate import needs_refit, refit
 from rag.stores.errors import StoreUnavailable
 from rag.stores.factory import Stores
 from rag.stores.sql import LedgerEntry
@@ -92,6 +93,8 @@ class IngestSummary:
     #: prune, index
     timings: dict[str, float] = field(default_factory=dict)
     failures: list[Failure] = field(default_factory=list)
+    #: the fusion weights learned for the KB after this run changed it (`rag.retrieve.calibrate`)
+    fusion_weights: dict[str, float] = field(default_factory=dict)
 
     @contextmanager
     def timed(self, stage: str) -> Iterator[None]:
@@ -174,8 +177,16 @@ class IngestPipeline:
         if summary.chunks >= ANALYZE_AFTER_CHUNKS:
             with summary.timed("index"):
                 self.stores.sql.analyze()
+        if self._kb_changed(kb):
+            with summary.timed("fusion"):
+                summary.fusion_weights = refit(self.stores, self.embedder, kb)
         summary.seconds = round(time.perf_counter() - started, 3)
         return summary
+
+    def _kb_changed(self, kb: str) -> bool:
+        """Whether the KB's fusion weights should be learned again: the run changed what it holds
+        by a tenth or more since they were learned, or they never were (`calibrate.needs_refit`)."""
+        return self.stores.settings.fusion_learn and needs_refit(self.stores.sql, kb)
 
     # ------------------------------------------------------------- first pass
     def _prepare(

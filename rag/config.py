@@ -87,6 +87,11 @@ class Settings(BaseSettings):
         description="rrf: reciprocal-rank fusion (ranks only); relative: each retriever's scores "
         "scaled to [0, 1] over its list and summed with the weights (docs/evaluation.md compares them)",
     )
+    fusion_learn: bool = Field(
+        True,
+        description="Learn each KB's fusion weights from pseudo-queries of its own chunks after an "
+        "ingest changes it (multiplying fusion_weights); false: the configured weights alone",
+    )
     fusion_weights: dict[str, float] = Field(
         default_factory=lambda: {"vector": 1.0, "keyword": 1.0, "graph": 1.0, "sql": 1.0},
         description='Fusion weight per retriever, as JSON: {"vector": 1.0, ...}',

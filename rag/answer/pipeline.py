@@ -20,6 +20,7 @@ from rag.config import Settings
 from rag.embed import Embedder, TokenLengths, open_embedder
 from rag.generate.factory import open_chat_model
 from rag.models import Answer
+from rag.retrieve.calibrate import LearnedWeightsCache
 from rag.retrieve.factory import open_retrievers
 from rag.retrieve.fused import FusedRetriever, Retrieval
 from rag.retrieve.rerank import CrossEncoderReranker
@@ -167,6 +168,7 @@ def open_pipeline(
         settings.retriever_timeout_s,
         timeouts={"sql": settings.sql_deadline_s},
         method=settings.fusion,
+        learned=LearnedWeightsCache(stores.sql) if settings.fusion_learn else None,
     )
     return AnswerPipeline(
         retriever=fused,

@@ -78,9 +78,12 @@ def eval_command(
             folders, passage_of = write_corpus(eval_set, settings.data_dir)
             ingest = open_ingest_pipeline(stores)
             ingest_s = 0.0
+            learned: dict[str, dict[str, float]] = {}
             for group, group_kb in group_kbs(eval_set, kb).items():
                 summary = ingest.run([folders[group]], group_kb)
                 ingest_s += summary.seconds
+                if (stored := stores.sql.learned_weights(group_kb)) is not None:
+                    learned[group_kb] = stored.weights
                 if summary.failed:
                     raise fail(f"{summary.failed} passages failed to ingest: {summary.failures[0]}")
             pipeline = open_pipeline(stores, settings, names)
@@ -110,6 +113,7 @@ def eval_command(
         top_k=settings.top_k,
         fusion=settings.fusion,
         fusion_weights=settings.fusion_weights,
+        fusion_learned=learned if settings.fusion_learn else None,
         reranker=settings.reranker_model or None,
         llm=settings.llm_model or "in-process default" if answers or "sql" in names else None,
         sql_max_rows=settings.sql_max_rows if "sql" in names else None,

@@ -20,6 +20,9 @@ class Evidence:
     hits: list[Hit]
     facts: list[Fact] = field(default_factory=list)
     tables: list[TableResult] = field(default_factory=list)
+    #: how much the retriever has to say for this question, in [0, 1]: fusion multiplies its weight
+    #: by it (the graph's best entity link, say), so a retriever guessing does not dilute the others
+    confidence: float = 1.0
 
 
 class Retriever(Protocol):

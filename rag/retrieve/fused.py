@@ -8,6 +8,7 @@ work: the retrievers wait on databases or on torch, both of which release the GI
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,9 @@ class Retrieval:
     tables: list[TableResult] = field(default_factory=list)
     failed: list[SourceFailure] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    #: the weight each retriever's list was fused with: configured × learned for the KB × the
+    #: retriever's confidence for this question
+    weights: dict[str, float] = field(default_factory=dict)
 
 
 class FusedRetriever:
@@ -43,10 +47,13 @@ class FusedRetriever:
         candidates: int = 20,
         timeouts: dict[str, float] | None = None,
         method: FusionMethod = "rrf",
+        learned: Callable[[str], Mapping[str, float]] | None = None,
     ) -> None:
         self.retrievers = retrievers
         self.weights = weights
         self.method = method
+        #: the KB's own weights (`calibrate.LearnedWeightsCache`), multiplying the configured ones
+        self.learned = learned
         #: each retriever's deadline: `timeouts[name]` where given (the SQL retriever waits on a
         #: language model, seconds rather than milliseconds), else `timeout_s`
         self.deadlines_s = {r.name: (timeouts or {}).get(r.name, timeout_s) for r in retrievers}
@@ -58,7 +65,13 @@ class FusedRetriever:
         """The same fusion over a subset of its retrievers (a request may name which to use)."""
         kept = [r for r in self.retrievers if r.name in names]
         return FusedRetriever(
-            kept, self.weights, 0.0, self.candidates, timeouts=self.deadlines_s, method=self.method
+            kept,
+            self.weights,
+            0.0,
+            self.candidates,
+            timeouts=self.deadlines_s,
+            method=self.method,
+            learned=self.learned,
         )
 
     def retrieve(
@@ -71,6 +84,7 @@ class FusedRetriever:
             pool.submit(self._timed, r, question, kb, depth, filters): r.name for r in self.retrievers
         }
         found = Retrieval(hits=[], results={})
+        learned = self.learned(kb) if self.learned is not None else {}
         pending = set(futures)
         while pending:
             deadline = min(started + self.deadlines_s[futures[f]] for f in pending)
@@ -85,6 +99,8 @@ class FusedRetriever:
                     found.failed.append(SourceFailure(name, one_line(exc, typed=True)))
                     continue
                 found.results[name] = evidence.hits
+                confidence = min(1.0, max(0.0, evidence.confidence))
+                found.weights[name] = self.weights.get(name, 1.0) * learned.get(name, 1.0) * confidence
                 found.facts += evidence.facts
                 found.tables += evidence.tables
             now = time.perf_counter()
@@ -94,7 +110,7 @@ class FusedRetriever:
                 found.failed.append(SourceFailure(name, f"timed out after {self.deadlines_s[name]:g} s"))
         # a late retriever keeps its thread until it returns; nobody waits for it
         pool.shutdown(wait=False, cancel_futures=True)
-        found.hits = fuse(found.results, self.weights, top_k=top_k, method=self.method)
+        found.hits = fuse(found.results, found.weights, top_k=top_k, method=self.method)
         found.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
         found.failed.sort(key=lambda f: f.source)
         return found

@@ -20,7 +20,7 @@ from rag.common.filters import CHUNK_COLUMNS, Condition, parse
 from rag.common.reasons import one_line
 from rag.models import Hit
 from rag.retrieve import keyword_postgres, keyword_sqlite
-from rag.retrieve.base import Retriever
+from rag.retrieve.base import Evidence, Retriever
 from rag.stores.errors import StoreUnavailable
 from rag.stores.sql import SqlStore
 from rag.stores.sql.fulltext import search_text
@@ -82,20 +82,25 @@ class KeywordRetriever(Retriever):
     def retrieve(
         self, question: str, kb: str, top_k: int, filters: dict[str, Any] | None = None
     ) -> list[Hit]:
+        return self.gather(question, kb, top_k, filters).hits
+
+    def gather(self, question: str, kb: str, top_k: int, filters: dict[str, Any] | None = None) -> Evidence:
+        """The hits, with the question's rarity (`keyword_levels.rarity`) as the confidence: a
+        question of common words only gets a keyword list fusion barely counts."""
         terms = query_terms(question)
         if not terms or top_k <= 0:
-            return []
+            return Evidence([], confidence=0.0)
         matching = [self._filter(condition) for condition in parse(filters).conditions]
         try:
             with self.sql.engine.connect() as conn:
                 if self.sql.dialect == "postgresql":
-                    rows = keyword_postgres.ranked_rows(conn, terms, kb, matching, _SELECTED, top_k)
+                    rows, rare = keyword_postgres.ranked_rows(conn, terms, kb, matching, _SELECTED, top_k)
                 else:
                     conditions = [chunks.c.kb == kb, *matching]
-                    rows = keyword_sqlite.ranked_rows(conn, terms, conditions, _SELECTED, top_k)
+                    rows, rare = keyword_sqlite.ranked_rows(conn, terms, conditions, _SELECTED, top_k)
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
             raise StoreUnavailable(f"{self.sql.description} failed: {one_line(exc, driver=True)}") from None
-        return [
+        hits = [
             Hit(
                 chunk_id=row.id,
                 document_id=row.document_id,
@@ -109,6 +114,7 @@ class KeywordRetriever(Retriever):
             )
             for rank, row in enumerate(rows, start=1)
         ]
+        return Evidence(hits, confidence=rare)
 
     def _filter(self, condition: Condition) -> sa.ColumnElement[bool]:
         """One filter condition (see `rag.common.filters`) in SQL, comparing JSON types as the

@@ -44,6 +44,18 @@ def idf(df: int, total: int) -> float:
     return math.log(1.0 + (total - df + 0.5) / (df + 0.5))
 
 
+def rarity(terms: Sequence[Term], total: int) -> float:
+    """How much the question's rarest term says, in [0, 1]: its IDF against that of a term held by
+    one chunk, doubled and capped, so any term held by at most about √total chunks counts fully.
+
+    A question whose terms are all common ("what is the best way to do it") matches half the KB
+    about equally; its keyword list is an arbitrary sample, and fusion should not count it.
+    """
+    if not terms or total <= 1:
+        return 0.0
+    return min(1.0, 2.0 * max(term.idf for term in terms) / idf(1, total))
+
+
 def levels(weights: Sequence[float]) -> list[float]:
     """Every score a chunk can reach with these term weights (non-empty subset sums), highest first."""
     sums = sorted({sum(subset) for n in range(1, len(weights) + 1) for subset in combinations(weights, n)})

@@ -32,6 +32,7 @@ from rag.retrieve.keyword_levels import (
     holds_at_least,
     idf,
     levels,
+    rarity,
 )
 from rag.stores.sql.schema import chunks, documents
 
@@ -104,8 +105,9 @@ def ranked_rows(
     filters: list[sa.ColumnElement[bool]],
     selected: Sequence[sa.ColumnElement[Any]],
     top_k: int,
-) -> list[sa.Row[Any]]:
-    """The `top_k` best chunks of the KB that pass `filters` for these question terms."""
+) -> tuple[list[sa.Row[Any]], float]:
+    """The `top_k` best chunks of the KB that pass `filters` for these question terms, and the
+    question's `rarity` in the KB."""
     # Every query here has an index to use; the planner prices `@@` like `=` and, expecting few
     # matches, would otherwise scan the table or walk an index in order, matching every tsvector.
     # For this transaction only.
@@ -114,7 +116,7 @@ def ranked_rows(
     stats = question_stats(conn, terms, kb)
     weighted = stats.terms
     if not weighted:
-        return []
+        return [], 0.0
     conditions = [_kb_condition(kb, stats), *filters]
     lexemes = [term.lexeme for term in weighted]
     everything = tsquery_text(lexemes, [(i,) for i in range(len(lexemes))])
@@ -151,4 +153,4 @@ def ranked_rows(
         .order_by(score.desc(), tie_break.desc(), chunks.c.seq)
         .limit(top_k)
     )
-    return list(conn.execute(query).all())
+    return list(conn.execute(query).all()), rarity(weighted, stats.kb_chunks)

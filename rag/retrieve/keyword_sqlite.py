@@ -38,6 +38,7 @@ from rag.retrieve.keyword_levels import (
     holds_at_least,
     idf,
     levels,
+    rarity,
 )
 from rag.stores.sql.schema import chunks, documents
 
@@ -61,8 +62,9 @@ def match_expression(phrases: Sequence[str], groups: Sequence[Sequence[int]]) ->
     return " OR ".join("(" + " AND ".join(phrases[i] for i in group) + ")" for group in groups)
 
 
-def weighted_terms(conn: sa.Connection, terms: Sequence[str]) -> list[Term]:
-    """The terms that occur in the index, rarest first, weighted by IDF; one round trip."""
+def weighted_terms(conn: sa.Connection, terms: Sequence[str]) -> tuple[list[Term], int]:
+    """The terms that occur in the index, rarest first, weighted by IDF, and the index's size;
+    one round trip."""
     counts = [
         sa.select(sa.func.count())
         .select_from(_FTS)
@@ -77,7 +79,7 @@ def weighted_terms(conn: sa.Connection, terms: Sequence[str]) -> list[Term]:
     row = conn.execute(sa.select(total.label("total"), *counts)).one()
     size = max(row.total or 0, 1)
     found = [Term(term, df, idf(df, size)) for term, df in zip(terms, row[1:], strict=True) if df > 0]
-    return sorted(found, key=lambda term: (term.df, term.lexeme))
+    return sorted(found, key=lambda term: (term.df, term.lexeme)), size
 
 
 def ranked_rows(
@@ -86,14 +88,16 @@ def ranked_rows(
     conditions: Sequence[sa.ColumnElement[bool]],
     selected: Sequence[sa.ColumnElement[Any]],
     top_k: int,
-) -> list[sa.Row[Any]]:
-    """The `top_k` best chunks passing `conditions` (the KB and filters), each with its `score`."""
-    weighted = weighted_terms(conn, terms)
+) -> tuple[list[sa.Row[Any]], float]:
+    """The `top_k` best chunks passing `conditions` (the KB and filters), each with its `score`, and
+    the question's `rarity` (over the whole index: FTS5 keeps no per-KB statistics)."""
+    weighted, size = weighted_terms(conn, terms)
     if not weighted:
-        return []
+        return [], 0.0
+    rare = rarity(weighted, size)
     everything = " OR ".join(_quoted(term.lexeme) for term in weighted)
     if sum(term.df for term in weighted) <= EXACT_POSTINGS:
-        return _bm25_rows(conn, everything, conditions, selected, top_k)
+        return _bm25_rows(conn, everything, conditions, selected, top_k), rare
     lead = weighted[:MAX_LEVEL_TERMS]
     phrases = [_quoted(term.lexeme) for term in lead]
     weights = [term.idf for term in lead]
@@ -134,9 +138,9 @@ def ranked_rows(
     if len(scored) < top_k and len(weighted) > MAX_LEVEL_TERMS:
         # The KB holds fewer than top_k chunks with a lead term (the rarest terms of the whole
         # index may live in other KBs): its chunks holding only the other terms count too.
-        return _bm25_rows(conn, everything, conditions, selected, top_k)
+        return _bm25_rows(conn, everything, conditions, selected, top_k), rare
     best = sorted(scored, key=lambda seq: (-scored[seq][0], -scored[seq][1], seq))[:top_k]
-    return _rows(conn, selected, best, {seq: scored[seq][0] for seq in best})
+    return _rows(conn, selected, best, {seq: scored[seq][0] for seq in best}), rare
 
 
 def _bm25_rows(

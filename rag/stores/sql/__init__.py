@@ -6,6 +6,7 @@ from rag.stores.sql.results import (
     FailedDocument,
     KbStats,
     KnowledgeBase,
+    LearnedWeights,
     LedgerEntry,
 )
 from rag.stores.sql.store import SqlStore
@@ -16,6 +17,7 @@ __all__ = [
     "FailedDocument",
     "KbStats",
     "KnowledgeBase",
+    "LearnedWeights",
     "LedgerEntry",
     "SqlStore",
 ]

@@ -88,3 +88,17 @@ class CatalogueTable:
     sample_rows: list[list[Any]]
     row_count: int
     source: str
+
+
+@dataclass(slots=True, frozen=True)
+class LearnedWeights:
+    """A KB's fusion weights as its pseudo-queries taught them, and what they were learned from."""
+
+    kb: str
+    weights: dict[str, float]
+    queries: int
+    #: the KB's chunk count at the fit: a KB grown or shrunk much since is fitted again
+    chunks: int
+    #: per weight vector tried, its score on the pseudo-queries (for `rag status` and the docs)
+    report: dict[str, Any]
+    fitted_at: datetime

@@ -95,3 +95,17 @@ api_keys = sa.Table(
     sa.Column("can_write", sa.Boolean, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+#: per KB, the fusion weights its own pseudo-queries taught (`rag.retrieve.calibrate`)
+fusion_weights = sa.Table(
+    "fusion_weights",
+    metadata,
+    sa.Column(
+        "kb", sa.String(128), sa.ForeignKey("knowledge_bases.name", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("weights", sa.JSON, nullable=False),
+    sa.Column("queries", sa.Integer, nullable=False),
+    sa.Column("chunks", sa.Integer, nullable=False),
+    sa.Column("report", sa.JSON, nullable=False),
+    sa.Column("fitted_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -13,13 +13,15 @@ extends), the catalogue in `catalogue.py`, the counts in `stats.py`, and what th
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from rag.config import mask_url
-from rag.stores.sql import catalogue
+from rag.stores.sql import catalogue, fusion
 from rag.stores.sql.engine import check_reachable, create_engine, migrate
 from rag.stores.sql.ledger import Ledger
-from rag.stores.sql.results import CatalogueTable, KbStats
+from rag.stores.sql.results import CatalogueTable, KbStats, LearnedWeights
 from rag.stores.sql.stats import kb_stats
 
 
@@ -65,3 +67,24 @@ class SqlStore(Ledger):
         """Per-KB counts for `rag status`, and the most recent failures with their reasons."""
         with self.engine.connect() as conn:
             return kb_stats(conn, kb)
+
+    # ------------------------------------------------------------ fusion weights
+    def learned_weights(self, kb: str) -> LearnedWeights | None:
+        """The fusion weights the KB's pseudo-queries taught, if it was ever fitted."""
+        with self.engine.connect() as conn:
+            return fusion.read(conn, kb)
+
+    def save_learned_weights(
+        self, kb: str, weights: dict[str, float], queries: int, chunks: int, report: dict[str, Any]
+    ) -> None:
+        with self.engine.begin() as conn:
+            fusion.write(conn, kb, weights, queries, chunks, report)
+
+    def sample_chunks(self, kb: str, count: int) -> list[tuple[str, str]]:
+        """(id, text) of up to `count` chunks, the same for an unchanged KB (pseudo-queries)."""
+        with self.engine.connect() as conn:
+            return fusion.sample(conn, kb, count)
+
+    def chunk_count(self, kb: str) -> int:
+        with self.engine.connect() as conn:
+            return fusion.chunk_count(conn, kb)

@@ -38,7 +38,7 @@ def _texts(sql: SqlStore, kb: str) -> list[set[str]]:
 def _expected_scores(sql: SqlStore, question: str, top_k: int) -> list[float]:
     """Every chunk of KB `z` scored by the summed IDF of the lead terms it holds, best first."""
     with sql.engine.connect() as conn:
-        lead = keyword_sqlite.weighted_terms(conn, query_terms(question))[: keyword_sqlite.MAX_LEVEL_TERMS]
+        lead = keyword_sqlite.weighted_terms(conn, query_terms(question))[0][: keyword_sqlite.MAX_LEVEL_TERMS]
     scores = [sum(term.idf for term in lead if term.lexeme in words) for words in _texts(sql, "z")]
     return sorted((score for score in scores if score > 0), reverse=True)[:top_k]
 
@@ -46,7 +46,7 @@ def _expected_scores(sql: SqlStore, question: str, top_k: int) -> list[float]:
 def test_document_frequencies_are_counted_in_the_index(zipf_kb: SqlStore) -> None:
     everywhere = _texts(zipf_kb, "z") + _texts(zipf_kb, "other")
     with zipf_kb.engine.connect() as conn:
-        terms = keyword_sqlite.weighted_terms(conn, ["word0", "zymurgy", "notaword", "word40"])
+        terms, _ = keyword_sqlite.weighted_terms(conn, ["word0", "zymurgy", "notaword", "word40"])
     assert {term.lexeme: term.df for term in terms} == {
         word: sum(word in words for words in everywhere) for word in ("word0", "zymurgy", "word40")
     }
@@ -62,7 +62,7 @@ def test_few_postings_are_ranked_by_bm25_over_every_match(zipf_kb: SqlStore) -> 
     )
     with zipf_kb.engine.connect() as conn:
         expected = list(conn.scalars(query, {"match": match}))
-        assert sum(term.df for term in keyword_sqlite.weighted_terms(conn, query_terms(question))) <= (
+        assert sum(term.df for term in keyword_sqlite.weighted_terms(conn, query_terms(question))[0]) <= (
             keyword_sqlite.EXACT_POSTINGS
         )
     hits = KeywordRetriever(zipf_kb).retrieve(question, "z", 10)
