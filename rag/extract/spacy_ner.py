@@ -69,7 +69,11 @@ _ALNUM = re.compile(r"[^\W_]")
 def pipeline_problem(model: str) -> str | None:
     """Why `RAG_SPACY_MODEL=model` cannot load, found without importing spaCy (which takes seconds),
     or None: `rag doctor` asks this, and opening the extractor says the same."""
-    if importlib.util.find_spec("spacy") is None:
+    try:
+        installed = importlib.util.find_spec("spacy") is not None
+    except (ImportError, ValueError):  # a broken install, or import blocked in sys.modules
+        installed = False
+    if not installed:
         return f"RAG_EXTRACTOR=spacy needs spaCy, which is not installed: {_INSTALL}"
     if Path(model).is_dir():
         return None
