@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from rag.common.chat import ModelError
+from rag.extract.base import ExtractorUnavailable
 from rag.stores.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StoreUnavailable)
     async def _store_down(_: Request, exc: StoreUnavailable) -> JSONResponse:
         return JSONResponse(error_body("store_unavailable", str(exc)), status_code=503)
+
+    @app.exception_handler(ExtractorUnavailable)
+    async def _extractor_missing(_: Request, exc: ExtractorUnavailable) -> JSONResponse:
+        return JSONResponse(error_body("extractor_unavailable", str(exc)), status_code=503)
 
     @app.exception_handler(ModelError)
     async def _model_failed(_: Request, exc: ModelError) -> JSONResponse:

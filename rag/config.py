@@ -73,8 +73,14 @@ class Settings(BaseSettings):
     chunk_size: int = Field(200, ge=16, description="Tokens per chunk (embedding model's tokenizer)")
     chunk_overlap: int = Field(20, ge=0)
     max_file_mb: float = Field(100.0, gt=0, description="Larger files fail with a clear reason")
-    extractor: Literal["auto", "heuristic", "llm", "none"] = Field(
-        "auto", description="auto: the LLM extractor when RAG_LLM_URL is set, else offline heuristics"
+    extractor: Literal["auto", "heuristic", "spacy", "llm", "none"] = Field(
+        "auto",
+        description="auto: the LLM extractor when RAG_LLM_URL is set, else offline heuristics; "
+        "spacy: the spaCy pipeline RAG_SPACY_MODEL names",
+    )
+    spacy_model: str = Field(
+        "en_core_web_sm",
+        description="spaCy pipeline (installed package name or folder) of RAG_EXTRACTOR=spacy",
     )
     llm_url: str = Field("", description="OpenAI-compatible base URL ending in /v1; empty: in-process model")
     llm_model: str = ""

@@ -48,6 +48,17 @@ def _check_stores(settings: Settings) -> list[Check]:
     return checks
 
 
+def _check_extractor(settings: Settings) -> Check | None:
+    """Whether the spaCy pipeline is installed, without loading it; other extractors need nothing
+    beyond what the other checks cover, so they get no line."""
+    if settings.extractor != "spacy":
+        return None
+    from rag.extract.spacy_ner import pipeline_problem
+
+    problem = pipeline_problem(settings.spacy_model)
+    return Check("entity extractor", problem is None, problem or f"spaCy pipeline {settings.spacy_model}")
+
+
 def check_model_server(settings: Settings, timeout_s: float = 10.0) -> Check:
     """`GET /v1/models` of the configured server: reachable, key accepted, the model name served.
     `/readyz` runs it too, with its own short timeout."""
@@ -86,4 +97,10 @@ def check_model_server(settings: Settings, timeout_s: float = 10.0) -> Check:
 
 
 def run_checks(settings: Settings) -> list[Check]:
-    return [_check_embedding(settings), *_check_stores(settings), check_model_server(settings)]
+    extractor = _check_extractor(settings)
+    return [
+        _check_embedding(settings),
+        *_check_stores(settings),
+        *([extractor] if extractor else []),
+        check_model_server(settings),
+    ]

@@ -52,6 +52,7 @@ def configured_stores() -> Iterator[Stores]:
     """Open the configured stores, turning every way that can fail into one clear line."""
     from rag.common.chat import ModelError
     from rag.embed import EmbeddingModelError, model_info
+    from rag.extract.base import ExtractorUnavailable
 
     settings = load_settings()
     try:
@@ -60,7 +61,7 @@ def configured_stores() -> Iterator[Stores]:
         raise fail(str(exc)) from None
     try:
         yield stores
-    except (StoreUnavailable, ModelError, EmbeddingModelError) as exc:
+    except (StoreUnavailable, ModelError, EmbeddingModelError, ExtractorUnavailable) as exc:
         # documents already stored stay resumable: the next run picks them up
         raise fail(str(exc)) from None
     finally:

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rag.common.lines import numbered_lines
+
 
 class DatasetError(ValueError):
     """The data set cannot be read; the message names the file (and line) and what is wrong."""
@@ -119,14 +121,14 @@ def _file_digest(path: Path) -> str:
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """One JSON object per line; lines end at "\\n" only (`rag.common.lines`), since JSON strings may
+    hold U+0085 or U+2028, where `str.splitlines()` would cut a record in two."""
     records = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise DatasetError(f"{path}: cannot read ({exc})") from None
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+    for number, line in numbered_lines(text):
         try:
             record = json.loads(line)
         except ValueError as exc:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from rag.common.lines import numbered_lines
 from rag.evaluate.dataset import (
     DatasetError,
     EvalQuestion,
@@ -110,7 +111,7 @@ def read_beir(folder: Path) -> EvalSet:
         raise DatasetError(f"{folder / 'qrels'}: no .tsv file of relevance judgements")
     qrels = next((s for s in splits if s.stem == "test"), splits[0])
     gold: dict[str, dict[str, int]] = {}
-    for number, line in enumerate(qrels.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in numbered_lines(qrels.read_text(encoding="utf-8")):
         fields = line.split("\t")
         if number == 1 and not fields[-1].strip().lstrip("-").isdigit():
             continue  # the header

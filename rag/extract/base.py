@@ -11,3 +11,8 @@ class Extractor(Protocol):
     """Turns a batch of chunks of one KB into the graph the graph store records."""
 
     def extract(self, kb: str, chunks: list[Chunk]) -> GraphBatch: ...
+
+
+class ExtractorUnavailable(Exception):
+    """The configured extractor cannot run at all (its library or model is not installed); the message
+    names the setting and how to fix it, so ingestion stops before it records empty graphs."""

@@ -11,7 +11,10 @@ _SERVER_CONCURRENCY = 4
 
 
 def open_extractor(settings: Settings) -> Extractor | None:
-    """`auto`: the LLM extractor when a model server is configured, else the offline heuristics."""
+    """`auto`: the LLM extractor when a model server is configured, else the offline heuristics.
+
+    `spacy` raises `ExtractorUnavailable` when spaCy or its pipeline is missing: a configuration
+    error to report, not a reason to fall back silently to a graph of another quality."""
     choice = settings.extractor
     if choice == "auto":
         choice = "llm" if settings.llm_url else "heuristic"
@@ -19,6 +22,10 @@ def open_extractor(settings: Settings) -> Extractor | None:
         return None
     if choice == "heuristic":
         return HeuristicExtractor()
+    if choice == "spacy":
+        from rag.extract.spacy_ner import SpacyExtractor
+
+        return SpacyExtractor(settings.spacy_model)
     from rag.extract.llm import LLMExtractor
     from rag.generate.factory import open_chat_model
 

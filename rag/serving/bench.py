@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from rag.common.chat import Message
+from rag.common.lines import numbered_lines
 from rag.common.stats import percentile
 from rag.config import mask_url
 from rag.generate.quirks import SERVER_BY_OWNER, request_extras
@@ -81,13 +82,11 @@ def read_prompts(path: Path | None) -> list[list[Message]]:
     if path is None:
         return [_as_messages(text) for text in DEFAULT_PROMPTS]
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise PromptFileError(f"{path}: cannot read prompts ({exc})") from None
     prompts: list[list[Message]] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+    for number, line in numbered_lines(text):
         if not line.lstrip().startswith("{"):
             prompts.append(_as_messages(line.strip()))
             continue

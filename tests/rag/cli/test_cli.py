@@ -173,6 +173,17 @@ def test_doctor_reports_each_part_and_a_fix(tmp_path: Path) -> None:
     assert code == 2 and "RAG_LLM_URL" in out
 
 
+def test_a_missing_spacy_pipeline_fails_doctor_and_stops_ingest_naming_the_setting(
+    tmp_path: Path, docs: Path
+) -> None:
+    missing = {"RAG_EXTRACTOR": "spacy", "RAG_SPACY_MODEL": "xx_no_such_pipeline"}
+    code, out, _ = rag(tmp_path / "data", "doctor", "--json", **missing)
+    check = next(c for c in json.loads(out) if c["check"] == "entity extractor")
+    assert code == 2 and not check["ok"] and "pip install" in check["detail"]
+    code, _, err = rag(tmp_path / "data", "ingest", str(docs), "--kb", "team", **missing)
+    assert code == 2 and "pip install" in err and "Traceback" not in err
+
+
 def test_an_unreachable_model_server_stops_ingest_and_leaves_documents_to_resume(
     tmp_path: Path, docs: Path
 ) -> None:

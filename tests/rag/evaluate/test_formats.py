@@ -176,3 +176,45 @@ def test_bad_input_names_the_file_and_the_problem(
     with pytest.raises(DatasetError, match=message) as caught:
         load(tmp_path)
     assert str(tmp_path) in str(caught.value)
+
+
+#: Characters `str.splitlines()` splits at that JSON allows raw inside a string (MS MARCO holds U+0085).
+_LINE_LIKE = "\u0085\u2028\u2029"
+
+
+def test_a_beir_corpus_with_line_separators_inside_its_strings(tmp_path: Path) -> None:
+    _write(
+        tmp_path / "corpus.jsonl",
+        [
+            {"_id": "d1", "title": "Etna", "text": f"A volcano.\u0085It erupts.\u2028Often.{_LINE_LIKE}"},
+            {"_id": "d2", "title": "Rome\u2029", "text": "A city."},
+        ],
+    )
+    _write(tmp_path / "queries.jsonl", [{"_id": "q1", "text": "which\u0085volcano?"}])
+    (tmp_path / "qrels").mkdir()
+    (tmp_path / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\r\nq1\td1\t1\r\n")
+    loaded = load(tmp_path)
+    assert [p.id for p in loaded.passages] == ["d1", "d2"]
+    assert loaded.passages[0].text == f"A volcano.\u0085It erupts.\u2028Often.{_LINE_LIKE}"
+    assert loaded.questions[0].question == "which\u0085volcano?" and loaded.questions[0].gold == {"d1": 1}
+
+
+def test_a_project_set_with_line_separators_and_crlf_reads_whole(tmp_path: Path) -> None:
+    (tmp_path / "corpus.jsonl").write_text(
+        '{"id": "p1", "title": "T\u2028", "text": "one\u0085two"}\r\n\r\n'
+        '{"id": "p2", "title": "", "text": "three\u2029"}',
+        encoding="utf-8",
+    )
+    _write(tmp_path / "questions.jsonl", [{"id": "q1", "question": "one\u2028?", "gold": ["p1"]}])
+    loaded = read_eval_set(tmp_path)
+    assert [(p.title, p.text) for p in loaded.passages] == [("T\u2028", "one\u0085two"), ("", "three\u2029")]
+    assert loaded.questions[0].question == "one\u2028?"
+
+
+def test_a_broken_json_line_is_named_by_its_line_number(tmp_path: Path) -> None:
+    (tmp_path / "corpus.jsonl").write_text(
+        '{"id": "p1", "text": "a\u0085b"}\n\n{"id": "p2", "text": \n', encoding="utf-8"
+    )
+    _write(tmp_path / "questions.jsonl", [{"id": "q1", "question": "?", "gold": ["p1"]}])
+    with pytest.raises(DatasetError, match=r"corpus\.jsonl:3: not JSON"):
+        read_eval_set(tmp_path)
