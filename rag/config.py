@@ -107,7 +107,17 @@ class Settings(BaseSettings):
     sql_deadline_s: float = Field(
         120.0, gt=0, description="Deadline of the SQL retriever per question, model calls included"
     )
+    reranker: Literal["auto", "none", "cross-encoder", "llm"] = Field(
+        "auto",
+        description="auto: the cross-encoder when reranker_model names a folder, else none; llm: the "
+        "model server grades each fused passage (needs llm_url: refused with the in-process model)",
+    )
     reranker_model: str = Field("", description="Local cross-encoder folder reranking fused hits; empty: off")
+    rerank_candidates: int = Field(20, ge=1, description="Fused hits a reranker reads per question")
+    rerank_deadline_s: float = Field(
+        10.0, gt=0, description="Deadline of the LLM reranker per question; late: the fused order is kept"
+    )
+    rerank_concurrency: int = Field(4, ge=1, description="LLM reranker requests in flight at once")
     context_tokens: int = Field(2000, ge=100, description="Prompt budget of retrieved chunks, in tokens")
     table_tokens: int = Field(600, ge=0, description="Prompt budget of SQL results, in tokens")
     facts_tokens: int = Field(300, ge=0, description="Prompt budget of graph facts, in tokens")
@@ -153,6 +163,14 @@ class Settings(BaseSettings):
     @cached_property
     def resolved_graph_url(self) -> str:
         return self.graph_url or str(self.data_dir / "graph")
+
+    @property
+    def resolved_reranker(self) -> Literal["none", "cross-encoder", "llm"]:
+        """`reranker` with `auto` decided: the cross-encoder when `reranker_model` names a folder
+        (how a reranker was chosen before `reranker` existed), else none."""
+        if self.reranker == "auto":
+            return "cross-encoder" if self.reranker_model else "none"
+        return self.reranker
 
     @property
     def uses_embedded_store(self) -> bool:

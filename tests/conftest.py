@@ -101,7 +101,7 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest
 #: Fixtures that load a model, start a server or open a store engine: a `fast` test uses none.
 _SLOW_FIXTURES = frozenset(
     {"postgres_url", "embedder", "model_cache", "data_with_models", "smollm2", "sql_model"}
-    | {"cross_encoder_folder"}
+    | {"cross_encoder_folder", "smollm2_server"}
 )
 
 

@@ -23,7 +23,8 @@ from rag.models import Answer
 from rag.retrieve.calibrate import LearnedWeightsCache
 from rag.retrieve.factory import open_retrievers
 from rag.retrieve.fused import FusedRetriever, Retrieval
-from rag.retrieve.rerank import CrossEncoderReranker
+from rag.retrieve.rerank import CrossEncoderReranker, Reranker, RerankerError
+from rag.retrieve.rerank_llm import LLMReranker
 from rag.stores.factory import Stores
 from rag.stores.sql.fulltext import search_text
 
@@ -31,8 +32,6 @@ from rag.stores.sql.fulltext import search_text
 NOTHING_FOUND = "I found nothing in the knowledge base about this, so I cannot answer it."
 #: Answer timings of each retriever are named retrieve_<name> (retrieve_vector, …).
 RETRIEVER_TIMING = "retrieve_"
-#: Fused hits a reranker reads per question, when one is configured: it reorders, not searches.
-RERANK_CANDIDATES = 24
 
 
 def _ms(since: float) -> float:
@@ -49,8 +48,10 @@ class AnswerPipeline:
     budgets: Budgets
     top_k: int
     max_tokens: int
-    reranker: CrossEncoderReranker | None = None
+    reranker: Reranker | None = None
     embedder: Embedder | None = None
+    #: fused hits a reranker reads per question, when one is configured: it reorders, not searches
+    rerank_candidates: int = 20
 
     def using(self, retrievers: list[str]) -> AnswerPipeline:
         """The same pipeline over a subset of its retrievers."""
@@ -67,14 +68,16 @@ class AnswerPipeline:
         self, question: str, kb: str, *, top_k: int | None = None, filters: dict[str, Any] | None = None
     ) -> Retrieval:
         """The fused hits, reranked when a reranker is configured (its time in `timings_ms["rerank"]`,
-        and included in `"total"`), with the facts and SQL results."""
+        and included in `"total"`; a reranker that degraded is in `failed`), with the facts and SQL
+        results."""
         started = time.perf_counter()
         top_k = top_k or self.top_k
-        depth = max(top_k, RERANK_CANDIDATES) if self.reranker else top_k
+        depth = max(top_k, self.rerank_candidates) if self.reranker else top_k
         found = self.retriever.retrieve(question, kb, depth, filters)
         if self.reranker is not None:
             reranked = time.perf_counter()
-            found.hits = self.reranker.rerank(question, found.hits, top_k)
+            found.hits = self.reranker.rerank(question, found.hits, top_k, found.failed)
+            found.failed.sort(key=lambda failure: failure.source)
             found.timings_ms["rerank"] = _ms(reranked)
             found.timings_ms["total"] = _ms(started)
         return found
@@ -177,6 +180,37 @@ def open_pipeline(
         budgets=Budgets(settings.context_tokens, settings.table_tokens, settings.facts_tokens),
         top_k=settings.top_k,
         max_tokens=settings.answer_max_tokens,
-        reranker=CrossEncoderReranker(settings.reranker_model) if settings.reranker_model else None,
+        reranker=open_reranker(settings),
         embedder=embedder,
+        rerank_candidates=settings.rerank_candidates,
+    )
+
+
+def open_reranker(settings: Settings) -> Reranker | None:
+    """The reranker `RAG_RERANKER` names (`auto`: the cross-encoder when `RAG_RERANKER_MODEL` names a
+    folder, as before the setting existed), or None.
+
+    The LLM reranker needs a model server and refuses the in-process model: grading 20 passages per
+    question with a 135M model on the CPU costs seconds and its grades are noise, so a silent
+    fallback would only make answers slower. Its client's timeout is cut to the reranker's deadline,
+    so a request still running after the deadline ends soon after it."""
+    kind = settings.resolved_reranker
+    if kind == "none":
+        return None
+    if kind == "cross-encoder":
+        if not settings.reranker_model:
+            raise RerankerError("RAG_RERANKER=cross-encoder needs RAG_RERANKER_MODEL, a local model folder")
+        return CrossEncoderReranker(settings.reranker_model)
+    if not settings.llm_url:
+        raise RerankerError(
+            "RAG_RERANKER=llm grades passages on a model server, and RAG_LLM_URL is empty: the "
+            "in-process model is too slow and too weak to rerank. Set RAG_LLM_URL (and RAG_LLM_MODEL), "
+            "or RAG_RERANKER=none"
+        )
+    timeout = min(settings.llm_timeout_s, settings.rerank_deadline_s)
+    return LLMReranker(
+        open_chat_model(settings.model_copy(update={"llm_timeout_s": timeout})),
+        candidates=settings.rerank_candidates,
+        deadline_s=settings.rerank_deadline_s,
+        concurrency=settings.rerank_concurrency,
     )

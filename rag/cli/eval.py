@@ -49,6 +49,7 @@ def eval_command(
     from rag.evaluate.runner import FUSED, evaluate, group_kbs, kb_name, write_corpus
     from rag.evaluate.text2sql import MAX_RESULT_ROWS
     from rag.retrieve.factory import parse_names
+    from rag.retrieve.rerank import RerankerError
     from rag.stores.errors import StoreUnavailable
     from rag.stores.factory import open_stores
     from rag.stores.lock import StoreLocked
@@ -105,7 +106,7 @@ def eval_command(
                     answers=answers,
                     progress=lambda done: bar.update(task, completed=done),
                 )
-        except (StoreUnavailable, ModelError, DatasetError, EmbeddingModelError) as exc:
+        except (StoreUnavailable, ModelError, DatasetError, EmbeddingModelError, RerankerError) as exc:
             raise fail(str(exc)) from None
     report.seconds["ingest"] = ingest_s
     report.settings.update(
@@ -114,7 +115,9 @@ def eval_command(
         fusion=settings.fusion,
         fusion_weights=settings.fusion_weights,
         fusion_learned=learned if settings.fusion_learn else None,
-        reranker=settings.reranker_model or None,
+        reranker={"none": None, "cross-encoder": settings.reranker_model, "llm": "llm"}[
+            settings.resolved_reranker
+        ],
         llm=settings.llm_model or "in-process default" if answers or "sql" in names else None,
         sql_max_rows=settings.sql_max_rows if "sql" in names else None,
     )

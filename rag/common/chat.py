@@ -12,7 +12,7 @@ answer flow take a `ChatModel` without depending on any backend, and `rag.retrie
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Literal, Protocol, TypedDict
+from typing import Any, Literal, Protocol, TypedDict, runtime_checkable
 
 
 class Message(TypedDict):
@@ -59,6 +59,26 @@ class ChatModel(Protocol):
         """The reply in pieces as they are generated; closing the iterator stops generation."""
 
     def close(self) -> None: ...
+
+
+#: one generated token's alternatives, token text → log-probability (the chosen token among them)
+TokenLogprobs = dict[str, float]
+
+
+@runtime_checkable
+class LogprobChatModel(Protocol):
+    """A chat model that can also say how likely each alternative of each generated token was.
+
+    Separate from `ChatModel` because only some backends can (OpenAI-compatible servers such as
+    vLLM and llama.cpp return `logprobs`; the in-process model does not), and a caller that grades
+    with a short reply (the LLM reranker) gets a continuous score from them instead of a few levels.
+    """
+
+    def complete_logprobs(
+        self, messages: Sequence[Message], *, max_tokens: int = 4, top_logprobs: int = 10
+    ) -> tuple[str, list[TokenLogprobs]]:
+        """The whole reply and, per generated token, its `top_logprobs` most likely alternatives;
+        the list is empty when the backend returned no log-probabilities."""
 
 
 #: messages as a chat template takes them: ours, or OpenAI's with tool calls and tool results

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from rag.common.chat import Message, ModelError, ModelRequestError, ModelUnavailable
+from rag.common.chat import Message, ModelError, ModelRequestError, ModelUnavailable, TokenLogprobs
 from rag.config import mask_url
 from rag.generate.quirks import SERVER_BY_OWNER, request_extras
 
@@ -124,6 +124,22 @@ class ChatClient:
             return response.json()["choices"][0]["message"].get("content") or ""
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             raise ModelError(f"{self.description} answered with something other than a chat reply") from None
+
+    def complete_logprobs(
+        self, messages: Sequence[Message], *, max_tokens: int = 4, top_logprobs: int = 10
+    ) -> tuple[str, list[TokenLogprobs]]:
+        """A greedy reply with OpenAI's `logprobs` (vLLM, llama.cpp, SGLang, LMDeploy return them);
+        a server that ignores the field answers without them, and the list is then empty. A server
+        that refuses the field raises `ModelRequestError`, so the caller can stop asking."""
+        body = self._body(messages, max_tokens, 0.0, stream=False)
+        body.update(logprobs=True, top_logprobs=top_logprobs)
+        response = self._send("POST", "chat/completions", body)
+        try:
+            choice = response.json()["choices"][0]
+            reply = choice["message"].get("content") or ""
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+            raise ModelError(f"{self.description} answered with something other than a chat reply") from None
+        return reply, _token_logprobs(choice.get("logprobs"))
 
     def stream(
         self, messages: Sequence[Message], *, max_tokens: int = 512, temperature: float = 0.0
@@ -245,6 +261,22 @@ class ChatClient:
         choices = event.get("choices") or []
         delta = choices[0].get("delta") if choices and isinstance(choices[0], dict) else None
         return (delta or {}).get("content") or ""
+
+
+def _token_logprobs(logprobs: Any) -> list[TokenLogprobs]:
+    """OpenAI's `choices[0].logprobs` as one {token: logprob} per generated token, the chosen one
+    included; anything malformed counts as absent (the caller falls back to the reply's text)."""
+    content = logprobs.get("content") if isinstance(logprobs, dict) else None
+    tokens: list[TokenLogprobs] = []
+    for entry in content if isinstance(content, list) else []:
+        if not isinstance(entry, dict):
+            return []
+        alternatives = [entry, *(entry.get("top_logprobs") or [])]
+        try:
+            tokens.append({str(a["token"]): float(a["logprob"]) for a in reversed(alternatives)})
+        except (KeyError, TypeError, ValueError):
+            return []
+    return tokens
 
 
 def _error_kind(status: int) -> type[ModelError]:

@@ -1,4 +1,7 @@
-"""Optional second stage: a cross-encoder reads the question with each fused chunk and reorders them.
+"""Optional second stage: a reranker reads the question with each fused chunk and reorders them.
+
+Two kinds share the `Reranker` interface: the cross-encoder here, and the LLM reranker on the model
+server (`rerank_llm.py`); `rag/answer/pipeline.py` builds the one the settings name.
 
 Fusion ranks by agreement between retrievers; a cross-encoder reads question and passage together,
 which is slower (one forward pass per pair) but judges relevance better, so it reorders a short
@@ -12,8 +15,9 @@ import os
 import threading
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from rag.models import SourceFailure
 from rag.retrieve.fuse import FusedHit
 
 #: the key of the reranker's score in `FusedHit.scores`
@@ -22,6 +26,17 @@ RERANK = "rerank"
 
 class RerankerError(Exception):
     """The configured reranker cannot be loaded; the message names the folder."""
+
+
+class Reranker(Protocol):
+    """Reorders fused hits by a relevance score of its own, kept in `scores["rerank"]`."""
+
+    def rerank(
+        self, question: str, hits: list[FusedHit], top_k: int, failed: list[SourceFailure] | None = None
+    ) -> list[FusedHit]:
+        """The `top_k` best of `hits`, best first. A reranker that degrades instead of failing (a
+        late model server) appends why to `failed`, as a retriever's failure is reported."""
+        ...
 
 
 class CrossEncoderReranker:
@@ -47,8 +62,13 @@ class CrossEncoderReranker:
         except Exception as exc:  # any loader failure is the same problem for the user
             raise RerankerError(f"cannot load the reranker {self.path}: {exc}") from None
 
-    def rerank(self, question: str, hits: list[FusedHit], top_k: int) -> list[FusedHit]:
-        """The `top_k` best of `hits` by the cross-encoder, best first; ties keep the fused order."""
+    def rerank(
+        self, question: str, hits: list[FusedHit], top_k: int, failed: list[SourceFailure] | None = None
+    ) -> list[FusedHit]:
+        """The `top_k` best of `hits` by the cross-encoder, best first; ties keep the fused order.
+
+        `failed` is never written: a local model either loads (then it scores every pair) or raises
+        `RerankerError`, a configuration error to fix rather than a source to degrade."""
         if not hits:
             return []
         with self._lock:  # loading is not re-entrant, and one CPU model serves one batch at a time

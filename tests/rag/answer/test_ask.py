@@ -145,6 +145,29 @@ def test_a_configured_reranker_orders_the_fused_hits(
     assert scores == sorted(scores, reverse=True)
 
 
+def test_the_llm_reranker_grades_on_the_model_server_and_a_late_one_is_a_failed_source(
+    stores: Stores, smollm2: LocalChatModel, smollm2_server: str
+) -> None:
+    """RAG_RERANKER=llm wired by the settings against llama.cpp's server (tests/rag/conftest.py).
+
+    SmolLM2 often writes no grade for these longer chunks (those keep their fused place), so this
+    checks the wiring: the bound, the scale of any grade, and the late reranker as a failed source."""
+    question, names = "When was Northwind Robotics founded?", ["vector", "keyword"]
+    fused = open_pipeline(stores, stores.settings, names, chat=smollm2).retrieve(question, KB, top_k=4)
+    settings = stores.settings.model_copy(
+        update={"reranker": "llm", "llm_url": smollm2_server, "llm_model": "smollm2", "rerank_candidates": 4}
+        | {"rerank_deadline_s": 300.0}  # one CPU thread on a shared machine
+    )
+    found = open_pipeline(stores, settings, names, chat=smollm2).retrieve(question, KB, top_k=3)
+    assert len(found.hits) == 3 and "rerank" in found.timings_ms and not found.failed
+    assert {item.chunk_id for item in found.hits} <= {item.chunk_id for item in fused.hits}
+    assert all(0 <= item.scores.get(RERANK, 0) <= 3 for item in found.hits)
+    late = settings.model_copy(update={"rerank_deadline_s": 0.001})
+    found = open_pipeline(stores, late, names, chat=smollm2).retrieve(question, KB, top_k=3)
+    assert [item.chunk_id for item in found.hits] == [item.chunk_id for item in fused.hits[:3]]
+    assert [failure.source for failure in found.failed] == ["rerank"]
+
+
 def test_a_figure_from_a_table_is_computed_by_sql_and_cited_with_its_query(
     stores: Stores, sql_model: LocalChatModel
 ) -> None:
