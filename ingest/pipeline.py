@@ -33,7 +33,15 @@ from rag.common.filters import filterable
 from rag.common.reasons import one_line
 from rag.embed import Embedder
 from rag.extract.base import Extractor
-from rag.models import Chunk, Document, DocumentStatus, VectorPoint, chunk_id, document_id
+from rag.models import (
+    Chunk,
+    Document,
+    DocumentStatus,
+    ExtractionCounts,
+    VectorPoint,
+    chunk_id,
+    document_id,
+)
 from rag.retrieve.calibrate import needs_refit, refit
 from rag.stores.errors import StoreUnavailable
 from rag.stores.factory import Stores
@@ -95,6 +103,8 @@ class IngestSummary:
     failures: list[Failure] = field(default_factory=list)
     #: the fusion weights learned for the KB after this run changed it (`rag.retrieve.calibrate`)
     fusion_weights: dict[str, float] = field(default_factory=dict)
+    #: how an LLM extractor answered this run's chunks (all zero with the heuristics)
+    extraction: ExtractionCounts = field(default_factory=ExtractionCounts)
 
     @contextmanager
     def timed(self, stage: str) -> Iterator[None]:
@@ -106,7 +116,9 @@ class IngestSummary:
             self.timings[stage] = round(self.timings.get(stage, 0.0) + elapsed, 4)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        shown = asdict(self)
+        shown["extraction"]["failed_share"] = self.extraction.failed_share
+        return shown
 
 
 def file_hash(path: Path) -> str:
@@ -304,6 +316,7 @@ class IngestPipeline:
                     self.stores.graph.upsert(graph)
                 entities.update(e.id for e in graph.entities)
                 summary.relations += len(graph.relations)
+                summary.extraction.add(graph.counts)
             finished = []
             for chunk in page:
                 item = by_id[chunk.document_id]
@@ -314,3 +327,14 @@ class IngestPipeline:
                 self.stores.sql.set_status(finished, DocumentStatus.DONE)
             self.progress.chunks_done(len(page))
         summary.entities = len(entities)
+        counts = summary.extraction
+        if counts.asked or counts.cached:
+            log.info(
+                "event=ingest_extracted kb=%s asked=%d cached=%d failed_json=%d failed_share=%.4f refused=%d",
+                summary.kb,
+                counts.asked,
+                counts.cached,
+                counts.failed_json,
+                counts.failed_share,
+                counts.refused,
+            )

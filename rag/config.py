@@ -82,6 +82,15 @@ class Settings(BaseSettings):
         "en_core_web_sm",
         description="spaCy pipeline (installed package name or folder) of RAG_EXTRACTOR=spacy",
     )
+    #: at most 64: the chat client's connection pool holds 100, and a request waiting for a
+    #: connection longer than the timeout fails
+    extract_concurrency: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="LLM extraction requests in flight to a model server (match its parallel slots: "
+        "queued ones count against RAG_LLM_TIMEOUT_S); the in-process model always uses 1",
+    )
     llm_url: str = Field("", description="OpenAI-compatible base URL ending in /v1; empty: in-process model")
     llm_model: str = ""
     llm_api_key: SecretStr = SecretStr("")

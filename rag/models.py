@@ -124,14 +124,42 @@ class Fact:
 
 
 @dataclass(slots=True)
+class ExtractionCounts:
+    """How a model-backed extractor answered a batch's chunks, for the ingest summary: a graph built
+    from replies that were mostly invalid JSON looks like a sparse graph unless someone says so.
+
+    `asked` counts distinct chunk texts sent to the model, `cached` those answered from the cache,
+    `failed_json` those whose reply was still not valid JSON after the retry, `refused` those the
+    server refused (asked again next run)."""
+
+    asked: int = 0
+    cached: int = 0
+    failed_json: int = 0
+    refused: int = 0
+
+    def add(self, other: ExtractionCounts) -> None:
+        self.asked += other.asked
+        self.cached += other.cached
+        self.failed_json += other.failed_json
+        self.refused += other.refused
+
+    @property
+    def failed_share(self) -> float:
+        """Failed-JSON chunks as a share of those asked this run (0.0 when none was asked)."""
+        return round(self.failed_json / self.asked, 4) if self.asked else 0.0
+
+
+@dataclass(slots=True)
 class GraphBatch:
-    """Everything the graph store needs to record for a batch of chunks."""
+    """Everything the graph store needs to record for a batch of chunks; `counts` says how an LLM
+    extractor obtained it (not what it holds, so two batches of the same graph compare equal)."""
 
     kb: str
     chunks: list[Chunk] = field(default_factory=list)
     entities: list[Entity] = field(default_factory=list)
     mentions: list[Mention] = field(default_factory=list)
     relations: list[Relation] = field(default_factory=list)
+    counts: ExtractionCounts = field(default_factory=ExtractionCounts, compare=False)
 
 
 @dataclass(slots=True)

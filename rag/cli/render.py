@@ -57,7 +57,8 @@ def ingest_progress(hidden: bool) -> Iterator[_IngestBars]:
 
 
 def _summary_table(data: dict[str, Any]) -> Table:
-    """Files by outcome, then what was written: two short rows that fit an 80-column terminal."""
+    """Files by outcome, then what was written, then how an LLM extractor answered (chunks asked,
+    from the cache, whose JSON failed after the retry, refused): short rows that fit 80 columns."""
     table = Table(title=f"ingest into {data['kb']!r} in {data['seconds']:.1f} s")
     files = ("new", "changed", "unchanged", "resumed", "deleted", "failed")
     stored = ("chunks", "vectors", "entities", "relations", "tables", "")
@@ -67,6 +68,18 @@ def _summary_table(data: dict[str, Any]) -> Table:
     table.add_row("", *(str(data[name]) for name in files))
     table.add_section()
     table.add_row("[bold]stored[/]", *(f"{name} {data[name]}" if name else "" for name in stored))
+    llm = data["extraction"]
+    if llm["asked"] or llm["cached"]:  # an LLM extractor ran
+        table.add_section()
+        table.add_row(
+            "[bold]llm[/]",
+            f"asked {llm['asked']}",
+            f"cached {llm['cached']}",
+            f"bad json {llm['failed_json']}",
+            f"{llm['failed_share']:.0%} bad",
+            f"refused {llm['refused']}",
+            "",
+        )
     return table
 
 

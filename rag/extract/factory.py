@@ -6,9 +6,6 @@ from rag.config import Settings
 from rag.extract.base import Extractor
 from rag.extract.heuristic import HeuristicExtractor
 
-#: requests in flight to a model server, which batches them; the in-process model answers one at a time
-_SERVER_CONCURRENCY = 4
-
 
 def open_extractor(settings: Settings) -> Extractor | None:
     """`auto`: the LLM extractor when a model server is configured, else the offline heuristics.
@@ -29,5 +26,6 @@ def open_extractor(settings: Settings) -> Extractor | None:
     from rag.extract.llm import LLMExtractor
     from rag.generate.factory import open_chat_model
 
-    concurrency = _SERVER_CONCURRENCY if settings.llm_url else 1
+    # a model server batches requests in flight; the in-process model answers one at a time anyway
+    concurrency = settings.extract_concurrency if settings.llm_url else 1
     return LLMExtractor(open_chat_model(settings), settings.data_dir / "cache", concurrency=concurrency)

@@ -2,8 +2,10 @@
 
 Each chunk is one request (an answer then belongs to exactly one chunk, and caches per chunk); the reply
 must be a JSON object that validates against `Extraction`, else the model is asked once more with the
-error, and then the chunk is skipped with a warning. Answers are cached on disk by the chunk text's
-sha256 and what was asked (model, prompt, token budget), so re-ingesting or resuming never asks again.
+error, and then the chunk is skipped with a warning (and counted: the batch's `counts` give the share
+of chunks whose JSON failed). Answers are cached on disk by the chunk text's sha256 and what was asked
+(model, prompt, token budget) as each one arrives, so re-ingesting, or resuming an interrupted ingest,
+asks only for the chunks not answered yet.
 
 The model's names become graph keys exactly as the heuristic extractor's do (`normalize_name`,
 `entity_id`), so either extractor, or both over time, builds one graph. A name the chunk does not
@@ -21,10 +23,12 @@ import sqlite3
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import closing, contextmanager
 from functools import cached_property
+from itertools import islice
 from pathlib import Path
+from typing import NamedTuple
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -39,6 +43,7 @@ from rag.models import (
     PERSON,
     Chunk,
     Entity,
+    ExtractionCounts,
     GraphBatch,
     Mention,
     Relation,
@@ -159,12 +164,21 @@ class ExtractionCache:
             )
 
 
+class _Outcome(NamedTuple):
+    """What asking about one chunk gave: an answer (None: the server refused the request) and
+    whether that answer is the empty one standing in for replies that were not valid JSON."""
+
+    answer: Extraction | None
+    failed_json: bool = False
+
+
 class LLMExtractor:
     """The `Extractor` protocol over a chat model, one chunk per request.
 
-    `concurrency` requests run at once: a model server batches them (vLLM, llama.cpp with slots), while
-    the in-process model serves them one at a time anyway. Raises `ModelUnavailable` when the model
-    cannot be reached, so the caller can stop instead of recording empty graphs.
+    `concurrency` requests run at once (`RAG_EXTRACT_CONCURRENCY`): a model server batches them (vLLM,
+    llama.cpp with slots), while the in-process model serves them one at a time anyway. Raises
+    `ModelUnavailable` when the model cannot be reached, so the caller can stop instead of recording
+    empty graphs.
     """
 
     def __init__(
@@ -185,30 +199,60 @@ class LLMExtractor:
         keys = [text_hash(chunk.text) for chunk in chunks]
         found = self.cache.get(self.fingerprint, set(keys))
         todo = {key: chunk for key, chunk in zip(keys, chunks, strict=True) if key not in found}
-        answers: dict[str, Extraction] = {}
-        pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="llm-extract")
-        try:
-            for key, answer in zip(todo, pool.map(self._ask, todo.values()), strict=True):
-                if answer is not None:
-                    answers[key] = answer
-        finally:
-            pool.shutdown(cancel_futures=True)
-            self.cache.put(self.fingerprint, answers)  # what was answered survives a failure later on
-        found.update(answers)
+        counts = ExtractionCounts(asked=len(todo), cached=len(found))
+        for key, outcome in self._outcomes(todo):
+            if outcome.answer is None:
+                counts.refused += 1
+                continue
+            found[key] = outcome.answer
+            counts.failed_json += outcome.failed_json
         log.info(
-            "event=llm_extract kb=%s chunks=%d cached=%d asked=%d model=%s",
+            "event=llm_extract kb=%s chunks=%d cached=%d asked=%d failed_json=%d refused=%d model=%s",
             kb,
             len(chunks),
-            len(chunks) - len(todo),
-            len(todo),
+            counts.cached,
+            counts.asked,
+            counts.failed_json,
+            counts.refused,
             self.model.name,
         )
-        return _graph(kb, chunks, [found.get(key, _EMPTY) for key in keys])
+        batch = _graph(kb, chunks, [found.get(key, _EMPTY) for key in keys])
+        batch.counts = counts
+        return batch
 
-    def _ask(self, chunk: Chunk) -> Extraction | None:
+    def _outcomes(self, todo: Mapping[str, Chunk]) -> Iterator[tuple[str, _Outcome]]:
+        """Each chunk's outcome as it arrives, `concurrency` requests in flight and at most twice that
+        submitted: a huge batch holds a window of pending requests, not one future per chunk. When a
+        request fails (model unreachable), the ones not started are cancelled and the running ones
+        finish, so their answers are cached before the error reaches the caller."""
+        pending = iter(todo.items())
+        running: dict[Future[_Outcome], str] = {}
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="llm-extract") as pool:
+            try:
+                while True:
+                    for key, chunk in islice(pending, 2 * self.concurrency - len(running)):
+                        running[pool.submit(self._answer, key, chunk)] = key
+                    if not running:
+                        return
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        yield running.pop(future), future.result()
+            finally:
+                for future in running:
+                    future.cancel()
+
+    def _answer(self, key: str, chunk: Chunk) -> _Outcome:
+        """Ask about one chunk and cache the answer at once, from the worker: an interrupted ingest
+        then resumes with every answer that arrived, not only those of finished batches."""
+        outcome = self._ask(chunk)
+        if outcome.answer is not None:
+            self.cache.put(self.fingerprint, {key: outcome.answer})
+        return outcome
+
+    def _ask(self, chunk: Chunk) -> _Outcome:
         """The model's valid answer; an empty one after two invalid replies (cached: at temperature 0 a
-        third try would answer the same); None when the backend refused the request (not cached: a
-        server setting, not the text, may be the cause)."""
+        third try would answer the same); no answer when the backend refused the request (not cached:
+        a server setting, not the text, may be the cause)."""
         messages = extract_messages(chunk.text)
         reason = ""
         for attempt in (1, 2):
@@ -217,7 +261,7 @@ class LLMExtractor:
                 reply = self.model.complete(
                     messages, max_tokens=self.max_tokens, temperature=0.0, json_mode=True
                 )
-                return parse_reply(reply)
+                return _Outcome(parse_reply(reply))
             except ModelRequestError as exc:
                 log.warning(
                     "event=llm_extract_skipped chunk=%s model=%s attempts=%d reason=%r",
@@ -226,7 +270,7 @@ class LLMExtractor:
                     attempt,
                     str(exc),
                 )
-                return None
+                return _Outcome(None)
             except ValueError as exc:
                 reason = _reason(exc)
                 messages = extract_retry(messages, reply, reason)
@@ -236,7 +280,7 @@ class LLMExtractor:
             self.model.name,
             reason,
         )
-        return _EMPTY
+        return _Outcome(_EMPTY, failed_json=True)
 
 
 def _searchable(text: str) -> str:

