@@ -12,17 +12,22 @@ would only echo dense search, and fusion would count that list twice.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from rag.common.filters import filterable, matches, parse
+from rag.common.reasons import one_line
 from rag.embed import Embedder
 from rag.models import Fact, Hit
 from rag.retrieve.base import Evidence, Retriever, chunk_hit, ledger_chunks
 from rag.retrieve.graph_link import EntityLinker, Link
 from rag.retrieve.propagate import MentionGraph, personalized_pagerank
+from rag.stores.errors import StoreUnavailable
 from rag.stores.graph import GraphStore
 from rag.stores.sql import SqlStore
 from rag.stores.vector import VectorStore
+
+log = logging.getLogger(__name__)
 
 #: Dense hits that seed the walk beside the linked entities (weighted 1/rank): the passage that
 #: holds the first hop is usually among them even when its entity was not linked.
@@ -97,7 +102,8 @@ class GraphRetriever(Retriever):
         }
         scores = personalized_pagerank(graph, chunk_seeds, entity_seeds)
         facts = self.graph.neighbourhood(kb, [link.entity.id for link in links], self.hops, MAX_FACTS)
-        ranked = sorted((c for c, s in scores.items() if s > 0), key=lambda c: (-scores[c], c))
+        connected = self._connected(graph, links)
+        ranked = sorted((c for c in connected if scores.get(c, 0) > 0), key=lambda c: (-scores[c], c))
         wanted = parse(filters)
         candidates = list(dict.fromkeys([*ranked[: 2 * top_k], *(fact.chunk_id for fact in facts)]))
         kept = {
@@ -118,8 +124,11 @@ class GraphRetriever(Retriever):
         and questions share no scale)."""
         if self.vector is None or self.embedder is None:
             return {}
-        query = self.embedder.embed_query(question).tolist()
-        found = self.vector.search(query, kb, SEED_CHUNKS, filters)
+        try:
+            found = self.vector.search(self.embedder.embed_query(question).tolist(), kb, SEED_CHUNKS, filters)
+        except StoreUnavailable as exc:  # the vector retriever reports it; the walk goes on from the names
+            log.warning("event=graph_seeds_unavailable kb=%s error=%s", kb, one_line(exc))
+            return {}
         return {point.id: 1.0 / rank for rank, point in enumerate(found, start=1)}
 
     def _neighbourhood(self, kb: str, links: list[Link], seed_chunks: list[str]) -> MentionGraph:
@@ -137,6 +146,16 @@ class GraphRetriever(Retriever):
         graph.degree.update(self.graph.entity_degrees(kb, reached))
         graph.add(self.graph.entity_mentions(kb, self._specific(graph, reached)))
         return graph
+
+    def _connected(self, graph: MentionGraph, links: list[Link]) -> set[str]:
+        """The chunks the question's entities reach: those mentioning one, and those sharing a
+        specific entity with one of these. A dense seed outside them steers the walk but is not
+        returned: it would only repeat dense search's list, which fusion already counts."""
+        linked = {link.entity.id for link in links}
+        first = {chunk for chunk, entity in graph.edges if entity in linked}
+        bridges = {entity for chunk, entity in graph.edges if chunk in first}
+        bridges = set(self._specific(graph, list(bridges)))
+        return first | {chunk for chunk, entity in graph.edges if entity in bridges}
 
     @staticmethod
     def _specific(graph: MentionGraph, entity_ids: list[str]) -> list[str]:
