@@ -169,6 +169,7 @@ class IngestPipeline:
         started = time.perf_counter()
         summary = IngestSummary(kb=kb)
         self.stores.sql.create_kb(kb)
+        self._reembed_if_model_changed(kb)
         files = list(walk(paths, SUPPORTED_EXTENSIONS, include, exclude))
         known = self.stores.sql.ledger(kb, [str(f) for f in files])
         self.progress.files(len(files))
@@ -194,6 +195,16 @@ class IngestPipeline:
                 summary.fusion_weights = refit(self.stores, self.embedder, kb)
         summary.seconds = round(time.perf_counter() - started, 3)
         return summary
+
+    def _reembed_if_model_changed(self, kb: str) -> None:
+        """A KB whose chunks have no vector in this embedding model's collection was ingested under
+        another model (the setting changed, or an upgrade changed its default): its documents go
+        back to `stored`, so this run embeds their chunks again instead of finding them unchanged."""
+        done = self.stores.sql.documents_with_status(kb, [DocumentStatus.DONE])
+        if not done or self.stores.vector.count(kb) > 0 or self.stores.sql.chunk_count(kb) == 0:
+            return
+        log.info("event=reembed kb=%s documents=%d model=%s", kb, len(done), self.stores.embedding.name)
+        self.stores.sql.set_status([entry.id for entry in done], DocumentStatus.STORED)
 
     def _kb_changed(self, kb: str) -> bool:
         """Whether the KB's fusion weights should be learned again: the run changed what it holds

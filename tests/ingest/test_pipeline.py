@@ -123,6 +123,26 @@ def test_unchanged_files_are_skipped_and_changed_ones_replaced_everywhere(
     assert "marie curie" in names and "ada lovelace" not in names
 
 
+def test_a_kb_ingested_under_another_embedding_model_is_embedded_again(
+    settings: Settings, ingest: IngestFn, tmp_path: Path
+) -> None:
+    """After the embedding model changes (a setting, or an upgrade's new default) the files are
+    unchanged, but the new model's collection holds nothing: the next ingest embeds them again."""
+    from rag.embed import model_info, open_embedder
+
+    write_corpus(tmp_path / "docs")
+    first = ingest([tmp_path / "docs"])
+    other = "all-MiniLM-L6-v2" if settings.embed_model != "all-MiniLM-L6-v2" else "multilingual-e5-small"
+    moved = settings.model_copy(update={"embed_model": other})
+    with open_test_stores(moved) as stores:
+        assert stores.vector.count("kb") == 0
+        pipeline = ingest_pipeline(stores, open_embedder(model_info(other)), HeuristicExtractor())
+        again = pipeline.run([tmp_path / "docs"], "kb")
+        assert (again.resumed, again.unchanged, again.vectors) == (GOOD_FILES, 0, first.vectors)
+        assert stores.vector.count("kb") == first.vectors
+        assert pipeline.run([tmp_path / "docs"], "kb").unchanged == GOOD_FILES
+
+
 def _entity_names(stores: Any) -> list[str]:
     from rag.stores.graph.ladybug import LadybugGraphStore
 
@@ -178,6 +198,7 @@ def test_knowledge_bases_are_isolated_and_deleted_from_every_store(
         "entities": 0,
         "relations": 0,
         "tables": 0,
+        "fusion_weights": {},
     }
     assert status(settings, "beta") == beta
 
