@@ -91,20 +91,27 @@ def print_ingest_summary(summary: IngestSummary) -> None:
         err.print(f"[red]failed[/] {escape(where)}: {escape(failure.error)}", highlight=False)
 
 
+#: the columns of `rag status` that count something
+_COUNTS = ("chunks", "vectors", "entities", "relations", "tables")
+
+
 def print_status(reports: list[dict[str, Any]]) -> None:
     """One row per knowledge base, then each one's failed documents; a hint when there is none."""
     if not reports:
         out.print("no knowledge bases yet: [bold]rag ingest PATH --kb NAME[/] creates one")
         return
     table = Table(title="status")
-    for column in ("kb", "documents", "chunks", "vectors", "entities", "relations", "tables"):
-        table.add_column(column, justify="left" if column in ("kb", "documents") else "right")
+    for column in ("kb", "documents", "chunks", "vectors", "entities", "relations", "tables", "fusion"):
+        table.add_column(column, justify="right" if column in _COUNTS else "left")
     for report in reports:
         states = ", ".join(f"{k} {v}" for k, v in sorted(report["documents"].items())) or "none"
+        learned = report.get("fusion_weights") or {}
+        fusion = " ".join(f"{name} {weight:g}" for name, weight in sorted(learned.items())) or "equal"
         table.add_row(
             escape(report["kb"]),
             states,
-            *(str(report[k]) for k in ("chunks", "vectors", "entities", "relations", "tables")),
+            *(str(report[k]) for k in _COUNTS),
+            fusion,
         )
     out.print(table)
     for report in reports:

@@ -35,6 +35,7 @@ class Stores:
         """What each store holds for one KB, and its recent failures (`rag status`)."""
         stats = self.sql.stats(kb)
         graph = self.graph.count(kb)
+        learned = self.sql.learned_weights(kb)
         return {
             "kb": kb,
             "documents": stats.documents,
@@ -44,6 +45,8 @@ class Stores:
             "relations": graph["relations"],
             "tables": stats.tables,
             "failed": [asdict(failure) for failure in stats.failed],
+            #: the fusion weights the KB learned (`rag.retrieve.calibrate`); empty until it has
+            "fusion_weights": learned.weights if learned is not None else {},
         }
 
     def delete_documents(self, entries: Iterable[LedgerEntry]) -> int:
