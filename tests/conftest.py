@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from rag.common.chat import ModelUnavailable
+from rag.config import Settings
 from rag.embed import Embedder, model_info, open_embedder
 from rag.generate.local import LocalChatModel
 from rag.generate.weights import packaged_gguf
@@ -31,8 +32,9 @@ def postgres_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
-    """The packaged embedding model, loaded once for the whole session."""
-    return open_embedder(model_info("all-MiniLM-L6-v2"), batch_size=32)
+    """The default embedding model (the one `Settings()` opens stores for), loaded once for the
+    whole session."""
+    return open_embedder(model_info(Settings.model_fields["embed_model"].default), batch_size=32)
 
 
 @pytest.fixture(scope="session")
