@@ -139,7 +139,13 @@ class GraphRetriever(Retriever):
         graph.degree.update(self.graph.entity_degrees(kb, linked))
         first = self.graph.entity_mentions(kb, self._specific(graph, linked))
         graph.add(first)
-        frontier = list(dict.fromkeys([*seed_chunks, *(chunk for chunk, _ in first)]))[:MAX_FRONTIER]
+        # the chunks whose entities are read next: the dense seeds, then those naming the most
+        # specific of the linked entities (the store returns mentions in no particular order)
+        weight: dict[str, float] = {}
+        for chunk, entity in first:
+            weight[chunk] = weight.get(chunk, 0.0) + 1.0 / graph.degree[entity]
+        named = sorted(weight, key=lambda chunk: (-weight[chunk], chunk))
+        frontier = list(dict.fromkeys([*seed_chunks, *named]))[:MAX_FRONTIER]
         around = self.graph.chunk_mentions(kb, frontier)
         graph.add(around)
         reached = list(dict.fromkeys(entity for _, entity in around if entity not in graph.degree))
