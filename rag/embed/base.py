@@ -117,9 +117,9 @@ class Embedder(ABC):
     product) for passages and for queries, which asymmetric models such as E5 embed differently,
     and the model's own token count, so chunks are cut to what the model reads."""
 
-    #: questions whose embedding is remembered: the vector and graph retrievers embed the same
-    #: question side by side, and the second should not pay for it again
-    QUERY_MEMORY = 256
+    #: query texts whose embedding is remembered: the vector and graph retrievers embed the same
+    #: question side by side, and fuzzy links compare the same entity names question after question
+    QUERY_MEMORY = 4096
 
     def __init__(self, info: EmbeddingModelInfo, batch_size: int = 64) -> None:
         self.info = info
@@ -128,19 +128,25 @@ class Embedder(ABC):
         self._queries_lock = threading.Lock()
 
     def embed_query(self, text: str) -> np.ndarray:
-        """One question's vector, computed once for all the retrievers that ask for it (the lock
-        makes a second asker wait for the first instead of running the model beside it)."""
+        """One question's vector, computed once for all the retrievers that ask for it."""
+        return self.embed_remembered([text])[0]
+
+    def embed_remembered(self, texts: list[str]) -> list[np.ndarray]:
+        """Query vectors of texts asked for again and again (questions, entity names a fuzzy link
+        compares), the unremembered ones computed in one batch; the lock makes a second asker
+        wait for the first instead of running the model beside it."""
         with self._queries_lock:
-            vector = self._queries.get(text)
-            if vector is None:
-                vector = self.embed_queries([text])[0]
-                vector.setflags(write=False)
-                self._queries[text] = vector
-                if len(self._queries) > self.QUERY_MEMORY:
-                    self._queries.popitem(last=False)
-            else:
+            missing = list(dict.fromkeys(text for text in texts if text not in self._queries))
+            if missing:
+                for text, vector in zip(missing, self.embed_queries(missing), strict=True):
+                    vector.setflags(write=False)
+                    self._queries[text] = vector
+            for text in texts:
                 self._queries.move_to_end(text)
-            return vector
+            vectors = [self._queries[text] for text in texts]
+            while len(self._queries) > self.QUERY_MEMORY:
+                self._queries.popitem(last=False)
+            return vectors
 
     @abstractmethod
     def load(self) -> None:

@@ -13,6 +13,9 @@ would only echo dense search, and fusion would count that list twice.
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections import OrderedDict
 from typing import Any
 
 from rag.common.filters import filterable, matches, parse
@@ -62,6 +65,9 @@ class GraphRetriever(Retriever):
         self.embedder = embedder
         self.vector = vector
         self.hops = hops
+        #: how many chunks mention an entity: counting a hub's mentions is the walk's dearest read
+        #: (tens of ms at 100k chunks), and the same hubs come up question after question
+        self.degrees = DegreeCache(graph)
 
     def retrieve(
         self, question: str, kb: str, top_k: int, filters: dict[str, Any] | None = None
@@ -136,7 +142,7 @@ class GraphRetriever(Retriever):
         those chunks and of the dense seeds, and the chunks of those entities; hubs are not expanded."""
         graph = MentionGraph()
         linked = list(dict.fromkeys(link.entity.id for link in links))
-        graph.degree.update(self.graph.entity_degrees(kb, linked))
+        graph.degree.update(self.degrees(kb, linked))
         first = self.graph.entity_mentions(kb, self._specific(graph, linked))
         graph.add(first)
         # the chunks whose entities are read next: the dense seeds, then those naming the most
@@ -149,7 +155,7 @@ class GraphRetriever(Retriever):
         around = self.graph.chunk_mentions(kb, frontier)
         graph.add(around)
         reached = list(dict.fromkeys(entity for _, entity in around if entity not in graph.degree))
-        graph.degree.update(self.graph.entity_degrees(kb, reached))
+        graph.degree.update(self.degrees(kb, reached))
         graph.add(self.graph.entity_mentions(kb, self._specific(graph, reached)))
         return graph
 
@@ -166,3 +172,40 @@ class GraphRetriever(Retriever):
     @staticmethod
     def _specific(graph: MentionGraph, entity_ids: list[str]) -> list[str]:
         return [e for e in entity_ids if 0 < graph.degree.get(e, 0) <= HUB_DEGREE]
+
+
+class DegreeCache:
+    """Entity degrees per KB, read from the store at most once a minute per entity: a specificity
+    a minute old is as good for ranking, and an ingest changes few degrees much."""
+
+    #: entities remembered, across KBs (about 100 bytes each)
+    SIZE = 100_000
+    TTL_S = 60.0
+
+    def __init__(self, graph: GraphStore) -> None:
+        self.graph = graph
+        self._lock = threading.Lock()
+        self._known: OrderedDict[tuple[str, str], tuple[float, int]] = OrderedDict()
+
+    def __call__(self, kb: str, entity_ids: list[str]) -> dict[str, int]:
+        """Entity id → degree (0 for an entity no chunk mentions, left out of the result)."""
+        now = time.monotonic()
+        found: dict[str, int] = {}
+        missing: list[str] = []
+        with self._lock:
+            for entity in dict.fromkeys(entity_ids):
+                cached = self._known.get((kb, entity))
+                if cached is not None and now - cached[0] < self.TTL_S:
+                    found[entity] = cached[1]
+                else:
+                    missing.append(entity)
+        if missing:
+            read = self.graph.entity_degrees(kb, missing)
+            with self._lock:
+                for entity in missing:
+                    found[entity] = read.get(entity, 0)
+                    self._known[(kb, entity)] = (now, found[entity])
+                    self._known.move_to_end((kb, entity))
+                while len(self._known) > self.SIZE:
+                    self._known.popitem(last=False)
+        return {entity: degree for entity, degree in found.items() if degree > 0}

@@ -29,8 +29,9 @@ LINK_THRESHOLD = 0.85
 MAX_NGRAM = 4
 #: A question longer than this many tokens is a paste; its tail is not scanned for names.
 MAX_TOKENS = 64
-#: Names one fuzzy mention is compared with.
+#: Names one fuzzy mention is compared with by spelling, and of those, by embedding.
 MAX_CANDIDATES = 50
+EMBEDDED_CANDIDATES = 8
 
 _WORD = re.compile(r"[^\W_]+(?:['’&.\-][^\W_]+)*")
 
@@ -82,9 +83,12 @@ class EntityLinker:
             return None
         scores = [SequenceMatcher(None, key, normalize_name(c.name)).ratio() for c in candidates]
         if self.embedder is not None:
-            vectors = self.embedder.embed_queries([mention, *(c.name for c in candidates)])
-            cosines = vectors[1:] @ vectors[0]
-            scores = [max(score, float(cosine)) for score, cosine in zip(scores, cosines, strict=True)]
+            # the names closest in spelling are compared by meaning too: embedding all fifty took
+            # ~300 ms a mention with the 4-bit multilingual model on two cores
+            nearest = sorted(range(len(candidates)), key=lambda i: -scores[i])[:EMBEDDED_CANDIDATES]
+            vectors = self.embedder.embed_remembered([mention, *(candidates[i].name for i in nearest)])
+            for i, vector in zip(nearest, vectors[1:], strict=True):
+                scores[i] = max(scores[i], float(vector @ vectors[0]))
         best = max(range(len(candidates)), key=scores.__getitem__)
         if scores[best] < LINK_THRESHOLD:
             return None
