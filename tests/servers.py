@@ -61,3 +61,18 @@ def running_server(
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
+
+
+def llama_cpp_env(python: str, gguf: Path, name: str, port: int, **extra: str) -> dict[str, str]:
+    """The variables deploy/llamacpp/launch.sh reads for its xllamacpp profile: `gguf` served as
+    `name` on 127.0.0.1:`port` with one thread (the machine may be shared), plus `extra`."""
+    return {
+        "LLAMACPP_PYTHON": python,
+        "LLAMACPP_MODEL": str(gguf),
+        "LLAMACPP_MODEL_NAME": name,
+        "LLAMACPP_HOST": "127.0.0.1",
+        "LLAMACPP_PORT": str(port),
+        "LLAMACPP_THREADS": "1",
+        "LLAMACPP_PROFILE": "xllamacpp",
+        **extra,
+    }

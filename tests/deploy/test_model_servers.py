@@ -17,7 +17,7 @@ import pytest
 from rag.generate.local import LocalChatModel
 from rag.generate.weights import converted_folder
 from tests.server_envs import EnvUnavailable, vllm_python, xllamacpp_python
-from tests.servers import free_port, running_server
+from tests.servers import free_port, llama_cpp_env, running_server
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -231,15 +231,7 @@ def test_llama_cpp_server_serves_the_packaged_gguf(tmp_path: Path, smollm2: Loca
     except EnvUnavailable as exc:
         pytest.skip(f"llama.cpp's server cannot run here: {exc}")
     port = free_port()
-    env = {
-        "LLAMACPP_PYTHON": python,
-        "LLAMACPP_MODEL": str(smollm2.source.path),
-        "LLAMACPP_MODEL_NAME": "smollm2",
-        "LLAMACPP_HOST": "127.0.0.1",
-        "LLAMACPP_PORT": str(port),
-        "LLAMACPP_THREADS": "1",
-        "LLAMACPP_PROFILE": "xllamacpp",
-    }
+    env = llama_cpp_env(python, smollm2.source.path, "smollm2", port)
     command = ["bash", str(DEPLOY / "llamacpp" / "launch.sh")]
     with running_server(command, env, f"http://127.0.0.1:{port}/v1", tmp_path / "llamacpp.log", 300) as url:
         assert_usable(url, "smollm2", context_length=8192)  # llamacpp.env's LLAMACPP_CTX_SIZE

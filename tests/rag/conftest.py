@@ -11,7 +11,7 @@ import pytest
 from rag.embed import model_info
 from rag.generate.local import LocalChatModel
 from tests.server_envs import EnvUnavailable, xllamacpp_python
-from tests.servers import free_port, running_server
+from tests.servers import free_port, llama_cpp_env, running_server
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
@@ -41,16 +41,7 @@ def llama_cpp_server(gguf: Path, name: str, log: Path) -> Iterator[str]:
     except EnvUnavailable as exc:
         pytest.skip(f"llama.cpp's server cannot run here: {exc}")
     port = free_port()
-    env = {
-        "LLAMACPP_PYTHON": python,
-        "LLAMACPP_MODEL": str(gguf),
-        "LLAMACPP_MODEL_NAME": name,
-        "LLAMACPP_HOST": "127.0.0.1",
-        "LLAMACPP_PORT": str(port),
-        "LLAMACPP_THREADS": "1",
-        "LLAMACPP_CTX_SIZE": "4096",
-        "LLAMACPP_PROFILE": "xllamacpp",
-    }
+    env = llama_cpp_env(python, gguf, name, port, LLAMACPP_CTX_SIZE="4096")
     command = ["bash", str(DEPLOY / "llamacpp" / "launch.sh"), "--", "--parallel", "1"]
     try:
         with running_server(command, env, f"http://127.0.0.1:{port}/v1", log, 300) as url:
