@@ -200,8 +200,11 @@ class IngestPipeline:
         """A KB whose chunks have no vector in this embedding model's collection was ingested under
         another model (the setting changed, or an upgrade changed its default): its documents go
         back to `stored`, so this run embeds their chunks again instead of finding them unchanged."""
+        # the two counts first: reading the KB's ledger on every run would cost a large KB dearly
+        if self.stores.vector.count(kb) > 0 or self.stores.sql.chunk_count(kb) == 0:
+            return
         done = self.stores.sql.documents_with_status(kb, [DocumentStatus.DONE])
-        if not done or self.stores.vector.count(kb) > 0 or self.stores.sql.chunk_count(kb) == 0:
+        if not done:
             return
         log.info("event=reembed kb=%s documents=%d model=%s", kb, len(done), self.stores.embedding.name)
         self.stores.sql.set_status([entry.id for entry in done], DocumentStatus.STORED)

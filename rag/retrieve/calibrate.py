@@ -155,14 +155,7 @@ def calibrate(retriever: FusedRetriever, sql: SqlStore, kb: str) -> dict[str, fl
     chunk_count = sql.chunk_count(kb)
     if chunk_count < MIN_CHUNKS:
         return {}
-    plain = FusedRetriever(
-        [r for r in retriever.retrievers if r.name not in UNLEARNED],
-        retriever.weights,
-        0.0,
-        retriever.candidates,
-        timeouts=retriever.deadlines_s,
-        method=retriever.method,
-    )
+    plain = retriever.only([r.name for r in retriever.retrievers if r.name not in UNLEARNED])
     queries = pseudo_queries(sql, kb)
     lists, answers = [], []
     for query in queries:
