@@ -132,6 +132,25 @@ class Settings(BaseSettings):
     table_tokens: int = Field(600, ge=0, description="Prompt budget of SQL results, in tokens")
     facts_tokens: int = Field(300, ge=0, description="Prompt budget of graph facts, in tokens")
     answer_max_tokens: int = Field(512, ge=1, description="Longest answer the model may write, in tokens")
+    history_tokens: int = Field(
+        600, ge=0, description="Prompt budget of a conversation's earlier turns, in tokens (latest first)"
+    )
+    rewrite_deadline_s: float = Field(
+        10.0, gt=0, description="Deadline of a follow-up's standalone rewrite; late: the question as asked"
+    )
+    abstain_below: float = Field(
+        0.1,
+        ge=0.0,
+        le=1.0,
+        description="Say the KB does not tell, without a model call, when the best dense match is below "
+        "this share of the KB's answer-absent pseudo-queries (0: never)",
+    )
+    attribution_min: float = Field(
+        0.5,
+        gt=0.0,
+        le=1.0,
+        description="Share of an answer sentence's words a source must hold to be cited for it",
+    )
     admin_key: SecretStr = Field(SecretStr(""), description="Manages KBs and keys over HTTP; empty: no admin")
     upload_max_files: int = Field(20, ge=1, description="Files one upload request may carry")
     upload_sync_mb: float = Field(

@@ -213,7 +213,10 @@ class Citation:
     """One numbered context block of an answer's prompt: where it came from and who found it.
 
     `chunk_id` is None for a SQL result (cite `sql`) and for the block of graph facts (cite the
-    chunks in `chunk_ids`, which justify the facts). `cited` says whether the answer refers to `[n]`.
+    chunks in `chunk_ids`, which justify the facts). `cited` says whether the answer refers to `[n]`,
+    and `how` how that came about: "written" (the model wrote `[n]`), "attributed" (the model wrote
+    no usable marker and sentence attribution found this source supporting `sentences`, the
+    0-based sentences of the answer), None when it is not cited.
     """
 
     n: int
@@ -227,6 +230,8 @@ class Citation:
     sql: str | None = None
     chunk_ids: list[str] = field(default_factory=list)
     cited: bool = False
+    how: str | None = None
+    sentences: list[int] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -237,12 +242,34 @@ class SourceFailure:
     reason: str
 
 
+@dataclass(slots=True, frozen=True)
+class Turn:
+    """One message of a conversation before the current question: what the user asked or what
+    the assistant answered (the answer's text, without its "Sources" list)."""
+
+    role: str  # "user" | "assistant"
+    content: str
+
+
+class Abstention(StrEnum):
+    """Why an answer says the knowledge base does not tell: retrieval found nothing convincing
+    (answered without a model call), or the model said so itself."""
+
+    NO_EVIDENCE = "no_evidence"
+    MODEL = "model"
+
+
 @dataclass(slots=True)
 class Answer:
     """A generated answer with the context blocks it was given (`cited` marks those it refers to),
     the retrievers that failed, how long each step took in milliseconds, and the prompt's and the
     answer's size in tokens (the prompt measured with the embedding model's tokenizer, the answer
-    as the pieces the model streamed: close to, not exactly, the model's own count)."""
+    as the pieces the model streamed: close to, not exactly, the model's own count).
+
+    `retrieval_question` is what retrieval searched for: the question itself, or its standalone
+    rewrite when it was a follow-up. `unsupported` lists the answer's sentences that no source
+    supports (set when citations had to be attributed). `abstained` says whether, and why, the
+    answer is "the knowledge base does not say"."""
 
     question: str
     kb: str
@@ -252,6 +279,9 @@ class Answer:
     timings_ms: dict[str, float]
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    retrieval_question: str = ""
+    abstained: Abstention | None = None
+    unsupported: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -9,7 +9,6 @@ document, a chunk, the retrievers that found it and, for a table, the query that
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -21,8 +20,6 @@ from rag.retrieve.fuse import FusedHit
 from rag.retrieve.sql_exec import rows_as_markdown
 
 T = TypeVar("T")
-
-_CITED = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,10 +132,3 @@ def _within(items: list[T], texts: list[str], budget: int, count_tokens: TokenLe
             kept.append(item)
             budget -= tokens
     return kept
-
-
-def mark_cited(answer: str, citations: list[Citation]) -> None:
-    """Set `cited` on each citation whose number the answer uses, as `[2]`, `[1, 3]` or `[1][3]`."""
-    used = {int(n) for group in _CITED.findall(answer) for n in re.split(r"\s*[,;]\s*", group)}
-    for citation in citations:
-        citation.cited = citation.n in used

@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rag.answer.context import Budgets, build_context, mark_cited
+from rag.answer.abstain import model_abstained, not_in_kb, unconvincing
+from rag.answer.attribute import ground
+from rag.answer.context import Budgets, build_context
+from rag.answer.followup import QuestionRewriter, Standalone
+from rag.answer.history import within_budget
 from rag.answer.prompts import answer_messages
 from rag.common.chat import ChatModel
 from rag.config import Settings
 from rag.embed import Embedder, TokenLengths, open_embedder
 from rag.generate.factory import open_chat_model
-from rag.models import Answer
+from rag.models import Abstention, Answer, Turn
 from rag.retrieve.calibrate import LearnedWeightsCache
 from rag.retrieve.factory import open_retrievers
 from rag.retrieve.fused import FusedRetriever, Retrieval
@@ -28,8 +32,6 @@ from rag.retrieve.rerank_llm import LLMReranker
 from rag.stores.factory import Stores
 from rag.stores.sql.fulltext import search_text
 
-#: What the answer says when no retriever found anything: no model call, no invented answer.
-NOTHING_FOUND = "I found nothing in the knowledge base about this, so I cannot answer it."
 #: Answer timings of each retriever are named retrieve_<name> (retrieve_vector, …).
 RETRIEVER_TIMING = "retrieve_"
 
@@ -52,6 +54,16 @@ class AnswerPipeline:
     embedder: Embedder | None = None
     #: fused hits a reranker reads per question, when one is configured: it reorders, not searches
     rerank_candidates: int = 20
+    #: makes follow-ups standalone for retrieval; None: every question is retrieved for as asked
+    rewriter: QuestionRewriter | None = None
+    #: tokens of earlier turns the answer prompt carries (`history.within_budget`)
+    history_tokens: int = 600
+    #: the KB's answer-absent dense levels (`calibrate.LearnedWeightsCache.absent_levels`)
+    absent_levels: Callable[[str], Sequence[float]] | None = None
+    #: abstain without a model call below this share of the answer-absent levels (0: never)
+    abstain_below: float = 0.0
+    #: share of a sentence's content words a source must hold to be attributed that sentence
+    attribution_min: float = 0.5
 
     def using(self, retrievers: list[str]) -> AnswerPipeline:
         """The same pipeline over a subset of its retrievers."""
@@ -63,6 +75,21 @@ class AnswerPipeline:
         if self.embedder is not None:
             self.embedder.embed_queries(["warm-up"])
         search_text("预热")
+
+    def standalone(self, question: str, history: Sequence[Turn] = ()) -> Standalone:
+        """The question retrieval should search for: a follow-up rewritten from the history when
+        it refers back (`followup.py`), else the question itself."""
+        if not history or self.rewriter is None:
+            return Standalone(question, "asked")
+        return self.rewriter.standalone(question, history)
+
+    def no_evidence(self, found: Retrieval, kb: str) -> bool:
+        """Whether the best dense match is below the KB's abstention level (`abstain.py`)."""
+        if self.absent_levels is None or self.abstain_below <= 0:
+            return False
+        vector = found.results.get("vector") or []
+        best = max((hit.score for hit in vector), default=None)
+        return unconvincing(best, self.absent_levels(kb), self.abstain_below)
 
     def retrieve(
         self, question: str, kb: str, *, top_k: int | None = None, filters: dict[str, Any] | None = None
@@ -90,10 +117,21 @@ class AnswerPipeline:
         top_k: int | None = None,
         filters: dict[str, Any] | None = None,
         found: Retrieval | None = None,
+        history: Sequence[Turn] = (),
+        instructions: str = "",
     ) -> Answer:
         """The whole answer with its citations."""
         answer: Answer | None = None
-        for piece in self.stream(question, kb, top_k=top_k, filters=filters, found=found):
+        pieces = self.stream(
+            question,
+            kb,
+            top_k=top_k,
+            filters=filters,
+            found=found,
+            history=history,
+            instructions=instructions,
+        )
+        for piece in pieces:
             if isinstance(piece, Answer):
                 answer = piece
         assert answer is not None  # stream always ends with the Answer
@@ -109,30 +147,54 @@ class AnswerPipeline:
         max_tokens: int | None = None,
         temperature: float = 0.0,
         found: Retrieval | None = None,
+        history: Sequence[Turn] = (),
+        instructions: str = "",
     ) -> Iterator[str | Answer]:
         """The answer's text in pieces as the model writes them, then the `Answer` with citations.
 
-        `max_tokens` caps the answer (default: the setting). Closing the iterator stops generation.
-        `found`, a retrieval already made for this question (`rag eval` scores it first), is
-        answered from instead of retrieving again."""
+        `history` holds the conversation's earlier turns: a follow-up is retrieved for as a
+        standalone question (`Answer.retrieval_question`) and answered with the turns that fit
+        the history budget. `instructions` is the client's own system message, kept below the
+        grounding rules. `max_tokens` caps the answer (default: the setting). Closing the
+        iterator stops generation. `found`, a retrieval already made for this question (`rag
+        eval` scores it first), is answered from instead of retrieving again."""
         started = time.perf_counter()
-        found = found or self.retrieve(question, kb, top_k=top_k, filters=filters)
+        asked, rewrite_ms = question, None
+        if found is None:
+            standalone = self.standalone(question, history)
+            if standalone.how != "asked":
+                rewrite_ms = _ms(started)
+            asked = standalone.question
+            found = self.retrieve(asked, kb, top_k=top_k, filters=filters)
         timings = {
             f"{RETRIEVER_TIMING}{name}": ms for name, ms in found.timings_ms.items() if name != "total"
         }
+        if rewrite_ms is not None:
+            timings["rewrite"] = rewrite_ms
         timings["retrieve"] = found.timings_ms["total"]
         sources, citations = build_context(
             found.hits, found.tables, found.facts, self.budgets, self.count_tokens
         )
         timings["prompt_ready"] = _ms(started)
-        if not sources:
-            yield NOTHING_FOUND
+        if not sources or (not found.tables and self.no_evidence(found, kb)):
+            text = not_in_kb(question)
+            yield text
             timings["total"] = _ms(started)
-            yield Answer(question, kb, NOTHING_FOUND, [], found.failed, timings)
+            yield Answer(
+                question,
+                kb,
+                text,
+                [],
+                found.failed,
+                timings,
+                retrieval_question=asked,
+                abstained=Abstention.NO_EVIDENCE,
+            )
             return
         generating = time.perf_counter()
         pieces: list[str] = []
-        messages = answer_messages(question, sources)
+        turns = within_budget(history, self.history_tokens, self.count_tokens)
+        messages = answer_messages(question, sources, turns, instructions)
         replies = self.chat.stream(
             messages, max_tokens=max_tokens or self.max_tokens, temperature=temperature
         )
@@ -148,11 +210,23 @@ class AnswerPipeline:
                 close()
         timings["generate"] = _ms(generating)
         text = "".join(pieces).strip()
-        mark_cited(text, citations)
+        abstained = Abstention.MODEL if model_abstained(text) else None
+        # an answer that says the sources do not tell has no sentence to attribute
+        unsupported = [] if abstained else ground(text, question, citations, self.attribution_min).unsupported
         timings["total"] = _ms(started)
         prompt_tokens = sum(self.count_tokens([message["content"] for message in messages]))
         yield Answer(
-            question, kb, text, citations, found.failed, timings, prompt_tokens, completion_tokens=len(pieces)
+            question,
+            kb,
+            text,
+            citations,
+            found.failed,
+            timings,
+            prompt_tokens,
+            completion_tokens=len(pieces),
+            retrieval_question=asked,
+            abstained=abstained,
+            unsupported=unsupported,
         )
 
 
@@ -165,13 +239,14 @@ def open_pipeline(
     chat = chat or open_chat_model(settings)
     embedder = open_embedder(stores.embedding, settings.embed_batch_size)
     chosen = open_retrievers(stores, embedder, retrievers, chat=chat)
+    learned = LearnedWeightsCache(stores.sql) if settings.fusion_learn else None
     fused = FusedRetriever(
         chosen,
         settings.fusion_weights,
         settings.retriever_timeout_s,
         timeouts={"sql": settings.sql_deadline_s},
         method=settings.fusion,
-        learned=LearnedWeightsCache(stores.sql) if settings.fusion_learn else None,
+        learned=learned,
     )
     return AnswerPipeline(
         retriever=fused,
@@ -183,6 +258,11 @@ def open_pipeline(
         reranker=open_reranker(settings),
         embedder=embedder,
         rerank_candidates=settings.rerank_candidates,
+        rewriter=QuestionRewriter(chat, deadline_s=settings.rewrite_deadline_s),
+        history_tokens=settings.history_tokens,
+        absent_levels=learned.absent_levels if learned is not None else None,
+        abstain_below=settings.abstain_below,
+        attribution_min=settings.attribution_min,
     )
 
 

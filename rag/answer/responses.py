@@ -14,8 +14,11 @@ def failures_json(failed: list[SourceFailure]) -> list[dict[str, str]]:
     return [{"source": f.source, "reason": f.reason} for f in failed]
 
 
-def retrieval_json(question: str, kb: str, found: Retrieval) -> dict[str, Any]:
-    """Fused hits with each retriever's rank and score, the graph facts and the SQL results."""
+def retrieval_json(
+    question: str, kb: str, found: Retrieval, retrieval_question: str | None = None
+) -> dict[str, Any]:
+    """Fused hits with each retriever's rank and score, the graph facts and the SQL results;
+    `retrieval_question` is what was searched for when it differs (a follow-up's rewrite)."""
     hits = [
         {
             "rank": rank,
@@ -33,6 +36,7 @@ def retrieval_json(question: str, kb: str, found: Retrieval) -> dict[str, Any]:
     ]
     return {
         "question": question,
+        "retrieval_question": retrieval_question or question,
         "kb": kb,
         "hits": hits,
         "facts": [
@@ -49,14 +53,19 @@ def retrieval_json(question: str, kb: str, found: Retrieval) -> dict[str, Any]:
 
 
 def answer_json(answer: Answer) -> dict[str, Any]:
-    """`{answer, citations, sources_failed, timings}`: citations are the sources the answer refers
-    to; when it refers to none (small models often don't), every source it was given, uncited."""
+    """`{answer, citations, …}`: citations are the sources the answer refers to, each saying `how`
+    ("written" by the model or "attributed" to its sentences); when no source supports it, every
+    source it was given, with `how` null. `unsupported` lists the sentences no source supports,
+    `abstained` why the answer is "the KB does not say" (null when it is not)."""
     cited = [c for c in answer.citations if c.cited] or answer.citations
     return {
         "question": answer.question,
+        "retrieval_question": answer.retrieval_question or answer.question,
         "kb": answer.kb,
         "answer": answer.answer,
         "citations": [asdict(c) for c in cited],
+        "unsupported": answer.unsupported,
+        "abstained": answer.abstained.value if answer.abstained else None,
         "sources_failed": failures_json(answer.sources_failed),
         "timings": answer.timings_ms,
     }

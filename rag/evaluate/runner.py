@@ -13,7 +13,6 @@ accuracy against the gold query's rows.
 from __future__ import annotations
 
 import dataclasses
-import re
 import statistics
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -22,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rag.answer.pipeline import NOTHING_FOUND, AnswerPipeline
+from rag.answer.pipeline import AnswerPipeline
 from rag.evaluate.dataset import EvalQuestion, EvalSet
 from rag.evaluate.metrics import exact_match, retrieval_scores, same_result, token_f1
 from rag.evaluate.text2sql import MAX_RESULT_ROWS, export_table, gold_result, is_ordered
@@ -33,9 +32,6 @@ FUSED = "fused"
 #: chunks asked of each retriever and of fusion: enough distinct passages for the @10 metrics
 DEPTH = 20
 #: what the answer prompt tells the model to say when the sources do not answer (prompts.py)
-_ABSTENTION = re.compile(
-    r"cannot answer|can't answer|do not (know|contain)|don't know|no information|无法回答|不知道"
-)
 
 
 @dataclass(slots=True)
@@ -207,7 +203,7 @@ def _answer_scores(
     cut = dataclasses.replace(found, hits=found.hits[: pipeline.top_k])
     answer = pipeline.ask(question.question, kb, found=cut)
     cited = [passage_of[c.source] for c in answer.citations if c.cited and c.source in passage_of]
-    abstained = answer.answer.strip() == NOTHING_FOUND or bool(_ABSTENTION.search(answer.answer.lower()))
+    abstained = answer.abstained is not None
     gold_answers = question.answers
     scores = {
         "exact_match": exact_match(answer.answer, gold_answers) if gold_answers else 0.0,

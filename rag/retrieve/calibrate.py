@@ -32,6 +32,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from rag.embed import Embedder
 from rag.models import Hit
@@ -39,7 +40,7 @@ from rag.retrieve.factory import open_retrievers
 from rag.retrieve.fused import FusedRetriever
 from rag.retrieve.keyword import STOPWORDS
 from rag.stores.factory import Stores
-from rag.stores.sql import SqlStore
+from rag.stores.sql import LearnedWeights, SqlStore
 from rag.stores.sql.fulltext import search_text
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,8 @@ UNLEARNED = frozenset({"sql"})
 DEPTH = 10
 #: Share of its chunks a KB must gain or lose before its weights are learned again.
 REFIT_CHANGE = 0.1
+#: The key of the report that holds the KB's answer-absent dense levels (sorted).
+ABSENT_LEVELS = "absent_levels"
 #: Seconds a learned weight is trusted in memory before the store is read again: another process
 #: (an ingest beside the server) may have refitted it.
 CACHE_S = 60.0
@@ -75,15 +78,16 @@ _WORD = re.compile(r"[^\W_]+(?:['’\-][^\W_]+)*")
 class PseudoQuery:
     text: str
     chunk_id: str
+    document_id: str
 
 
 def pseudo_queries(sql: SqlStore, kb: str, count: int = QUERIES) -> list[PseudoQuery]:
     """One pseudo-query per sampled chunk that has a sentence of at least four content words."""
     queries = []
-    for chunk_id, text in sql.sample_chunks(kb, count):
+    for chunk_id, document_id, text in sql.sample_chunks(kb, count):
         query = pseudo_query(chunk_id, text)
         if query is not None:
-            queries.append(PseudoQuery(query, chunk_id))
+            queries.append(PseudoQuery(query, chunk_id, document_id))
     return queries
 
 
@@ -148,6 +152,12 @@ def _reciprocal_rank(hits: list[Hit], answer: str) -> float:
     return 0.0
 
 
+def absent_level(vector_hits: list[Hit], document_id: str) -> float | None:
+    """The best dense score a pseudo-query reaches outside its own document: what a question
+    whose answer is absent from this KB scores (`answer.abstain`). None without a dense list."""
+    return max((hit.score for hit in vector_hits if hit.document_id != document_id), default=None)
+
+
 def calibrate(retriever: FusedRetriever, sql: SqlStore, kb: str) -> dict[str, float]:
     """Learn the KB's weights from its pseudo-queries and store them; the weights kept (none for
     a KB too small to learn from). Every retriever of `retriever` but the SQL one takes part."""
@@ -157,16 +167,19 @@ def calibrate(retriever: FusedRetriever, sql: SqlStore, kb: str) -> dict[str, fl
         return {}
     plain = retriever.only([r.name for r in retriever.retrievers if r.name not in UNLEARNED])
     queries = pseudo_queries(sql, kb)
-    lists, answers = [], []
+    lists, answers, absent = [], [], []
     for query in queries:
         found = plain.retrieve(query.text, kb, plain.candidates)
         if found.failed:  # a retriever that timed out says nothing about its weight
             continue
         lists.append(found.results)
         answers.append(query.chunk_id)
-    weights, report = learn_weights(lists, answers)
+        if (level := absent_level(found.results.get("vector", []), query.document_id)) is not None:
+            absent.append(level)
+    weights, quality = learn_weights(lists, answers)
     if not weights:
         return {}
+    report: dict[str, Any] = {**quality, ABSENT_LEVELS: [round(level, 4) for level in sorted(absent)]}
     sql.save_learned_weights(kb, weights, len(answers), chunk_count, report)
     log.info(
         "event=fusion_weights kb=%s queries=%d weights=%s seconds=%.1f",
@@ -200,24 +213,34 @@ def refit(stores: Stores, embedder: Embedder, kb: str) -> dict[str, float]:
 
 
 class LearnedWeightsCache:
-    """`FusedRetriever.learned`: a KB's stored weights, read at most once a minute per KB."""
+    """`FusedRetriever.learned`: a KB's stored weights (and its answer-absent levels, for the
+    answer flow's abstention), read at most once a minute per KB."""
 
     def __init__(self, sql: SqlStore) -> None:
         self.sql = sql
         self._lock = threading.Lock()
-        self._read: dict[str, tuple[float, Mapping[str, float]]] = {}
+        self._read: dict[str, tuple[float, LearnedWeights | None]] = {}
 
     def __call__(self, kb: str) -> Mapping[str, float]:
+        stored = self._stored(kb)
+        return stored.weights if stored is not None else {}
+
+    def absent_levels(self, kb: str) -> list[float]:
+        """The best dense scores of the KB's pseudo-queries with their own document left out,
+        sorted; empty when the KB has no calibration (or one from before the levels existed)."""
+        stored = self._stored(kb)
+        return list(stored.report.get(ABSENT_LEVELS, [])) if stored is not None else []
+
+    def _stored(self, kb: str) -> LearnedWeights | None:
         now = time.monotonic()
         with self._lock:
             cached = self._read.get(kb)
             if cached is not None and now - cached[0] < CACHE_S:
                 return cached[1]
         stored = self.sql.learned_weights(kb)
-        weights = stored.weights if stored is not None else {}
         with self._lock:
-            self._read[kb] = (now, weights)
-        return weights
+            self._read[kb] = (now, stored)
+        return stored
 
     def forget(self, kb: str) -> None:
         """Read the KB's weights afresh on the next question (after this process refitted them)."""

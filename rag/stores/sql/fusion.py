@@ -40,11 +40,16 @@ def write(
     )
 
 
-def sample(conn: sa.Connection, kb: str, count: int) -> list[tuple[str, str]]:
-    """(chunk id, text) of up to `count` chunks of the KB, the same ones on every call for an
-    unchanged KB: ordered by id, and ids are random UUIDs, so the sample is spread over the KB."""
-    query = sa.select(chunks.c.id, chunks.c.text).where(chunks.c.kb == kb).order_by(chunks.c.id).limit(count)
-    return [(row.id, row.text) for row in conn.execute(query)]
+def sample(conn: sa.Connection, kb: str, count: int) -> list[tuple[str, str, str]]:
+    """(chunk id, document id, text) of up to `count` chunks of the KB, the same ones on every call
+    for an unchanged KB: ordered by id, and ids are random UUIDs, so the sample is spread over the KB."""
+    query = (
+        sa.select(chunks.c.id, chunks.c.document_id, chunks.c.text)
+        .where(chunks.c.kb == kb)
+        .order_by(chunks.c.id)
+        .limit(count)
+    )
+    return [(row.id, row.document_id, row.text) for row in conn.execute(query)]
 
 
 def chunk_count(conn: sa.Connection, kb: str) -> int:

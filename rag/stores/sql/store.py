@@ -80,8 +80,8 @@ class SqlStore(Ledger):
         with self.engine.begin() as conn:
             fusion.write(conn, kb, weights, queries, chunks, report)
 
-    def sample_chunks(self, kb: str, count: int) -> list[tuple[str, str]]:
-        """(id, text) of up to `count` chunks, the same for an unchanged KB (pseudo-queries)."""
+    def sample_chunks(self, kb: str, count: int) -> list[tuple[str, str, str]]:
+        """(id, document id, text) of up to `count` chunks, the same for an unchanged KB (pseudo-queries)."""
         with self.engine.connect() as conn:
             return fusion.sample(conn, kb, count)
 

@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rag.answer.pipeline import NOTHING_FOUND, AnswerPipeline, open_pipeline
+from rag.answer.abstain import not_in_kb
+from rag.answer.pipeline import AnswerPipeline, open_pipeline
 from rag.cli.app import app
 from rag.config import Settings
 from rag.embed import Embedder
 from rag.extract.heuristic import HeuristicExtractor
 from rag.generate.local import LocalChatModel
-from rag.models import Answer
+from rag.models import Abstention, Answer
 from rag.retrieve.rerank import RERANK
 from rag.stores.factory import Stores
 from tests.builders import SAMPLES, ingest_pipeline, open_test_stores
@@ -124,7 +125,8 @@ def test_instructions_inside_a_document_do_not_change_the_answer(pipeline: Answe
 
 def test_a_question_with_no_match_gets_no_invented_answer(stores: Stores, smollm2: LocalChatModel) -> None:
     answer = pipeline_with(stores, smollm2, "keyword").ask("zygomorphic xylophones?", KB)
-    assert answer.answer == NOTHING_FOUND and answer.citations == []
+    assert answer.answer == not_in_kb("zygomorphic xylophones?") and answer.citations == []
+    assert answer.abstained is Abstention.NO_EVIDENCE
     assert "first_token" not in answer.timings_ms  # the model was never asked
 
 

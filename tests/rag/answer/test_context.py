@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer.context import Budgets, build_context, mark_cited
+from rag.answer.attribute import mark_written
+from rag.answer.context import Budgets, build_context
 from rag.answer.prompts import Source, answer_messages, fence
 from rag.embed import Embedder, TokenLengths
 from rag.models import CO_OCCURS, Fact, Hit, TableResult
@@ -104,5 +105,5 @@ def test_citations_are_marked_by_the_numbers_the_answer_uses(
 ) -> None:
     hits = [fused(n, f"passage {n}", vector=n) for n in range(1, 5)]
     _, citations = build_context(hits, [], [], ROOMY, count)
-    mark_cited(answer, citations)
+    mark_written(answer, citations)
     assert {c.n for c in citations if c.cited} == cited

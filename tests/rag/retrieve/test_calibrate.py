@@ -59,7 +59,7 @@ class NoiseRetriever(Retriever):
 
     def __init__(self, stores: Stores, kb: str) -> None:
         self.sql = stores.sql
-        self.chunk_ids = [chunk_id for chunk_id, _ in stores.sql.sample_chunks(kb, 1000)]
+        self.chunk_ids = [chunk_id for chunk_id, _, _ in stores.sql.sample_chunks(kb, 1000)]
 
     def retrieve(
         self, question: str, kb: str, top_k: int, filters: dict[str, Any] | None = None
