@@ -139,7 +139,7 @@ class Settings(BaseSettings):
         10.0, gt=0, description="Deadline of a follow-up's standalone rewrite; late: the question as asked"
     )
     abstain_below: float = Field(
-        0.1,
+        0.5,
         ge=0.0,
         le=1.0,
         description="Say the KB does not tell, without a model call, when the best dense match is below "
