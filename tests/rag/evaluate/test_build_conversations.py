@@ -105,7 +105,9 @@ def test_a_conversation_sharing_gold_with_a_kept_one_is_not_held_out() -> None:
     assert hold_out(shared, 0.0) == set()
 
 
-def test_a_layout_it_cannot_build_from_fails_with_a_clear_error(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_a_layout_it_cannot_build_from_fails_with_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "corpus.jsonl").write_text(json.dumps({"id": "p", "text": "t"}) + "\n")
     (tmp_path / "src" / "questions.jsonl").write_text(

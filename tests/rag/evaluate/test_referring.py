@@ -10,6 +10,7 @@ from rag.evaluate.referring import (
     SHE,
     SOMEONE,
     THEY,
+    Pronoun,
     chinese_pair,
     chinese_pronoun,
     chinese_refer_back,
@@ -24,7 +25,7 @@ from rag.evaluate.referring import (
 pytestmark = pytest.mark.fast
 
 
-def _refer(question: str, name: str, pronoun=IT) -> str | None:  # type: ignore[no-untyped-def]
+def _refer(question: str, name: str, pronoun: Pronoun = IT) -> str | None:
     return refer_back(question, name, pronoun, spans=mentions(question, name))
 
 
@@ -134,9 +135,9 @@ def test_a_chinese_person_gets_he_or_she_and_anything_else_it() -> None:
 def test_two_chinese_questions_naming_the_subject_make_a_pair() -> None:
     questions = ["佩内塔获得过几次冠军？", "佩内塔什么时候跻身世界排名前十？"]
     assert chinese_pair("弗拉维娅·佩内塔", questions) == (0, 1, "佩内塔")
-    first, second, mention = chinese_pair(
-        "芙蓉洞", ["芙蓉洞位于什么地方？", "全长多少？", "芙蓉洞什么时候开放？"]
-    )  # type: ignore[misc]
+    pair = chinese_pair("芙蓉洞", ["芙蓉洞位于什么地方？", "全长多少？", "芙蓉洞什么时候开放？"])
+    assert pair is not None
+    first, second, mention = pair
     assert (first, second) == (0, 2)
     assert chinese_refer_back("《芙蓉洞》什么时候开放？", mention, "它") == "它什么时候开放？"
 
