@@ -4,7 +4,7 @@ answers.
 On disk a conversation set is a folder with the project's `corpus.jsonl` (see `dataset.py`) and a
 `conversations.jsonl` beside it, one conversation per line:
 
-    {"id": "hotpotqa-5a8b57f2", "shape": "pronoun", "turns": [
+    {"id": "hotpotqa-5ab3c131554299233954ff9c", "shape": "pronoun", "turns": [
       {"question": "Who is Grace Krilanovich?", "standalone": "Who is Grace Krilanovich?",
        "gold": {"Grace Krilanovich": 1}, "answers": []},
       {"question": "Her first novel was published by … based where?",
