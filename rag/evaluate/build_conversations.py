@@ -137,24 +137,33 @@ def read_hotpotqa(folder: Path) -> Source:
             sentences.update(
                 {str(t): [str(s) for s in body] for t, body in data.items() if isinstance(body, list)}
             )
-    for record in records:
-        for title, body in record.get("context", []):
-            sentences.setdefault(str(title), [str(s) for s in body])
+    for n, record in enumerate(records):
+        try:
+            for title, body in record.get("context", []):
+                sentences.setdefault(str(title), [str(s) for s in body])
+        except (TypeError, ValueError):
+            qid = record.get("_id", n)
+            raise DatasetError(
+                f"{folder}: question {qid}: `context` must be [title, sentences] pairs"
+            ) from None
     passages = {title: Passage(title, title, "".join(body)) for title, body in sentences.items()}
     candidates = []
-    for record in records:
+    for n, record in enumerate(records):
+        qid = str(record.get("_id", n))
         try:
-            candidates.append(_hotpotqa_candidate(record, sentences))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DatasetError(f"{folder}: question {record.get('_id', '?')}: {exc!r}") from None
+            candidates.append(_hotpotqa_candidate(qid, record, sentences))
+        except KeyError as exc:
+            raise DatasetError(f"{folder}: question {qid}: missing field {exc}") from None
+        except (TypeError, ValueError) as exc:
+            raise DatasetError(f"{folder}: question {qid}: {exc}") from None
     return Source(folder.name, passages, candidates, whole_corpus=False)
 
 
-def _hotpotqa_candidate(record: dict[str, Any], sentences: dict[str, list[str]]) -> Candidate:
-    qid, question = str(record["_id"]), " ".join(str(record["question"]).split())
+def _hotpotqa_candidate(qid: str, record: dict[str, Any], sentences: dict[str, list[str]]) -> Candidate:
+    question = " ".join(str(record["question"]).split())
     titles = list(dict.fromkeys(str(title) for title, _ in record["supporting_facts"]))
     if missing := [t for t in titles if t not in sentences]:
-        raise KeyError(f"supporting passages missing from the corpus: {missing}")
+        raise ValueError(f"supporting passages missing from the corpus: {missing}")
     gold = dict.fromkeys(titles, 1)
     answers = [str(record["answer"])] if record.get("answer") else []
     context = tuple(str(title) for title, _ in record.get("context", [])) or tuple(titles)

@@ -96,6 +96,80 @@ def test_two_runs_write_the_same_bytes(tmp_path: Path, name: str) -> None:
         assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes()
 
 
+def _hotpotqa(folder: Path, *records: dict[str, object]) -> Path:
+    corpus = {
+        "Grace Krilanovich": ["Grace Krilanovich (born 1979) is an American author.", " She lives in LA."],
+        "Two Dollar Radio": ["Two Dollar Radio is a publisher founded in 2005 in Columbus, Ohio."],
+        "Medici (board game)": ["Medici is a German-style board game."],
+        "Senet": ["Senet is a board game from ancient Egypt."],
+        "Rome": ["Rome is a city."],
+    }
+    folder.mkdir()
+    (folder / "qa.json").write_text(json.dumps(list(records)), encoding="utf-8")
+    (folder / "train_corpus.json").write_text(json.dumps(corpus), encoding="utf-8")
+    return folder
+
+
+def _record(qid: str, question: str, titles: list[str], answer: str) -> dict[str, object]:
+    facts = [[title, 0] for title in titles]
+    context = [[title, ["(the corpus file's sentences come first)"]] for title in titles]
+    return {"_id": qid, "question": question, "answer": answer, "supporting_facts": facts, "context": context}
+
+
+def test_a_hotpotqa_question_becomes_the_shape_that_fits_it(tmp_path: Path) -> None:
+    folder = _hotpotqa(
+        tmp_path / "src",
+        _record(
+            "q1",
+            "Grace Krilanovich's publisher is based where?",
+            ["Grace Krilanovich", "Two Dollar Radio"],
+            "Ohio",
+        ),
+        _record("q2", "Are Medici and Senet both board games?", ["Medici (board game)", "Senet"], "yes"),
+        _record("q3", "Which publisher was founded in 2005?", ["Two Dollar Radio"], "Two Dollar Radio"),
+    )
+    built = build(read_source(folder), limit=0, unanswerable=0.0)
+    pronoun, pair, single = built.conversations
+    assert [t.question for t in pronoun.turns] == [
+        "Who is Grace Krilanovich?",
+        "Her publisher is based where?",
+    ]
+    assert pronoun.turns[1].standalone == "Grace Krilanovich's publisher is based where?"
+    assert pronoun.turns[1].answers == ["Ohio"] and pronoun.turns[0].answers == []
+    assert [t.question for t in pair.turns] == [
+        "What is Medici?",
+        "What about Senet?",
+        "Are they both board games?",
+    ]
+    assert pair.turns[1].standalone == "What is Senet?" and pair.turns[1].gold == {"Senet": 1}
+    assert single.shape == "single" and not single.turns[0].follow_up
+    assert {p.id for p in built.passages} == {
+        "Grace Krilanovich",
+        "Two Dollar Radio",
+        "Medici (board game)",
+        "Senet",
+    }
+
+
+def test_a_hotpotqa_question_whose_passage_is_missing_is_named(tmp_path: Path) -> None:
+    folder = _hotpotqa(tmp_path / "src", _record("q9", "Who is Nobody?", ["Nobody"], "x"))
+    (folder / "qa.json").write_text(
+        json.dumps([{"_id": "q9", "question": "?", "supporting_facts": [["Nobody", 0]]}])
+    )
+    with pytest.raises(
+        DatasetError, match=r"question q9: supporting passages missing from the corpus: \['Nobody'\]"
+    ):
+        read_source(folder)
+    (folder / "qa.json").write_text(json.dumps([{"_id": "q8", "supporting_facts": []}]))
+    with pytest.raises(DatasetError, match=r"question q8: missing field 'question'"):
+        read_source(folder)
+    (folder / "qa.json").write_text(
+        json.dumps([{"_id": "q7", "supporting_facts": [], "context": [["A", 0]]}])
+    )
+    with pytest.raises(DatasetError, match=r"question q7: `context` must be \[title, sentences\] pairs"):
+        read_source(folder)
+
+
 def test_a_conversation_sharing_gold_with_a_kept_one_is_not_held_out() -> None:
     def conversation(cid: str, *gold: str) -> Conversation:
         return Conversation(cid, [Turn("q?", "q?", dict.fromkeys(gold, 1))])
