@@ -41,7 +41,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from rag.evaluate.conversations import Conversation, ConversationSet, Turn, write_conversation_set
+from rag.evaluate.conversations import Conversation, ConversationSet, EvalTurn, write_conversation_set
 from rag.evaluate.dataset import DatasetError, Passage, read_json
 from rag.evaluate.formats import detect
 from rag.evaluate.referring import (
@@ -167,7 +167,7 @@ def _hotpotqa_candidate(qid: str, record: dict[str, Any], sentences: dict[str, l
     gold = dict.fromkeys(titles, 1)
     answers = [str(record["answer"])] if record.get("answer") else []
     context = tuple(str(title) for title, _ in record.get("context", [])) or tuple(titles)
-    last = Turn(question, question, gold, answers)
+    last = EvalTurn(question, question, gold, answers)
     spans = _mention_spans(question, titles)
     named = sorted((t for t in titles if spans[t]), key=lambda t: spans[t][0])
     if len(named) == 2:
@@ -206,10 +206,10 @@ def _mention_spans(question: str, titles: list[str]) -> dict[str, list[tuple[int
     }
 
 
-def _definition(title: str, sentences: list[str]) -> Turn:
+def _definition(title: str, sentences: list[str]) -> EvalTurn:
     name = display_name(title)
     question = english_definition(name, sentences[0], english_pronoun(name, sentences))
-    return Turn(question, question, {title: 1})
+    return EvalTurn(question, question, {title: 1})
 
 
 # ------------------------------------------------------------------------------------- CMRC 2018
@@ -232,8 +232,8 @@ def read_cmrc(folder: Path) -> Source:
             answers = [[str(a) for a in qa.get("answers", [])] for qa in record["qas"]]
             pronoun = chinese_pronoun(display_name(title), passages[pid].text)
             turns = [
-                Turn(questions[first], questions[first], {pid: 1}, answers[first]),
-                Turn(
+                EvalTurn(questions[first], questions[first], {pid: 1}, answers[first]),
+                EvalTurn(
                     chinese_refer_back(questions[second], mention, pronoun),
                     questions[second],
                     {pid: 1},

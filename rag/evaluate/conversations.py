@@ -49,7 +49,7 @@ CONVERSATIONS = "conversations.jsonl"
 
 
 @dataclass(frozen=True, slots=True)
-class Turn:
+class EvalTurn:
     question: str
     #: the question made self-contained; equal to `question` when it already is
     standalone: str
@@ -69,7 +69,7 @@ class Turn:
 @dataclass(frozen=True, slots=True)
 class Conversation:
     id: str
-    turns: list[Turn]
+    turns: list[EvalTurn]
     shape: str = ""
 
     def turn_id(self, index: int) -> str:
@@ -95,7 +95,7 @@ class ConversationSet:
         return EvalSet(self.name, self.passages, questions)
 
     @property
-    def turns(self) -> list[Turn]:
+    def turns(self) -> list[EvalTurn]:
         return [turn for conversation in self.conversations for turn in conversation.turns]
 
 
@@ -154,7 +154,7 @@ def _conversation(record: dict[str, Any], where: str, known: set[str]) -> Conver
     return Conversation(str(record["id"]), read, str(record.get("shape", "")))
 
 
-def _turn(record: Any, where: str, known: set[str]) -> Turn:
+def _turn(record: Any, where: str, known: set[str]) -> EvalTurn:
     if not isinstance(record, dict):
         raise DatasetError(f"{where}: expected a JSON object")
     question = record.get("question")
@@ -183,4 +183,6 @@ def _turn(record: Any, where: str, known: set[str]) -> Turn:
     answers = record.get("answers", [])
     if not isinstance(answers, list):
         raise DatasetError(f"{where}: `answers` must be a list")
-    return Turn(question, standalone, gold, [str(a) for a in answers], answerable, [str(p) for p in held_out])
+    return EvalTurn(
+        question, standalone, gold, [str(a) for a in answers], answerable, [str(p) for p in held_out]
+    )

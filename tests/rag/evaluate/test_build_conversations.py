@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rag.evaluate.build_conversations import build, hold_out, main, read_source, summary
-from rag.evaluate.conversations import Conversation, Turn, read_conversation_set
+from rag.evaluate.conversations import Conversation, EvalTurn, read_conversation_set
 from rag.evaluate.dataset import DatasetError, read_eval_set
 from tests.builders import DATASETS
 
@@ -172,7 +172,7 @@ def test_a_hotpotqa_question_whose_passage_is_missing_is_named(tmp_path: Path) -
 
 def test_a_conversation_sharing_gold_with_a_kept_one_is_not_held_out() -> None:
     def conversation(cid: str, *gold: str) -> Conversation:
-        return Conversation(cid, [Turn("q?", "q?", dict.fromkeys(gold, 1))])
+        return Conversation(cid, [EvalTurn("q?", "q?", dict.fromkeys(gold, 1))])
 
     shared = [conversation("a", "p1", "p2"), conversation("b", "p2"), conversation("c", "p3")]
     assert hold_out(shared, 0.6) == {"c"}, "a and b share p2: removing it would break the other"

@@ -11,7 +11,7 @@ import pytest
 from rag.evaluate.conversations import (
     Conversation,
     ConversationSet,
-    Turn,
+    EvalTurn,
     read_conversation_set,
     write_conversation_set,
 )
@@ -45,7 +45,7 @@ def _folder(tmp_path: Path, *conversations: Any) -> Path:
 def test_turns_read_with_their_defaults(tmp_path: Path) -> None:
     read = read_conversation_set(_folder(tmp_path, GOOD))
     first, second, third = read.conversations[0].turns
-    assert first == Turn("What is Etna?", "What is Etna?", {"p1": 1}, [], answerable=True)
+    assert first == EvalTurn("What is Etna?", "What is Etna?", {"p1": 1}, [], answerable=True)
     assert not first.follow_up and second.follow_up and second.gold == {"p1": 2}
     assert third.gold == {} and not third.answerable and third.answers == []
     assert [t.question for t in read.turns] == ["What is Etna?", "Where is it?", "Who climbed it first?"]
@@ -53,10 +53,10 @@ def test_turns_read_with_their_defaults(tmp_path: Path) -> None:
 
 def test_a_written_set_reads_back_and_is_a_project_set_of_its_standalone_forms(tmp_path: Path) -> None:
     turns = [
-        Turn("Who is Ann?", "Who is Ann?", {"p1": 1}),
-        Turn("Where does she live?", "Where does Ann live?", {"p1": 1, "p2": 1}, ["Rome"]),
+        EvalTurn("Who is Ann?", "Who is Ann?", {"p1": 1}),
+        EvalTurn("Where does she live?", "Where does Ann live?", {"p1": 1, "p2": 1}, ["Rome"]),
     ]
-    held = [Turn("What is Bob?", "What is Bob?", {}, answerable=False, held_out=["p9"])]
+    held = [EvalTurn("What is Bob?", "What is Bob?", {}, answerable=False, held_out=["p9"])]
     original = ConversationSet(
         "s",
         [Passage("p1", "Ann", "Ann lives in Rome."), Passage("p2", "", "Rome.")],
