@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,8 +122,14 @@ def _file_digest(path: Path) -> str:
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """One JSON object per line; lines end at "\\n" only (`rag.common.lines`), since JSON strings may
-    hold U+0085 or U+2028, where `str.splitlines()` would cut a record in two."""
+    """One JSON object per line (see `numbered_records`)."""
+    return [record for _, record in numbered_records(path)]
+
+
+def numbered_records(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, object) per line that is not blank, so errors found later name the line; lines
+    end at "\\n" only (`rag.common.lines`), since JSON strings may hold U+0085 or U+2028, where
+    `str.splitlines()` would cut a record in two."""
     records = []
     try:
         text = path.read_text(encoding="utf-8")
@@ -135,7 +142,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
             raise DatasetError(f"{path}:{number}: not JSON ({exc})") from None
         if not isinstance(record, dict):
             raise DatasetError(f"{path}:{number}: expected a JSON object")
-        records.append(record)
+        records.append((number, record))
     return records
 
 
@@ -146,7 +153,7 @@ def read_json(path: Path) -> Any:
         raise DatasetError(f"{path}: cannot read JSON ({exc})") from None
 
 
-def _gold(value: Any, where: str) -> dict[str, int]:
+def read_gold(value: Any, where: str) -> dict[str, int]:
     if isinstance(value, dict):
         return {str(key): int(grade) for key, grade in value.items() if int(grade) > 0}
     if isinstance(value, list):
@@ -154,23 +161,29 @@ def _gold(value: Any, where: str) -> dict[str, int]:
     raise DatasetError(f"{where}: `gold` must be a list of passage ids or an object of id → grade")
 
 
-def read_eval_set(folder: Path) -> EvalSet:
-    """The project's own format (see the module docstring)."""
+def read_passages(path: Path) -> list[Passage]:
+    """A `corpus.jsonl`: `{"id", "title", "text"}` per line, `title` optional."""
     passages = []
-    for n, record in enumerate(read_jsonl(folder / "corpus.jsonl"), start=1):
+    for n, record in numbered_records(path):
         try:
             passages.append(Passage(str(record["id"]), str(record.get("title", "")), str(record["text"])))
         except KeyError as exc:
-            raise DatasetError(f"{folder / 'corpus.jsonl'}:{n}: missing field {exc}") from None
+            raise DatasetError(f"{path}:{n}: missing field {exc}") from None
+    return passages
+
+
+def read_eval_set(folder: Path) -> EvalSet:
+    """The project's own format (see the module docstring)."""
+    passages = read_passages(folder / "corpus.jsonl")
     questions = []
-    for n, record in enumerate(read_jsonl(folder / "questions.jsonl"), start=1):
+    for n, record in numbered_records(folder / "questions.jsonl"):
         where = f"{folder / 'questions.jsonl'}:{n}"
         try:
             questions.append(
                 EvalQuestion(
                     str(record["id"]),
                     str(record["question"]),
-                    _gold(record["gold"], where),
+                    read_gold(record["gold"], where),
                     [str(answer) for answer in record.get("answers", [])],
                 )
             )
@@ -182,20 +195,26 @@ def read_eval_set(folder: Path) -> EvalSet:
 def write_eval_set(eval_set: EvalSet, folder: Path) -> None:
     """Write a set in the project's format (a converter's output, to inspect or share)."""
     folder.mkdir(parents=True, exist_ok=True)
-    with (folder / "corpus.jsonl").open("w", encoding="utf-8") as out:
-        for passage in eval_set.passages:
-            out.write(
-                json.dumps(
-                    {"id": passage.id, "title": passage.title, "text": passage.text}, ensure_ascii=False
-                )
-                + "\n"
-            )
-    with (folder / "questions.jsonl").open("w", encoding="utf-8") as out:
-        for question in eval_set.questions:
-            record = {
+    write_jsonl(
+        folder / "corpus.jsonl",
+        ({"id": passage.id, "title": passage.title, "text": passage.text} for passage in eval_set.passages),
+    )
+    write_jsonl(
+        folder / "questions.jsonl",
+        (
+            {
                 "id": question.id,
                 "question": question.question,
                 "gold": question.gold,
                 "answers": question.answers,
             }
+            for question in eval_set.questions
+        ),
+    )
+
+
+def write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
+    """One object per line, non-ASCII as it is (Chinese stays readable in the file)."""
+    with path.open("w", encoding="utf-8") as out:
+        for record in records:
             out.write(json.dumps(record, ensure_ascii=False) + "\n")

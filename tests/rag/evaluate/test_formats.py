@@ -218,3 +218,10 @@ def test_a_broken_json_line_is_named_by_its_line_number(tmp_path: Path) -> None:
     _write(tmp_path / "questions.jsonl", [{"id": "q1", "question": "?", "gold": ["p1"]}])
     with pytest.raises(DatasetError, match=r"corpus\.jsonl:3: not JSON"):
         read_eval_set(tmp_path)
+
+
+def test_a_missing_field_is_named_by_its_line_blank_lines_counted(tmp_path: Path) -> None:
+    (tmp_path / "corpus.jsonl").write_text('{"id": "p1", "text": "a"}\n\n{"id": "p2"}\n', encoding="utf-8")
+    _write(tmp_path / "questions.jsonl", [{"id": "q1", "question": "?", "gold": ["p1"]}])
+    with pytest.raises(DatasetError, match=r"corpus\.jsonl:3: missing field 'text'"):
+        read_eval_set(tmp_path)
