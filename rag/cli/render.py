@@ -159,11 +159,18 @@ def print_answer(text: str, shown: dict[str, Any]) -> None:
     out.print(escape(text), highlight=False)
     out.print()
     for citation in shown["citations"]:
-        mark = "" if citation["cited"] else " [dim](given, not cited)[/]"
+        mark = _CITATION_MARKS.get(citation.get("how"), "") if citation["cited"] else _NOT_CITED
         where = citation.get("sql") or Path(citation["source"]).name
         found_by = ", ".join(citation["retrievers"])
         out.print(f"[bold][{citation['n']}][/] {escape(where)} [dim]({found_by})[/]{mark}", highlight=False)
+    for sentence in shown.get("unsupported", []):
+        out.print(f"[yellow]no source supports[/]: {escape(sentence)}", highlight=False)
     _print_sources_failed(shown["sources_failed"])
+
+
+#: how a cited source came to be cited, after its line ("written": the model's own `[n]`)
+_CITATION_MARKS = {"attributed": " [dim](attributed to the answer's words)[/]"}
+_NOT_CITED = " [dim](given, not cited)[/]"
 
 
 def _print_sources_failed(failed: list[dict[str, str]]) -> None:
