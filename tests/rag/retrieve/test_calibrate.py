@@ -11,10 +11,12 @@ from typing import Any
 
 import pytest
 
+from rag.answer.pipeline import open_pipeline
 from rag.config import Settings
 from rag.embed import Embedder
 from rag.extract.heuristic import HeuristicExtractor
-from rag.models import Hit
+from rag.generate.local import LocalChatModel
+from rag.models import Abstention, Hit
 from rag.retrieve.base import Retriever, chunk_hit, ledger_chunks
 from rag.retrieve.calibrate import (
     MIN_CHUNKS,
@@ -180,3 +182,16 @@ def test_a_question_of_common_words_only_weighs_little_in_keyword_fusion(stores:
     common = keyword.gather("note colony feeds dawn young hide rangers watch", "kb", 5)
     assert common.hits and common.confidence < 0.2
     assert keyword.gather("zzzunknownword", "kb", 5).confidence == 0.0
+
+
+def test_the_kb_s_answer_absent_levels_let_an_off_topic_question_go_without_a_model_call(
+    stores: Stores, smollm2: LocalChatModel
+) -> None:
+    levels = LearnedWeightsCache(stores.sql).absent_levels("kb")
+    assert len(levels) >= MIN_CHUNKS and levels == sorted(levels)
+    pipeline = open_pipeline(stores, stores.settings, ["vector", "keyword", "graph"], chat=smollm2)
+    answer = pipeline.ask("What is the boiling point of tungsten in kelvin?", "kb")
+    assert answer.abstained is Abstention.NO_EVIDENCE and answer.citations == []
+    assert "first_token" not in answer.timings_ms  # the model was never asked
+    on_topic = pipeline.retrieve("Which colony feeds on kelp near Oslo?", "kb")
+    assert not pipeline.no_evidence(on_topic, "kb")
