@@ -49,6 +49,9 @@ SHORT_TERMS = 2
 MAX_REWRITE_TOKENS = 80
 #: A rewrite longer than this many characters is an answer or a ramble, not a question.
 MAX_REWRITE_CHARS = 500
+#: Characters of each earlier turn the rewrite reads: the referent is named early in a turn, and
+#: four long answers would make the rewrite slower than the answer.
+MAX_TURN_CHARS = 600
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
 _LABEL = re.compile(r"^\s*(standalone question|rewritten question|question|独立问题|问题)\s*[:：]\s*", re.I)
 
@@ -85,7 +88,10 @@ def refers_back(question: str) -> bool:
 def rewrite_messages(question: str, history: Sequence[Turn]) -> list[Message]:
     """The rules, then the conversation as one quoted block (small models follow a rewrite
     instruction better when the turns are data than when they are turns to continue)."""
-    lines = [f"{'User' if turn.role == 'user' else 'Assistant'}: {turn.content.strip()}" for turn in history]
+    lines = [
+        f"{'User' if turn.role == 'user' else 'Assistant'}: {turn.content.strip()[:MAX_TURN_CHARS]}"
+        for turn in history
+    ]
     conversation = "\n".join(lines)
     return [
         {"role": "system", "content": REWRITE_SYSTEM},
@@ -109,6 +115,17 @@ def drifted(rewrite: str, question: str, history: Sequence[Turn]) -> bool:
     for turn in history:
         said.update(query_terms(turn.content))
     return not set(query_terms(rewrite)) & said
+
+
+def keep_asked_words(rewrite: str, question: str) -> str:
+    """The rewrite, preceded by the question when it dropped one of the question's own content
+    words: a small model often answers with the referent as a statement ("Maria Keller is the CEO
+    of Northwind Robotics." for "And when was it founded?"), which names what the question is
+    about but no longer what it asks."""
+    asked = set(query_terms(question)) - _BACK_REFERENCES
+    if asked <= set(query_terms(rewrite)):
+        return rewrite
+    return f"{question} {rewrite}"
 
 
 class QuestionRewriter:
@@ -143,7 +160,7 @@ class QuestionRewriter:
             return self._fallback(question, "the model's rewrite was empty or not a question")
         if drifted(rewrite, question, recent):
             return self._fallback(question, "the model's rewrite shares no word with the conversation")
-        return Standalone(rewrite, "rewritten")
+        return Standalone(keep_asked_words(rewrite, question), "rewritten")
 
     @staticmethod
     def _fallback(question: str, reason: str) -> Standalone:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from rag.answer.followup import QuestionRewriter, clean_rewrite, drifted, refers_back
+from rag.answer.followup import QuestionRewriter, clean_rewrite, drifted, keep_asked_words, refers_back
 from rag.generate.client import ChatClient
 from rag.generate.local import LocalChatModel
 from rag.models import Turn
@@ -66,6 +66,16 @@ def test_a_rewrite_is_read_from_its_first_line_without_labels_or_quotes() -> Non
 def test_a_rewrite_sharing_no_word_with_the_conversation_has_drifted() -> None:
     assert drifted("The capital of France is Paris.", "And when did she join?", HISTORY)
     assert not drifted("When did Lena Park join Northwind Robotics?", "And when did she join?", HISTORY)
+
+
+@pytest.mark.fast
+def test_a_rewrite_that_drops_what_the_question_asks_is_searched_for_with_the_question() -> None:
+    assert keep_asked_words("When was Northwind Robotics founded?", "And when was it founded?") == (
+        "When was Northwind Robotics founded?"
+    )
+    assert keep_asked_words("Maria Keller is the CEO of Northwind Robotics.", "And when was it founded?") == (
+        "And when was it founded? Maria Keller is the CEO of Northwind Robotics."
+    )
 
 
 def test_the_model_rewrites_a_follow_up_from_the_history(smollm2: LocalChatModel) -> None:
