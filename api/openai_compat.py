@@ -108,11 +108,11 @@ def conversation_of(messages: list[ChatMessage]) -> Asked:
     if not asked:
         raise ApiError(422, "invalid_request", "messages: no user message with text to answer")
     last = asked[-1]
-    history = [
-        Turn(message.role, text if message.role == "user" else without_sources(text).strip())
-        for message, text in zip(messages[:last], texts[:last], strict=True)
-        if message.role in ("user", "assistant") and text
-    ]
+    history: list[Turn] = []
+    for message, text in zip(messages[:last], texts[:last], strict=True):
+        said = without_sources(message_text(message)).strip() if message.role == "assistant" else text
+        if message.role in ("user", "assistant") and said:
+            history.append(Turn(message.role, said))
     instructions = [
         text for message, text in zip(messages, texts, strict=True) if message.role in INSTRUCTION_ROLES
     ]

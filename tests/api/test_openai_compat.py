@@ -121,6 +121,7 @@ def test_the_messages_become_question_history_and_instructions() -> None:
         ChatMessage(role="user", content="Who is the CEO of Northwind Robotics?"),
         ChatMessage(role="assistant", content="Maria Keller [1].\n\nSources:\n[1] handbook.md\n[2] faq.md"),
         ChatMessage(role="assistant", content=None, tool_calls=[{"id": "call-1"}]),
+        ChatMessage(role="assistant", content="\n\nSources:\n[1] handbook.md"),
         ChatMessage(role="tool", content='{"weather": "rain"}', tool_call_id="call-1"),
         ChatMessage(role="developer", content=[ContentPart(type="text", text="Answer in English.")]),
         ChatMessage(role="user", content=[ContentPart(type="text", text="And when was it founded?")]),
