@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
-from api import dify, documents, errors, health, keys, openai_compat, query
+from api import conversations, dify, documents, errors, health, keys, openai_compat, query
 from api.metrics import Metrics
 from api.services import open_services
 from rag.config import Settings
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.include_router(health.router)
     app.include_router(query.router)
+    app.include_router(conversations.router)
     app.include_router(openai_compat.router)
     app.include_router(documents.router)
     app.include_router(keys.router)

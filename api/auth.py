@@ -40,6 +40,12 @@ class Principal:
     def can_write(self, kb: str) -> bool:
         return self.admin or (self.grant is not None and self.grant.can_write and kb in self.grant.kbs)
 
+    @property
+    def key_id(self) -> str | None:
+        """The id of the caller's key; None for the admin key and open mode, which share their
+        conversations (`api/conversations.py`)."""
+        return None if self.grant is None else self.grant.key_id
+
 
 def open_mode(found: Services) -> bool:
     return not found.settings.admin_key.get_secret_value() and not found.keys.any()

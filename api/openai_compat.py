@@ -3,7 +3,14 @@
 Dify's "OpenAI-API-compatible" provider, n8n's OpenAI nodes, Open WebUI or any OpenAI SDK point
 their base URL at this service and pick a model: the model id is a KB name (or `rag:<kb>`), the last
 user message is the question, and the answer carries its citations twice: in the text (`[n]` and a
-"Sources" list, so a chat window shows them) and in an extra `citations` field (for programs).
+"Sources" list, so a chat window shows them) and in an extra `citations` field (for programs), with
+`retrieval_question` beside them.
+
+These clients keep the conversation themselves and send all of it each time, so the messages before
+the question are its history: a follow-up ("and when was it founded?") is retrieved for as a
+standalone question, and answered with the earlier turns in view. The "Sources" list this facade
+appended to its own earlier answers is cut from them first (it is navigation, not something said);
+the client's system and developer messages become instructions kept below the grounding rules.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,11 +32,15 @@ from api.errors import ApiError, error_body
 from api.services import Services, services
 from rag.answer.responses import answer_json
 from rag.common.chat import ModelError
-from rag.models import Answer
+from rag.models import Answer, Turn
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 #: the prefix that marks a model id as a KB name, for clients that want the namespace explicit
 MODEL_PREFIX = "rag:"
+#: what starts the list of sources `sources_text` appends to an answer's text
+SOURCES_HEADING = "\n\nSources:\n"
+#: roles whose messages instruct rather than converse (OpenAI's newer models call it "developer")
+INSTRUCTION_ROLES = ("system", "developer")
 
 Caller = Annotated[Principal, Depends(principal)]
 Found = Annotated[Services, Depends(services)]
@@ -72,15 +84,39 @@ def message_text(message: ChatMessage) -> str:
     return "\n".join(part.text for part in message.content if part.type == "text" and part.text)
 
 
-def question_of(messages: list[ChatMessage]) -> str:
-    """The last user message's text (text parts of a multi-part message joined)."""
-    for message in reversed(messages):
-        if message.role != "user" or message.content is None:
-            continue
-        text = message_text(message)
-        if text.strip():
-            return text.strip()
-    raise ApiError(422, "invalid_request", "messages: no user message with text to answer")
+def without_sources(text: str) -> str:
+    """An answer of this facade without the "Sources" list it appended (`sources_text`)."""
+    answer, heading, _ = text.rpartition(SOURCES_HEADING)
+    return answer if heading else text
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """What a chat request asks: the question, the turns before it, the client's instructions."""
+
+    question: str
+    history: list[Turn]
+    instructions: str
+
+
+def conversation_of(messages: list[ChatMessage]) -> Asked:
+    """The last user message with text is the question; the user and assistant messages with text
+    before it are the history; every system and developer message is an instruction. Tool
+    messages, and an assistant's tool calls without text, say nothing the answer prompt can use."""
+    texts = [message_text(message).strip() for message in messages]
+    asked = [i for i, message in enumerate(messages) if message.role == "user" and texts[i]]
+    if not asked:
+        raise ApiError(422, "invalid_request", "messages: no user message with text to answer")
+    last = asked[-1]
+    history: list[Turn] = []
+    for message, text in zip(messages[:last], texts[:last], strict=True):
+        said = without_sources(message_text(message)).strip() if message.role == "assistant" else text
+        if message.role in ("user", "assistant") and said:
+            history.append(Turn(message.role, said))
+    instructions = [
+        text for message, text in zip(messages, texts, strict=True) if message.role in INSTRUCTION_ROLES
+    ]
+    return Asked(texts[last], history, "\n\n".join(text for text in instructions if text))
 
 
 def sources_text(answer: Answer) -> str:
@@ -89,7 +125,7 @@ def sources_text(answer: Answer) -> str:
     if not shown:
         return ""
     lines = [f"[{c.n}] {c.sql or Path(c.source).name}" for c in shown]
-    return "\n\nSources:\n" + "\n".join(lines)
+    return SOURCES_HEADING + "\n".join(lines)
 
 
 @router.get("/models")
@@ -130,6 +166,12 @@ def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
     }
 
 
+def _rag_fields(answer: Answer) -> dict[str, Any]:
+    """The fields beside OpenAI's own: the citations, and what retrieval searched for."""
+    shown = answer_json(answer)
+    return {"citations": shown["citations"], "retrieval_question": shown["retrieval_question"]}
+
+
 def _stream(pieces: Iterator[str | Answer], completion_id: str, model: str, http: Request) -> Iterator[str]:
     yield completion_chunk(completion_id, model, {"role": "assistant", "content": ""})
     try:
@@ -140,7 +182,7 @@ def _stream(pieces: Iterator[str | Answer], completion_id: str, model: str, http
                     yield completion_chunk(completion_id, model, {"content": sources})
                 extra = {
                     "usage": usage(piece.prompt_tokens, piece.completion_tokens),
-                    "citations": answer_json(piece)["citations"],
+                    **_rag_fields(piece),
                 }
                 yield completion_chunk(completion_id, model, {}, "stop", **extra)
             else:
@@ -154,14 +196,17 @@ def _stream(pieces: Iterator[str | Answer], completion_id: str, model: str, http
 
 @router.post("/chat/completions")
 def chat_completions(request: ChatRequest, caller: Caller, found: Found, http: Request) -> Any:
-    """Answer the last user message with RAG over the KB named by `model`."""
+    """Answer the last user message with RAG over the KB named by `model`, the messages before it
+    as the conversation."""
     kb = readable_kb(caller, found, kb_of(request.model))
-    question = question_of(request.messages)
+    asked = conversation_of(request.messages)
     pieces = found.pipeline.stream(
-        question,
+        asked.question,
         kb,
         max_tokens=request.max_completion_tokens or request.max_tokens,
         temperature=request.temperature or 0.0,
+        history=asked.history,
+        instructions=asked.instructions,
     )
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     if request.stream:
@@ -185,5 +230,5 @@ def chat_completions(request: ChatRequest, caller: Caller, found: Found, http: R
             }
         ],
         "usage": usage(answer.prompt_tokens, answer.completion_tokens),
-        "citations": answer_json(answer)["citations"],
+        **_rag_fields(answer),
     }

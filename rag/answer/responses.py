@@ -69,3 +69,10 @@ def answer_json(answer: Answer) -> dict[str, Any]:
         "sources_failed": failures_json(answer.sources_failed),
         "timings": answer.timings_ms,
     }
+
+
+def turn_json(answer: Answer) -> dict[str, Any]:
+    """What a stored conversation keeps of an answer (`SqlStore.append_turn`'s fields), in the
+    shapes `answer_json` shows them, so a turn read back reads like the answer did."""
+    shown = answer_json(answer)
+    return {key: shown[key] for key in ("question", "retrieval_question", "answer", "citations", "abstained")}

@@ -1,5 +1,5 @@
-"""The `rag` command: ingest, ask, retrieve, eval, knowledge bases, documents, keys, models, status,
-config, doctor and serve.
+"""The `rag` command: ingest, ask, chat, retrieve, eval, knowledge bases, documents, keys, models,
+status, config, doctor and serve.
 
 Exit codes: 0 success; 1 some documents failed (each named with its reason); 2 usage or
 configuration errors, including a store that cannot be reached or is held by another process.
@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 
 from rag.cli.ask import ask, retrieve
+from rag.cli.chat import chat
 from rag.cli.eval import eval_command
 from rag.cli.ingest import ingest
 from rag.cli.kb import docs_app, kb_app
@@ -35,6 +36,7 @@ app.command()(ingest)
 app.command()(status)
 app.command()(retrieve)
 app.command()(ask)
+app.command()(chat)
 app.command("config")(show_config)
 app.command()(doctor)
 app.command()(serve)

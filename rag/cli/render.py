@@ -155,9 +155,17 @@ def write_streamed(piece: str) -> None:
 
 
 def print_answer(text: str, shown: dict[str, Any]) -> None:
-    """The answer text (empty when it was already streamed), then one line per citation."""
+    """The answer text (empty when it was already streamed), then its sources."""
     out.print(escape(text), highlight=False)
     out.print()
+    print_sources(shown)
+
+
+def print_sources(shown: dict[str, Any]) -> None:
+    """What retrieval searched for when it was not the question as asked (a follow-up's rewrite),
+    then one line per citation and the sources that failed."""
+    if shown["retrieval_question"] != shown["question"]:
+        out.print(f"[dim]searched for:[/] {escape(shown['retrieval_question'])}", highlight=False)
     for citation in shown["citations"]:
         mark = _CITATION_MARKS.get(citation.get("how"), "") if citation["cited"] else _NOT_CITED
         where = citation.get("sql") or Path(citation["source"]).name

@@ -6,11 +6,16 @@ embedded stores and the packaged SmolLM2 exactly as `rag serve` does.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -21,6 +26,8 @@ from rag.generate.local import LocalChatModel
 from tests.builders import SAMPLES, ingest_pipeline, open_test_stores
 
 ADMIN_KEY = "admin-secret-for-tests"
+#: seconds uvicorn may take to open the stores and load the models
+START_TIMEOUT_S = 120.0
 #: the demo KB holds the sample corpus; the other KB one note, for key scoping
 DEMO, OTHER = "demo", "other"
 
@@ -68,3 +75,22 @@ def keyed(keyed_data: Path) -> Iterator[tuple[TestClient, str, str]]:
         _, demo_key = keys.create([DEMO])
         _, other_key = keys.create([OTHER], can_write=True)
         yield test_client, demo_key, other_key
+
+
+@contextlib.contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    """The app behind a real uvicorn server on a loopback socket, as `rag serve` runs it; its base URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+    assert not thread.is_alive(), "uvicorn did not stop"

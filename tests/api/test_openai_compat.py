@@ -1,12 +1,20 @@
-"""The OpenAI-compatible facade, driven by the official `openai` SDK, whole and streamed."""
+"""The OpenAI-compatible facade, driven by the official `openai` SDK, whole and streamed, and a
+conversation through a real HTTP server whose follow-up is answered from the right document."""
 
 from __future__ import annotations
+
+import shutil
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from openai import NotFoundError, OpenAI
+from openai.types.chat import ChatCompletionMessageParam
 
-from tests.api.conftest import ADMIN_KEY, DEMO, OTHER
+from api.app import create_app
+from api.openai_compat import ChatMessage, ContentPart, conversation_of
+from rag.models import Turn
+from tests.api.conftest import ADMIN_KEY, DEMO, OTHER, served_settings, serving
 
 QUESTION = "When was Northwind Robotics founded?"
 Keyed = tuple[TestClient, str, str]
@@ -52,6 +60,7 @@ def test_a_streamed_chat_completion_has_openais_chunk_shapes(client: TestClient)
     assert "2014" in text and "Sources:" in text
     last = chunks[-1]
     assert last.choices[0].finish_reason == "stop" and last.model_extra["citations"]
+    assert last.model_extra["retrieval_question"] == QUESTION
     assert len({chunk.id for chunk in chunks}) == 1
 
 
@@ -71,3 +80,57 @@ def test_a_conversation_without_a_user_message_is_a_clear_error(client: TestClie
         "/v1/chat/completions", json={"model": DEMO, "messages": [{"role": "system", "content": "x"}]}
     )
     assert response.status_code == 422 and "no user message" in response.json()["error"]["message"]
+
+
+def test_a_three_turn_conversation_answers_the_follow_up_from_the_right_document(
+    served_data: Path, tmp_path: Path
+) -> None:
+    """What Open WebUI or an SDK loop does: every request carries the whole conversation, the
+    facade's earlier answers with their "Sources" lists included."""
+    data = tmp_path / "data"
+    shutil.copytree(served_data, data, symlinks=True)
+    app = create_app(served_settings(data, rewrite_deadline_s=120.0))
+    with serving(app) as url:
+        client = OpenAI(base_url=f"{url}/v1", api_key="any-key", max_retries=0, timeout=600)
+        messages: list[ChatCompletionMessageParam] = [
+            {"role": "system", "content": "Keep every answer to one sentence."}
+        ]
+        replies = []
+        for question in (
+            "What warranty do Northwind robots carry?",
+            "Who is the CEO of Northwind Robotics?",
+            "And when was it founded?",
+        ):
+            messages.append({"role": "user", "content": question})
+            reply = client.chat.completions.create(model=DEMO, messages=messages, max_tokens=40)
+            text = reply.choices[0].message.content or ""
+            messages.append({"role": "assistant", "content": text})
+            replies.append(reply)
+    first, _, follow_up = (reply.model_extra or {} for reply in replies)
+    assert {Path(c["source"]).name for c in first["citations"]} == {"support.html"}
+    assert first["retrieval_question"] == "What warranty do Northwind robots carry?"
+    assert "Northwind" in follow_up["retrieval_question"]
+    assert {Path(c["source"]).name for c in follow_up["citations"]} == {"handbook.md"}
+    assert any(c["how"] for c in follow_up["citations"])  # cited by the model or attributed
+
+
+@pytest.mark.fast
+def test_the_messages_become_question_history_and_instructions() -> None:
+    messages = [
+        ChatMessage(role="system", content="Be brief."),
+        ChatMessage(role="user", content="Who is the CEO of Northwind Robotics?"),
+        ChatMessage(role="assistant", content="Maria Keller [1].\n\nSources:\n[1] handbook.md\n[2] faq.md"),
+        ChatMessage(role="assistant", content=None, tool_calls=[{"id": "call-1"}]),
+        ChatMessage(role="assistant", content="\n\nSources:\n[1] handbook.md"),
+        ChatMessage(role="tool", content='{"weather": "rain"}', tool_call_id="call-1"),
+        ChatMessage(role="developer", content=[ContentPart(type="text", text="Answer in English.")]),
+        ChatMessage(role="user", content=[ContentPart(type="text", text="And when was it founded?")]),
+    ]
+    asked = conversation_of(messages)
+    assert asked.question == "And when was it founded?"
+    assert asked.history == [
+        Turn("user", "Who is the CEO of Northwind Robotics?"),
+        Turn("assistant", "Maria Keller [1]."),
+    ]
+    assert asked.instructions == "Be brief.\n\nAnswer in English."
+    assert conversation_of(messages[:2]).history == []

@@ -2,6 +2,8 @@
 
 from rag.stores.sql.results import (
     CatalogueTable,
+    Conversation,
+    ConversationTurn,
     DocumentDetails,
     FailedDocument,
     KbStats,
@@ -13,6 +15,8 @@ from rag.stores.sql.store import SqlStore
 
 __all__ = [
     "CatalogueTable",
+    "Conversation",
+    "ConversationTurn",
     "DocumentDetails",
     "FailedDocument",
     "KbStats",

@@ -7,9 +7,11 @@ here is the key order of their output.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from rag.models import Turn
 
 
 @dataclass(slots=True, frozen=True)
@@ -102,3 +104,40 @@ class LearnedWeights:
     #: per weight vector tried, its score on the pseudo-queries (for `rag status` and the docs)
     report: dict[str, Any]
     fitted_at: datetime
+
+
+@dataclass(slots=True, frozen=True)
+class ConversationTurn:
+    """One stored question with its answer: what was searched for, the citations as the answer's
+    JSON shows them, and why it abstained (None when it did not)."""
+
+    ordinal: int
+    question: str
+    retrieval_question: str
+    answer: str
+    citations: list[dict[str, Any]]
+    abstained: str | None
+    created_at: datetime
+
+
+@dataclass(slots=True, frozen=True)
+class Conversation:
+    """A stored conversation over one KB; `key_id` is the API key that created it (None: the admin
+    key, open mode or the CLI). `turns` is filled when one conversation is read, empty in a listing."""
+
+    id: str
+    kb: str
+    key_id: str | None
+    title: str
+    turn_count: int
+    created_at: datetime
+    updated_at: datetime
+    turns: list[ConversationTurn] = field(default_factory=list)
+
+    def history(self) -> list[Turn]:
+        """The turns as the answer pipeline reads a conversation: each question, then its answer."""
+        return [
+            message
+            for turn in self.turns
+            for message in (Turn("user", turn.question), Turn("assistant", turn.answer))
+        ]

@@ -109,3 +109,41 @@ fusion_weights = sa.Table(
     sa.Column("report", sa.JSON, nullable=False),
     sa.Column("fitted_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+#: a stored conversation over one KB; `key_id` is the API key that created it (None: the admin key,
+#: open mode or the CLI). It is no foreign key on purpose: revoking a key must not erase what its
+#: users asked, and the admin still reads those conversations.
+conversations = sa.Table(
+    "conversations",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column(
+        "kb", sa.String(128), sa.ForeignKey("knowledge_bases.name", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("key_id", sa.String(36)),
+    sa.Column("title", sa.Text, nullable=False, server_default=sa.text("''")),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # the newest first, of one key or one KB (`conversations.page`)
+    sa.Index("ix_conversations_key_updated", "key_id", "updated_at"),
+    sa.Index("ix_conversations_kb_updated", "kb", "updated_at"),
+)
+
+#: one question and its answer in a conversation, numbered from 0
+conversation_turns = sa.Table(
+    "conversation_turns",
+    metadata,
+    sa.Column(
+        "conversation_id",
+        sa.String(36),
+        sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("ordinal", sa.Integer, primary_key=True),
+    sa.Column("question", sa.Text, nullable=False),
+    sa.Column("retrieval_question", sa.Text, nullable=False),
+    sa.Column("answer", sa.Text, nullable=False),
+    sa.Column("citations", sa.JSON, nullable=False),
+    sa.Column("abstained", sa.String(16)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -7,21 +7,22 @@ the migrations and `kb_tables.py`.
 
 `SqlStore` is the one class the other layers use. Its parts live apart: the engine and the
 migrations in `engine.py`, knowledge bases, documents and chunks in `ledger.py` (which it
-extends), the catalogue in `catalogue.py`, the counts in `stats.py`, and what they return in
-`results.py`.
+extends), the catalogue in `catalogue.py`, the counts in `stats.py`, stored conversations in
+`conversations.py`, and what they return in `results.py`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import sqlalchemy as sa
 
 from rag.config import mask_url
-from rag.stores.sql import catalogue, fusion
+from rag.stores.sql import catalogue, conversations, fusion
 from rag.stores.sql.engine import check_reachable, create_engine, migrate
 from rag.stores.sql.ledger import Ledger
-from rag.stores.sql.results import CatalogueTable, KbStats, LearnedWeights
+from rag.stores.sql.results import CatalogueTable, Conversation, KbStats, LearnedWeights
 from rag.stores.sql.stats import kb_stats
 
 
@@ -88,3 +89,53 @@ class SqlStore(Ledger):
     def chunk_count(self, kb: str) -> int:
         with self.engine.connect() as conn:
             return fusion.chunk_count(conn, kb)
+
+    # ------------------------------------------------------------ conversations
+    def create_conversation(self, kb: str, key_id: str | None = None) -> Conversation:
+        """A new, empty conversation over `kb`, created by the key `key_id` (None: admin or CLI)."""
+        with self.engine.begin() as conn:
+            return conversations.create(conn, kb, key_id)
+
+    def conversation(self, conversation_id: str) -> Conversation | None:
+        """The conversation with its turns, or None."""
+        with self.engine.connect() as conn:
+            return conversations.get(conn, conversation_id)
+
+    def append_turn(
+        self,
+        conversation_id: str,
+        *,
+        question: str,
+        retrieval_question: str,
+        answer: str,
+        citations: list[dict[str, Any]],
+        abstained: str | None,
+    ) -> int | None:
+        """Store a turn after the conversation's last; its ordinal, None when the conversation is gone."""
+        with self.engine.begin() as conn:
+            return conversations.append(
+                conn,
+                conversation_id,
+                question=question,
+                retrieval_question=retrieval_question,
+                answer=answer,
+                citations=citations,
+                abstained=abstained,
+            )
+
+    def list_conversations(
+        self,
+        *,
+        kb: str | None = None,
+        key_id: str | None = None,
+        kbs: Collection[str] | None = None,
+        offset: int = 0,
+        limit: int = 20,
+    ) -> tuple[int, list[Conversation]]:
+        """How many conversations match, and one page of them, the most recently continued first."""
+        with self.engine.connect() as conn:
+            return conversations.page(conn, kb=kb, key_id=key_id, kbs=kbs, offset=offset, limit=limit)
+
+    def delete_conversation(self, conversation_id: str) -> bool:
+        with self.engine.begin() as conn:
+            return conversations.delete(conn, conversation_id)
