@@ -37,7 +37,7 @@ class Services:
 
     def close(self) -> None:
         self.worker.shutdown(wait=True, cancel_futures=True)
-        self.pipeline.chat.close()
+        self.pipeline.close()
         self.stores.close()
 
 

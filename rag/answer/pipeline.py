@@ -76,6 +76,12 @@ class AnswerPipeline:
             self.embedder.embed_queries(["warm-up"])
         search_text("预热")
 
+    def close(self) -> None:
+        """Stop the rewriter's threads and close the model's client."""
+        if self.rewriter is not None:
+            self.rewriter.close()
+        self.chat.close()
+
     def standalone(self, question: str, history: Sequence[Turn] = ()) -> Standalone:
         """The question retrieval should search for: a follow-up rewritten from the history when
         it refers back (`followup.py`), else the question itself."""
