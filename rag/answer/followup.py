@@ -9,9 +9,12 @@ refers back with a pronoun or a demonstrative ("she", "that", "它", "这个"), 
 it from the last turns.
 
 The rewrite is for retrieval only: the answer prompt keeps the user's own words and the history.
-A rewrite that fails, runs past its deadline or drifts (shares no content word with the question
-or the history: the model answered instead of rewriting, or made something up) falls back to
-the question itself, so a broken model server costs the follow-up its context, never the answer.
+A rewrite that fails, runs past its deadline, drifts (shares no content word with the question
+or the history: the model answered instead of rewriting, or made something up) or resolves
+nothing (repeats the question) is not used: retrieval searches for the question followed by the
+user's previous question, words the user wrote, so a broken model server costs the follow-up a
+precise query, never the answer. (The question alone, the obvious fallback, retrieves nothing
+useful for "And when did she join?"; measured in docs/evaluation.md.)
 """
 
 from __future__ import annotations
@@ -59,14 +62,21 @@ REWRITE_SYSTEM = """\
 Rewrite the user's last question so that it can be understood without the conversation: replace \
 pronouns and references such as "she", "it" or "that" with the names they stand for, and fill in \
 what an elliptic question leaves out. Do not answer it. Keep its language. Reply with the \
-rewritten question only."""
+rewritten question only.
+
+Example:
+Conversation:
+User: Who founded Acme Tools?
+Assistant: Jane Roe founded Acme Tools in 1990.
+Last question: Where was she born?
+Rewritten question: Where was Jane Roe born?"""
 
 
 @dataclass(frozen=True, slots=True)
 class Standalone:
     """The question retrieval searches for, and how it came about: "asked" (the question stood
     alone, or there was no history), "rewritten", or "fallback" with the reason the rewrite was
-    not used."""
+    not used (the question then goes with the previous question, `with_previous_question`)."""
 
     question: str
     how: str
@@ -117,6 +127,22 @@ def drifted(rewrite: str, question: str, history: Sequence[Turn]) -> bool:
     return not set(query_terms(rewrite)) & said
 
 
+def resolved(rewrite: str, question: str, history: Sequence[Turn]) -> bool:
+    """Whether the rewrite names something from the conversation that the question did not: a
+    rewrite that only repeats the question resolved no reference."""
+    said = {term for turn in history for term in query_terms(turn.content)}
+    return bool((set(query_terms(rewrite)) - set(query_terms(question))) & said)
+
+
+def with_previous_question(question: str, history: Sequence[Turn]) -> str:
+    """The question followed by the user's previous question: what retrieval searches for when
+    no usable rewrite came. Every word is the user's own, and the previous question usually names
+    what "she" or "it" stands for ("When did she join? Who leads the Shenzhen office?"), which
+    the follow-up alone never does."""
+    previous = next((turn.content.strip() for turn in reversed(history) if turn.role == "user"), "")
+    return f"{question} {previous[:MAX_TURN_CHARS]}".strip() if previous else question
+
+
 def keep_asked_words(rewrite: str, question: str) -> str:
     """The rewrite, preceded by the question when it dropped one of the question's own content
     words: a small model often answers with the referent as a statement ("Maria Keller is the CEO
@@ -141,7 +167,8 @@ class QuestionRewriter:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rewrite")
 
     def standalone(self, question: str, history: Sequence[Turn]) -> Standalone:
-        """The question to retrieve for (never raises: every failure falls back to the question)."""
+        """The question to retrieve for (never raises: every failure falls back to the question
+        with the previous one)."""
         if not history or not refers_back(question):
             return Standalone(question, "asked")
         recent = recent_turns(history, self.history_turns)
@@ -152,20 +179,24 @@ class QuestionRewriter:
             reply = future.result(timeout=self.deadline_s)
         except FutureTimeout:
             future.cancel()
-            return self._fallback(question, f"the rewrite took longer than {self.deadline_s:g} s")
+            return self._fallback(question, recent, f"the rewrite took longer than {self.deadline_s:g} s")
         except Exception as exc:  # a model failure costs the rewrite, never the answer
-            return self._fallback(question, one_line(exc, typed=True))
+            return self._fallback(question, recent, one_line(exc, typed=True))
         rewrite = clean_rewrite(reply)
         if not rewrite or len(rewrite) > MAX_REWRITE_CHARS:
-            return self._fallback(question, "the model's rewrite was empty or not a question")
+            return self._fallback(question, recent, "the model's rewrite was empty or not a question")
         if drifted(rewrite, question, recent):
-            return self._fallback(question, "the model's rewrite shares no word with the conversation")
+            return self._fallback(
+                question, recent, "the model's rewrite shares no word with the conversation"
+            )
+        if not resolved(rewrite, question, recent):
+            return self._fallback(question, recent, "the model's rewrite names nothing from the conversation")
         return Standalone(keep_asked_words(rewrite, question), "rewritten")
 
     @staticmethod
-    def _fallback(question: str, reason: str) -> Standalone:
+    def _fallback(question: str, history: Sequence[Turn], reason: str) -> Standalone:
         log.info("event=rewrite_fallback reason=%s", reason)
-        return Standalone(question, "fallback", reason)
+        return Standalone(with_previous_question(question, history), "fallback", reason)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

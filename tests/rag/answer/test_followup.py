@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from rag.answer.followup import QuestionRewriter, clean_rewrite, drifted, keep_asked_words, refers_back
+from rag.answer.followup import (
+    QuestionRewriter,
+    Standalone,
+    clean_rewrite,
+    drifted,
+    keep_asked_words,
+    refers_back,
+)
 from rag.generate.client import ChatClient
 from rag.generate.local import LocalChatModel
 from rag.models import Turn
@@ -20,6 +27,8 @@ HISTORY = [
     Turn("user", "Who leads the Shenzhen office of Northwind Robotics?"),
     Turn("assistant", "Lena Park leads the Shenzhen office [1]."),
 ]
+#: what retrieval searches for when the rewrite is not used: the question, then the previous one
+FALLBACK = "And when did she join? Who leads the Shenzhen office of Northwind Robotics?"
 
 
 @pytest.mark.fast
@@ -87,7 +96,7 @@ def test_the_model_rewrites_a_follow_up_from_the_history(smollm2: LocalChatModel
         assert not drifted(standalone.question, "And when did she join?", HISTORY)
     else:
         assert standalone.how == "fallback" and standalone.reason
-        assert standalone.question == "And when did she join?"
+        assert standalone.question == FALLBACK
 
 
 def test_a_standalone_question_costs_no_model_call(chat_server: ChatServer) -> None:
@@ -103,7 +112,7 @@ def test_a_nonsense_rewrite_falls_back_to_the_question(chat_server: ChatServer) 
     rewriter = QuestionRewriter(ChatClient(chat_server.url, "rambler", api_key=API_KEY, server=""))
     standalone = rewriter.standalone("And when did she join?", HISTORY)
     assert standalone.how == "fallback" and "shares no word" in (standalone.reason or "")
-    assert standalone.question == "And when did she join?"
+    assert standalone.question == FALLBACK
 
 
 def test_a_server_that_is_down_costs_the_rewrite_not_the_question() -> None:
@@ -111,7 +120,7 @@ def test_a_server_that_is_down_costs_the_rewrite_not_the_question() -> None:
     client = ChatClient("http://127.0.0.1:9/v1", "smollm2", server="", timeout=2, retries=0)
     standalone = QuestionRewriter(client, deadline_s=5).standalone("And when did she join?", HISTORY)
     assert standalone.how == "fallback" and standalone.reason
-    assert standalone.question == "And when did she join?"
+    assert standalone.question == FALLBACK
 
 
 def test_a_rewrite_past_its_deadline_falls_back(chat_server: ChatServer) -> None:
@@ -125,3 +134,19 @@ def test_a_rewrite_past_its_deadline_falls_back(chat_server: ChatServer) -> None
     )
     standalone = rewriter.standalone("And when did she join?", HISTORY)
     assert standalone.how == "fallback" and "longer than 0.3 s" in (standalone.reason or "")
+    assert standalone.question == FALLBACK
+
+
+def test_a_rewrite_that_only_repeats_the_question_falls_back(chat_server: ChatServer) -> None:
+    chat_server.canned["parrot"] = "And when did she join?"
+    rewriter = QuestionRewriter(ChatClient(chat_server.url, "parrot", api_key=API_KEY, server=""))
+    standalone = rewriter.standalone("And when did she join?", HISTORY)
+    assert standalone.how == "fallback" and "names nothing" in (standalone.reason or "")
+    assert standalone.question == FALLBACK
+
+
+def test_a_good_rewrite_is_searched_for_as_written(chat_server: ChatServer) -> None:
+    chat_server.canned["editor"] = "Rewritten question: When did Lena Park join Northwind Robotics?"
+    rewriter = QuestionRewriter(ChatClient(chat_server.url, "editor", api_key=API_KEY, server=""))
+    standalone = rewriter.standalone("And when did she join?", HISTORY)
+    assert standalone == Standalone("When did Lena Park join Northwind Robotics?", "rewritten")
