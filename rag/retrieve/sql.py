@@ -1,7 +1,8 @@
 """Text-to-SQL over a knowledge base's ingested tables: route, write, check, run, repair once.
 
 A question pays for a model call only when it needs a table: `sql_route.route` decides from its
-words: skip it, or write a query. The model sees the relevant tables as `CREATE TABLE` statements
+words (skip, sure, or ask the model, which may then answer `NO_SQL` in the very call that would
+write the query). The model sees the relevant tables as `CREATE TABLE` statements
 with a few `INSERT`ed rows, the form text-to-SQL models are trained on, and writes one query.
 The tables go by their files' own names (`singer` for singer.csv): the stored names carry the
 KB's namespace and a document hash, which small models drop (a 0.5B coder wrote `singer` for
@@ -9,7 +10,8 @@ KB's namespace and a document hash, which small models drop (a 0.5B coder wrote 
 passes `sql_guard.check_sql` (one SELECT over this KB's tables) and runs through
 `sql_exec.run_guarded` (read-only, time-limited, row-limited). When the guard or the database
 refuses it, the model gets the reason and one more try; a second failure is the retriever's
-failure, which the fused retrieval reports in `sources_failed`.
+failure, which the fused retrieval reports in `sources_failed`. A `NO_SQL` vote is no failure:
+the question was about text, and the other retrievers answer it.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from rag.models import Hit, TableResult
 from rag.retrieve.base import Evidence, Retriever
 from rag.retrieve.sql_exec import QueryFailed, run_guarded
 from rag.retrieve.sql_guard import UnsafeSQL, check_sql, fold, is_cte_reference
-from rag.retrieve.sql_prompts import sql_messages, sql_repair
+from rag.retrieve.sql_prompts import declines, sql_messages, sql_repair
 from rag.retrieve.sql_route import route
 from rag.stores.sql import CatalogueTable, SqlStore
 from rag.stores.sql.kb_tables import sql_identifier
@@ -168,8 +170,14 @@ class SqlRetriever(Retriever):
             return Evidence([])
         dialect = "sqlite" if self.sql.engine.dialect.name == "sqlite" else "postgres"
         names = prompt_names(routed.tables)
-        messages = sql_messages(question, describe(routed.tables), dialect)
+        may_decline = routed.decision == "ask"
+        messages = sql_messages(question, describe(routed.tables), dialect, may_decline=may_decline)
         reply = self.chat.complete(messages, max_tokens=MAX_SQL_TOKENS)
+        if may_decline:
+            declined = declines(reply)
+            log.info("event=sql_vote kb=%s vote=%s", kb, "no_sql" if declined else "query")
+            if declined:  # not a failure, and nothing to repair: the text retrievers answer it
+                return Evidence([])
         try:
             return Evidence([], tables=[self._run(extract_sql(reply), dialect, catalogue, names)])
         except (UnsafeSQL, QueryFailed) as exc:

@@ -14,7 +14,8 @@ delays the first token. Three outcomes, each logged as `event=sql_route decision
   列出…). The model writes a query.
 - **ask**: no cue, but the question names a column of a table ("what is the *price* of the Pallet
   Mover?" asks a value of a row). Words cannot tell this from a text question that happens to use
-  a column's word, so it goes to the model as well.
+  a column's word, so the model decides, in the same call that writes the query: the prompt lets
+  it answer `NO_SQL` instead (`sql_prompts.py`), which costs that call but no second one.
 
 The cues are plain patterns over the question's text, English and Chinese, not over its index
 terms: they are made of stopwords ("how many", "most", 多少) that term matching drops.

@@ -22,6 +22,7 @@ from rag.embed import Embedder
 from rag.generate.local import LocalChatModel
 from rag.retrieve.keyword import KeywordRetriever
 from rag.retrieve.sql import SqlRetriever, describe, extract_sql, prompt_names, real_names
+from rag.retrieve.sql_prompts import declines
 from rag.retrieve.sql_route import cue, route
 from rag.stores.factory import Stores
 from rag.stores.sql import CatalogueTable
@@ -193,6 +194,22 @@ def test_questions_of_one_fact_have_no_cue(question: str) -> None:
     assert cue(question) is None
 
 
+@pytest.mark.fast
+@pytest.mark.parametrize(
+    ("reply", "declined"),
+    [
+        ("NO_SQL", True),
+        ("no_sql\n", True),
+        ("NO SQL: the tables hold no such thing.", True),
+        ("SELECT head FROM offices WHERE city = 'Munich'", False),
+        ("SELECT 'NO_SQL' AS answer", False),  # a query that mentions the token is a query
+        ("```sql\nSELECT count(*) FROM tickets\n```", False),
+    ],
+)
+def test_the_model_declines_with_its_token_before_any_query(reply: str, declined: bool) -> None:
+    assert declines(reply) is declined
+
+
 def test_the_model_reads_tables_as_create_statements_with_sample_rows_under_their_file_names() -> None:
     lines = describe([OFFICES, PRODUCTS]).splitlines()
     assert lines[:3] == [
@@ -282,7 +299,7 @@ def test_a_count_over_a_tickets_table_is_written_by_the_model_and_run(
     with caplog.at_level(logging.INFO, logger="rag.retrieve.sql"):
         found = SqlRetriever(stores.sql, model).gather("How many tickets are high priority?", HELPDESK, 5)
     assert "decision=sure why=count tables=1" in routed(caplog)
-    assert model.calls == 1  # nothing to repair
+    assert model.calls == 1  # no NO_SQL offered, nothing to repair
     [result] = found.tables
     assert result.rows == [(3,)], result.sql
     assert "priority" in result.sql and [Path(source).name for source in result.sources] == ["tickets.csv"]
@@ -297,6 +314,26 @@ def test_a_figure_is_computed_by_a_query_the_model_wrote(stores: Stores, sql_mod
     assert (187,) in result.rows
     assert [Path(source).name for source in result.sources] == ["products.csv"]
     assert len(result.tables) == 1 and result.tables[0] in result.sql
+
+
+def test_a_question_naming_a_column_is_left_to_the_models_vote_in_the_same_call(
+    stores: Stores, sql_model: LocalChatModel, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No cue, but `price_eur` is named: the model writes the query, or answers NO_SQL for a
+    question no row answers, which is no failure and gets no repair."""
+    model = CountingModel(sql_model)
+    with caplog.at_level(logging.INFO, logger="rag.retrieve.sql"):
+        found = SqlRetriever(stores.sql, model).gather("What is the price of the Pallet Mover?", KB, 5)
+    assert "decision=ask why=column" in routed(caplog) and model.calls == 1
+    [result] = found.tables
+    assert "price_eur" in result.sql and [float(row[0]) for row in result.rows] == [42900.0]
+    caplog.clear()
+    model.calls = 0
+    with caplog.at_level(logging.INFO, logger="rag.retrieve.sql"):
+        found = SqlRetriever(stores.sql, model).gather("What is the name of the company?", KB, 5)
+    assert "decision=ask why=column" in routed(caplog)  # `name` is a column of products.csv
+    assert found.tables == [] and model.calls == 1
+    assert any(r.getMessage() == f"event=sql_vote kb={KB} vote=no_sql" for r in caplog.records)
 
 
 def test_a_refused_query_gets_one_repair_with_the_reason(stores: Stores, sql_model: LocalChatModel) -> None:
