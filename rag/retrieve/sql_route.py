@@ -115,8 +115,8 @@ def column_terms(table: CatalogueTable) -> set[str]:
 
 
 def cue(question: str) -> str | None:
-    """The kind of the first cue of row work (count, sum, average, compare, rank, list) in the
-    question, or None."""
+    """The first kind of row work, in the order count, sum, average, compare, rank, list, that the
+    question has a cue of, or None: any kind routes it, the kind only names it in the log."""
     text = question.lower()
     return next((kind for kind, pattern in _CUE_PATTERNS.items() if pattern.search(text)), None)
 
