@@ -12,9 +12,10 @@ folder. Each round, for each question, and in alternating order:
   from the call to the first piece of text.
 Both stop reading after the first token. The table shows p50/p99 of each and of their paired
 difference, which is what the service adds before the model starts (target ≤ 100 ms), and the time
-`rag ask` takes to have its prompt ready (retrieval and the prompt, timed apart). A question whose
-terms match an ingested table also waits for the model to write SQL before the prompt is ready:
-that is part of what it adds.
+`rag ask` takes to have its prompt ready (retrieval and the prompt, timed apart). A question the SQL
+route sends to text-to-SQL (a count, a ranking, a named column: docs/retrieval.md) also waits for
+the model to write its query before the prompt is ready, and that is part of what it adds; "Who
+leads the Shenzhen office?" names a value of offices.json and nothing more, so it should not.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Text-to-SQL over a knowledge base's ingested tables: route, write, check, run, repair once.
 
-A question pays for a model call only when one of the KB's tables looks relevant: the cheap
-route compares the question's terms (tokenized like the keyword index) with each table's name,
-columns and sample values. The model then sees the relevant tables as `CREATE TABLE` statements
+A question pays for a model call only when it needs a table: `sql_route.route` decides from its
+words (skip, sure, or ask the model, which may then answer `NO_SQL` in the very call that would
+write the query). The model sees the relevant tables as `CREATE TABLE` statements
 with a few `INSERT`ed rows, the form text-to-SQL models are trained on, and writes one query.
 The tables go by their files' own names (`singer` for singer.csv): the stored names carry the
 KB's namespace and a document hash, which small models drop (a 0.5B coder wrote `singer` for
@@ -10,7 +10,8 @@ KB's namespace and a document hash, which small models drop (a 0.5B coder wrote 
 passes `sql_guard.check_sql` (one SELECT over this KB's tables) and runs through
 `sql_exec.run_guarded` (read-only, time-limited, row-limited). When the guard or the database
 refuses it, the model gets the reason and one more try; a second failure is the retriever's
-failure, which the fused retrieval reports in `sources_failed`.
+failure, which the fused retrieval reports in `sources_failed`. A `NO_SQL` vote is no failure:
+the question was about text, and the other retrievers answer it.
 """
 
 from __future__ import annotations
@@ -27,18 +28,15 @@ from rag.common.chat import ChatModel
 from rag.common.filters import parse
 from rag.models import Hit, TableResult
 from rag.retrieve.base import Evidence, Retriever
-from rag.retrieve.keyword import query_terms
 from rag.retrieve.sql_exec import QueryFailed, run_guarded
 from rag.retrieve.sql_guard import UnsafeSQL, check_sql, fold, is_cte_reference
-from rag.retrieve.sql_prompts import sql_messages, sql_repair
+from rag.retrieve.sql_prompts import declines, sql_messages, sql_repair
+from rag.retrieve.sql_route import route
 from rag.stores.sql import CatalogueTable, SqlStore
 from rag.stores.sql.kb_tables import sql_identifier
 
 log = logging.getLogger(__name__)
 
-#: Tables shown to the model at most, the most relevant first: a long catalogue costs prompt
-#: tokens and confuses small models more than it helps.
-MAX_TABLES = 4
 #: Sample rows per table in the prompt: enough to show the values' format (dates, codes, case).
 SAMPLE_ROWS = 3
 #: Tokens of the model's reply: one query.
@@ -54,35 +52,6 @@ _CATALOGUE_TYPES = {
 }
 _FENCED = re.compile(r"```(?:sql|postgresql|postgres|sqlite)?\s*\n?(.*?)```", re.IGNORECASE | re.DOTALL)
 _QUERY_START = re.compile(r"\b(SELECT|WITH)\b", re.IGNORECASE)
-
-
-def _stem(term: str) -> str:
-    """ "employees" and "employee", "cities" and "city" meet; enough for routing, not a stemmer."""
-    if len(term) > 4 and term.endswith("ies"):
-        return term[:-3] + "y"
-    if len(term) > 3 and term.endswith("s") and not term.endswith("ss"):
-        return term[:-1]
-    return term
-
-
-def _terms(text: str) -> set[str]:
-    return {_stem(term) for term in query_terms(text.replace("_", " "))}
-
-
-def table_terms(table: CatalogueTable) -> set[str]:
-    """The words a question about this table is likely to use: its names, columns and sample values."""
-    parts: list[str] = [table.source_name, table.description]
-    parts += [column["name"] for column in table.columns]
-    parts += [str(value) for row in table.sample_rows for value in row if isinstance(value, str)]
-    return _terms(" ".join(parts))
-
-
-def route(question: str, tables: list[CatalogueTable]) -> list[CatalogueTable]:
-    """The tables sharing a term with the question, most shared terms first; [] means no SQL."""
-    asked = _terms(question)
-    scored = [(len(asked & table_terms(table)), table) for table in tables]
-    relevant = sorted((item for item in scored if item[0] > 0), key=lambda item: -item[0])
-    return [table for _, table in relevant[:MAX_TABLES]]
 
 
 def prompt_names(tables: Iterable[CatalogueTable]) -> dict[str, str]:
@@ -188,13 +157,27 @@ class SqlRetriever(Retriever):
         wanted = parse(filters).on("document_id")
         if wanted is not None:
             catalogue = [table for table in catalogue if wanted.accepts(table.document_id)]
-        relevant = route(question, catalogue)
-        if not relevant:
+        routed = route(question, catalogue)
+        # counts and kinds only: the question and the tables' values stay out of the log
+        log.info(
+            "event=sql_route kb=%s decision=%s why=%s tables=%d",
+            kb,
+            routed.decision,
+            routed.why,
+            len(routed.tables),
+        )
+        if routed.decision == "skip":
             return Evidence([])
         dialect = "sqlite" if self.sql.engine.dialect.name == "sqlite" else "postgres"
-        names = prompt_names(relevant)
-        messages = sql_messages(question, describe(relevant), dialect)
+        names = prompt_names(routed.tables)
+        may_decline = routed.decision == "ask"
+        messages = sql_messages(question, describe(routed.tables), dialect, may_decline=may_decline)
         reply = self.chat.complete(messages, max_tokens=MAX_SQL_TOKENS)
+        if may_decline:
+            declined = declines(reply)
+            log.info("event=sql_vote kb=%s vote=%s", kb, "no_sql" if declined else "query")
+            if declined:  # not a failure, and nothing to repair: the text retrievers answer it
+                return Evidence([])
         try:
             return Evidence([], tables=[self._run(extract_sql(reply), dialect, catalogue, names)])
         except (UnsafeSQL, QueryFailed) as exc:
