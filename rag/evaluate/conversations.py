@@ -20,6 +20,9 @@ On disk a conversation set is a folder with the project's `corpus.jsonl` (see `d
 - `answerable`: false for a question that no passage of this corpus answers; its `gold` is empty,
   and `held_out` may list the passages that answered it in the set it came from, which this
   corpus leaves out on purpose (the reader checks they are absent).
+- `unanswerable_kind`: optional, on unanswerable turns: `near-miss` when passages on its topic
+  stay (HotpotQA's distractors, picked to resemble the question), `off-topic` when the corpus
+  says nothing about its topic; the two test abstention apart, the first being much harder.
 - `shape`: optional, how the conversation was made, for figures broken down by it.
 
 A `questions.jsonl` may sit beside them: then the folder is also a project set that `rag eval`
@@ -46,6 +49,9 @@ from rag.evaluate.dataset import (
 )
 
 CONVERSATIONS = "conversations.jsonl"
+#: kinds of unanswerable turns: passages near its topic remain, or none on its topic does
+NEAR_MISS, OFF_TOPIC = "near-miss", "off-topic"
+UNANSWERABLE_KINDS = (NEAR_MISS, OFF_TOPIC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +65,8 @@ class EvalTurn:
     answerable: bool = True
     #: the passages that answered an unanswerable turn in its source set, absent from this corpus
     held_out: list[str] = field(default_factory=list)
+    #: NEAR_MISS or OFF_TOPIC on an unanswerable turn whose set says which; empty otherwise
+    unanswerable_kind: str = ""
 
     @property
     def follow_up(self) -> bool:
@@ -137,6 +145,8 @@ def _record(conversation: Conversation) -> dict[str, Any]:
         }
         if turn.held_out:
             record["held_out"] = turn.held_out
+        if turn.unanswerable_kind:
+            record["unanswerable_kind"] = turn.unanswerable_kind
         turns.append(record)
     shape = {"shape": conversation.shape} if conversation.shape else {}
     return {"id": conversation.id, **shape, "turns": turns}
@@ -183,6 +193,11 @@ def _turn(record: Any, where: str, known: set[str]) -> EvalTurn:
     answers = record.get("answers", [])
     if not isinstance(answers, list):
         raise DatasetError(f"{where}: `answers` must be a list")
+    kind = record.get("unanswerable_kind", "")
+    if kind and (answerable or kind not in UNANSWERABLE_KINDS):
+        raise DatasetError(
+            f"{where}: `unanswerable_kind` is {' or '.join(UNANSWERABLE_KINDS)}, on unanswerable turns only"
+        )
     return EvalTurn(
-        question, standalone, gold, [str(a) for a in answers], answerable, [str(p) for p in held_out]
+        question, standalone, gold, [str(a) for a in answers], answerable, [str(p) for p in held_out], kind
     )

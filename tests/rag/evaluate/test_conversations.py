@@ -56,7 +56,10 @@ def test_a_written_set_reads_back_and_is_a_project_set_of_its_standalone_forms(t
         EvalTurn("Who is Ann?", "Who is Ann?", {"p1": 1}),
         EvalTurn("Where does she live?", "Where does Ann live?", {"p1": 1, "p2": 1}, ["Rome"]),
     ]
-    held = [EvalTurn("What is Bob?", "What is Bob?", {}, answerable=False, held_out=["p9"])]
+    held = [
+        EvalTurn("What is Bob?", "What is Bob?", {}, answerable=False, held_out=["p9"]),
+        EvalTurn("Is he?", "Is Bob?", {}, answerable=False, unanswerable_kind="off-topic"),
+    ]
     original = ConversationSet(
         "s",
         [Passage("p1", "Ann", "Ann lives in Rome."), Passage("p2", "", "Rome.")],
@@ -99,6 +102,14 @@ def test_a_written_set_reads_back_and_is_a_project_set_of_its_standalone_forms(t
             r":2: turn 1: held-out passages are in the corpus",
         ),
         ({"id": "x", "turns": [{"question": "q?", "answerable": "no"}]}, r":2: turn 1: `answerable` must be"),
+        (
+            {"id": "x", "turns": [{"question": "q?", "answerable": False, "unanswerable_kind": "far"}]},
+            r":2: turn 1: `unanswerable_kind` is near-miss or off-topic, on unanswerable turns only",
+        ),
+        (
+            {"id": "x", "turns": [{"question": "q?", "gold": ["p1"], "unanswerable_kind": "off-topic"}]},
+            r":2: turn 1: `unanswerable_kind` is near-miss or off-topic",
+        ),
         ({"id": "c1", "turns": GOOD["turns"]}, r":2: conversation id 'c1' used twice"),
         ({"id": "x", "turns": ["q?"]}, r":2: turn 1: expected a JSON object"),
         ("[1, 2]", r":2: expected a JSON object"),
