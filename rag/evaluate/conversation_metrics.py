@@ -20,12 +20,21 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from rag.evaluate.conversations import UNANSWERABLE_KINDS
 from rag.evaluate.metrics import exact_match, recall_at, token_f1
 
 #: token F1 from which an answer counts as right (with exact match), as the answer figures do
 RIGHT_F1 = 0.5
 #: how deep follow-up retrieval is judged
 FOLLOW_UP_K = 5
+#: issue 16's targets: figure → (bound, whether the figure must reach it (True) or stay under it)
+TARGETS: dict[str, tuple[float, bool]] = {
+    f"follow_up_recall@{FOLLOW_UP_K}_ratio": (0.9, True),
+    "cited_answers": (0.95, True),
+    "right_cites_gold": (0.95, True),
+    "abstained_unanswerable": (0.8, True),
+    "abstained_answerable": (0.1, False),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +58,8 @@ class ScoredTurn:
     written: tuple[str, ...] = ()
     #: passages cited by sentence attribution after the model wrote
     attributed: tuple[str, ...] = ()
+    #: an unanswerable turn's kind when its set says (`conversations.NEAR_MISS`, `OFF_TOPIC`)
+    unanswerable_kind: str = ""
 
     @property
     def answerable(self) -> bool:
@@ -120,11 +131,16 @@ def grounded_answers(turns: Iterable[ScoredTurn]) -> dict[str, float]:
 
 def abstention_rates(turns: Iterable[ScoredTurn]) -> dict[str, float]:
     """How often it abstains on unanswerable turns (right) and on answerable ones (wrong), in all
-    and by reason: `no_evidence` (no model call) or `model` (the model said it does not know)."""
+    and by reason: `no_evidence` (no model call) or `model` (the model said it does not know);
+    unanswerable turns also per kind where the set names it (`abstained_unanswerable_near_miss`):
+    a question near the KB's topics is much harder to turn down than one far from them."""
     scores: dict[str, float] = {}
     listed = list(turns)
+    unanswerable = [t for t in listed if not t.answerable]
+    kinds = sorted({t.unanswerable_kind for t in unanswerable if t.unanswerable_kind})
     for name, group in (
-        ("unanswerable", [t for t in listed if not t.answerable]),
+        ("unanswerable", unanswerable),
+        *((_group(kind), [t for t in unanswerable if t.unanswerable_kind == kind]) for kind in kinds),
         ("answerable", [t for t in listed if t.answerable]),
     ):
         if not group:
@@ -144,3 +160,25 @@ def conversation_scores(turns: Sequence[ScoredTurn]) -> dict[str, float]:
         **grounded_answers(turns),
         **abstention_rates(turns),
     }
+
+
+def against_targets(scores: dict[str, float]) -> dict[str, dict[str, float | bool | str]]:
+    """Each target the run has a figure for: the figure, the bound (`>= 0.9`) and whether it is met.
+    The unanswerable target holds for each kind of unanswerable turn as well."""
+    bounds = dict(TARGETS)
+    for kind in UNANSWERABLE_KINDS:
+        bounds[f"abstained_{_group(kind)}"] = TARGETS["abstained_unanswerable"]
+    return {
+        name: {
+            "value": scores[name],
+            "target": f"{'>=' if at_least else '<='} {bound:g}",
+            "met": scores[name] >= bound if at_least else scores[name] <= bound,
+        }
+        for name, (bound, at_least) in bounds.items()
+        if name in scores
+    }
+
+
+def _group(kind: str) -> str:
+    """The name of a kind's unanswerable turns in the figures: `unanswerable_near_miss`."""
+    return f"unanswerable_{kind.replace('-', '_')}"

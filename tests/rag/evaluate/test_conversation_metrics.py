@@ -7,6 +7,7 @@ import pytest
 from rag.evaluate.conversation_metrics import (
     ScoredTurn,
     abstention_rates,
+    against_targets,
     citation_coverage,
     citation_scores,
     conversation_scores,
@@ -105,6 +106,42 @@ def test_abstention_is_right_on_unanswerable_turns_and_wrong_on_answerable_ones(
         "abstained_answerable_no_evidence": 0.0,
         "abstained_answerable_model": 0.0,
     }
+
+
+def test_abstention_on_unanswerable_turns_is_given_per_kind_too() -> None:
+    turns = [
+        _turn("", abstained="no_evidence", unanswerable_kind="off-topic"),
+        _turn("", abstained="model", unanswerable_kind="near-miss"),
+        _turn("", answer="made up", unanswerable_kind="near-miss"),
+        _turn("", answer="made up"),  # a hand-made set may not say
+    ]
+    scores = abstention_rates(turns)
+    assert scores["abstained_unanswerable"] == pytest.approx(0.5)
+    assert scores["abstained_unanswerable_off_topic"] == 1.0
+    assert scores["abstained_unanswerable_off_topic_no_evidence"] == 1.0
+    assert scores["abstained_unanswerable_near_miss"] == pytest.approx(0.5)
+    assert scores["abstained_unanswerable_near_miss_model"] == pytest.approx(0.5)
+    assert "abstained_answerable" not in scores
+
+
+def test_targets_are_met_or_missed_by_the_figures_the_run_has() -> None:
+    scores = {
+        "follow_up_recall@5_ratio": 0.95,
+        "cited_answers": 0.9,
+        "abstained_unanswerable": 0.8,
+        "abstained_unanswerable_near_miss": 0.6,
+        "abstained_unanswerable_near_miss_model": 0.6,
+        "abstained_answerable": 0.2,
+    }
+    judged = against_targets(scores)
+    assert {name: row["met"] for name, row in judged.items()} == {
+        "follow_up_recall@5_ratio": True,
+        "cited_answers": False,
+        "abstained_unanswerable": True,
+        "abstained_unanswerable_near_miss": False,
+        "abstained_answerable": False,
+    }
+    assert judged["abstained_answerable"] == {"value": 0.2, "target": "<= 0.1", "met": False}
 
 
 def test_conversation_scores_gathers_every_figure() -> None:
