@@ -32,6 +32,7 @@ there, so the standalone figures every follow-up is compared with come from one 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,11 @@ class ConversationSet:
             if turn.answerable
         ]
         return EvalSet(self.name, self.passages, questions)
+
+    def limited(self, count: int) -> ConversationSet:
+        """The first `count` conversations (0: all) over the whole corpus: a shorter run asks
+        fewer questions of the same KB."""
+        return dataclasses.replace(self, conversations=self.conversations[:count]) if count else self
 
     @property
     def turns(self) -> list[EvalTurn]:

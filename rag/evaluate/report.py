@@ -1,4 +1,5 @@
-"""An evaluation report on screen (Rich), as JSON, and as one PNG bar chart per metric."""
+"""An evaluation report on screen (Rich), as JSON, and as one PNG bar chart per metric; a
+conversation run's report as tables and JSON."""
 
 from __future__ import annotations
 
@@ -7,7 +8,18 @@ from pathlib import Path
 
 from rich.table import Table
 
+from rag.evaluate.conversation_runner import ConversationReport
 from rag.evaluate.runner import EvalReport
+
+#: a conversation run's figures, table by table (a figure the run has none of is left out)
+_CONVERSATION_TABLES = {
+    "follow-up retrieval": ("follow_up_recall@5", "standalone_recall@5", "follow_up_recall@5_ratio"),
+    "citations (answers to answerable turns; cited_answers: all answers)": (
+        "cited_answers",
+        *(f"citation_{m}_{how}" for how in ("written", "attributed", "all") for m in ("precision", "recall")),
+    ),
+    "answers": ("right", "right_cites_gold"),
+}
 
 
 def report_table(report: EvalReport) -> Table:
@@ -72,4 +84,53 @@ def write_report(report: EvalReport, folder: Path) -> list[Path]:
         figure.savefig(path, dpi=110)
         pyplot.close(figure)
         written.append(path)
+    return written
+
+
+def conversation_tables(report: ConversationReport) -> list[Table]:
+    """The run's figures, its abstentions by group and reason, rewrites and latency, and the
+    issue's targets met or missed."""
+    tables = [
+        table
+        for title, names in _CONVERSATION_TABLES.items()
+        if (table := _row_table(title, {n: report.scores[n] for n in names if n in report.scores}))
+    ]
+    abstained = Table(title="abstained (unanswerable: right; answerable: wrong)")
+    for column in ("turns", "all", "no_evidence", "model"):
+        abstained.add_column(column, justify="right")
+    for group in sorted({name.removeprefix("abstained_") for name in report.scores if _is_group(name)}):
+        row = [report.scores[f"abstained_{group}{reason}"] for reason in ("", "_no_evidence", "_model")]
+        abstained.add_row(group, *(f"{value:.3f}" for value in row))
+    tables.append(abstained)
+    counts = {**report.rewrites, **{f"fallback: {why}": n for why, n in report.fallbacks.items()}}
+    rewrites = Table(title="standalone questions (turns)")
+    for name in counts:
+        rewrites.add_column(name, justify="right")
+    rewrites.add_row(*(str(n) for n in counts.values()))
+    tables.append(rewrites)
+    if latency := _row_table("latency, ms", report.latency_ms):
+        tables.append(latency)
+    targets = Table(title=f"{report.dataset}: issue 16's targets")
+    for column in ("figure", "value", "target", "met"):
+        targets.add_column(column)
+    for name, row in report.targets.items():
+        met = "[green]met[/]" if row["met"] else "[red]missed[/]"
+        targets.add_row(name, f"{float(row['value']):.3f}", str(row["target"]), met)
+    tables.append(targets)
+    return tables
+
+
+def _is_group(name: str) -> bool:
+    """`abstained_<group>` for a group of turns, not one of its reasons."""
+    return name.startswith("abstained_") and not name.endswith(("_no_evidence", "_model"))
+
+
+def write_conversation_report(report: ConversationReport, folder: Path) -> list[Path]:
+    """`report.json` and `turns.jsonl` (what each turn searched, retrieved, answered and cited)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = [folder / "report.json", folder / "turns.jsonl"]
+    written[0].write_text(json.dumps(report.as_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    written[1].write_text(
+        "".join(json.dumps(detail, ensure_ascii=False) + "\n" for detail in report.details), encoding="utf-8"
+    )
     return written
