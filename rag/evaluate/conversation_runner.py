@@ -7,7 +7,8 @@ pipeline's steps one by one, as `AnswerPipeline.stream` does, to see inside them
 question (`AnswerPipeline.standalone`: asked as is, rewritten, or a fallback and why), one
 retrieval of it `DEPTH` chunks deep (scored, then cut to the pipeline's `top_k` and answered from,
 as `rag eval --answers` does), and the answer with that history. A follow-up's standalone form is
-retrieved as well: the baseline its recall is held to. Time to prompt-ready is the rewrite and
+retrieved as well, the baseline its recall is held to, and so is the follow-up word for word
+(when it was rewritten): what the rewrite has to beat. Time to prompt-ready is the rewrite and
 the retrieval as timed here, plus the prompt's assembly as the answer times it.
 """
 
@@ -25,6 +26,7 @@ from typing import Any
 from rag.answer.pipeline import AnswerPipeline
 from rag.evaluate.conversation_metrics import ScoredTurn, against_targets, conversation_scores, is_right
 from rag.evaluate.conversations import ConversationSet, EvalTurn
+from rag.evaluate.metrics import contains_answer
 from rag.evaluate.runner import DEPTH, passage_ranking
 from rag.models import Answer, Turn
 
@@ -132,17 +134,21 @@ def play_turn(
     cut = dataclasses.replace(found, hits=found.hits[: pipeline.top_k])
     answer = pipeline.ask(turn.question, kb, found=cut, history=history)
     standalone_ranked: list[str] = []
+    verbatim_ranked: list[str] = []
     if turn.follow_up:
-        alone = pipeline.retrieve(turn.standalone, kb, top_k=DEPTH)
-        standalone_ranked = passage_ranking((hit.hit.source for hit in alone.hits), passage_of)
+        standalone_ranked = _ranking(pipeline, turn.standalone, kb, passage_of)
+        unchanged = standalone.question == turn.question  # searched word for word already
+        verbatim_ranked = ranked if unchanged else _ranking(pipeline, turn.question, kb, passage_of)
     written = _cited(answer, "written", passage_of)
     attributed = _cited(answer, "attributed", passage_of)
     abstained = answer.abstained.value if answer.abstained is not None else None
+    judged = bool(turn.answers) and abstained is None
     one = ScoredTurn(
         gold=frozenset(turn.gold),
         follow_up=turn.follow_up,
         ranked=tuple(ranked),
         standalone_ranked=tuple(standalone_ranked),
+        verbatim_ranked=tuple(verbatim_ranked),
         answer=answer.answer,
         answers=tuple(turn.answers),
         abstained=abstained,
@@ -160,9 +166,11 @@ def play_turn(
         "unanswerable_kind": turn.unanswerable_kind or None,
         "ranked": ranked[:SHOWN],
         "standalone_ranked": standalone_ranked[:SHOWN] if turn.follow_up else None,
+        "verbatim_ranked": verbatim_ranked[:SHOWN] if turn.follow_up else None,
         "answer": answer.answer,
         "answers": turn.answers,
-        "right": is_right(answer.answer, turn.answers) if turn.answers and abstained is None else None,
+        "right": is_right(answer.answer, turn.answers) if judged else None,
+        "contains_answer": bool(contains_answer(answer.answer, turn.answers)) if judged else None,
         "abstained": abstained,
         "written": list(written),
         "attributed": list(attributed),
@@ -172,6 +180,12 @@ def play_turn(
     if standalone.how == "fallback":
         detail["fallback"] = standalone.reason or "unknown"
     return one, answer, detail
+
+
+def _ranking(pipeline: AnswerPipeline, question: str, kb: str, passage_of: dict[str, str]) -> list[str]:
+    """The passages retrieved for `question`, `DEPTH` chunks deep, each once."""
+    found = pipeline.retrieve(question, kb, top_k=DEPTH)
+    return passage_ranking((hit.hit.source for hit in found.hits), passage_of)
 
 
 def _cited(answer: Answer, how: str, passage_of: dict[str, str]) -> tuple[str, ...]:

@@ -13,12 +13,17 @@ from rag.evaluate.runner import EvalReport
 
 #: a conversation run's figures, table by table (a figure the run has none of is left out)
 _CONVERSATION_TABLES = {
-    "follow-up retrieval": ("follow_up_recall@5", "standalone_recall@5", "follow_up_recall@5_ratio"),
+    "follow-up retrieval": (
+        "follow_up_recall@5",
+        "standalone_recall@5",
+        "follow_up_recall@5_ratio",
+        "verbatim_recall@5",
+    ),
     "citations (answers to answerable turns; cited_answers: all answers)": (
         "cited_answers",
         *(f"citation_{m}_{how}" for how in ("written", "attributed", "all") for m in ("precision", "recall")),
     ),
-    "answers": ("right", "right_cites_gold"),
+    "answers": ("right", "right_cites_gold", "contains_answer", "contains_answer_cites_gold"),
 }
 
 

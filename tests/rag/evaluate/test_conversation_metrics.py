@@ -38,6 +38,7 @@ def test_follow_up_recall_is_held_to_the_standalone_forms() -> None:
     assert scores["standalone_recall@5"] == pytest.approx(1.0)
     assert scores["follow_up_recall@5_ratio"] == pytest.approx(0.25)
     assert follow_up_recall([_turn("d")]) == {}
+    assert scores["verbatim_recall@5"] == 0.0  # word for word, neither follow-up found a thing
     lost = follow_up_recall([_turn("a", follow_up=True, ranked=("a",), standalone_ranked=("x",))])
     assert "follow_up_recall@5_ratio" not in lost, "no ratio to a baseline of 0"
 
@@ -81,9 +82,18 @@ def test_a_right_answer_is_grounded_when_it_cites_a_gold_passage() -> None:
         _turn("a", answer="Paris", answers=("Lyon",), written=("a",)),  # wrong
         _turn("a", answer="Lyon", answers=("Lyon",), abstained="model"),  # abstained: not right
         _turn("a", answer="whatever"),  # no reference answer: not judged
+        _turn("a", answer="It is in Lyon, as the sources say.", answers=("Lyon",), attributed=("a",)),
     ]
-    assert grounded_answers(turns) == {"right": pytest.approx(0.5), "right_cites_gold": pytest.approx(0.5)}
-    assert grounded_answers([_turn("a", answer="no", answers=("yes",))]) == {"right": 0.0}
+    assert grounded_answers(turns) == {
+        "right": pytest.approx(2 / 5),
+        "right_cites_gold": pytest.approx(0.5),
+        "contains_answer": pytest.approx(3 / 5),  # the sentence holds the answer too
+        "contains_answer_cites_gold": pytest.approx(2 / 3),
+    }
+    assert grounded_answers([_turn("a", answer="no", answers=("yes",))]) == {
+        "right": 0.0,
+        "contains_answer": 0.0,
+    }
 
 
 def test_abstention_is_right_on_unanswerable_turns_and_wrong_on_answerable_ones() -> None:

@@ -75,6 +75,13 @@ def test_a_written_set_reads_back_and_is_a_project_set_of_its_standalone_forms(t
     ]
 
 
+def test_a_limited_set_keeps_its_first_conversations_and_the_whole_corpus(tmp_path: Path) -> None:
+    second = {"id": "c2", "turns": [{"question": "Where is Rome?", "gold": ["p2"]}]}
+    read = read_conversation_set(_folder(tmp_path, GOOD, second))
+    assert [c.id for c in read.limited(1).conversations] == ["c1"]
+    assert read.limited(1).passages == read.passages and read.limited(0) is read
+
+
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
