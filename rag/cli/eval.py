@@ -159,8 +159,6 @@ def _conversations(
     if as_json:
         print_json(report.as_json())
         return
-    title = f"{report.dataset}: {report.conversations} conversations, {report.turns} turns"
-    out.print(f"[bold]{title}[/], {report.passages} passages (KB {report.kb})")
     for table in conversation_tables(report):
         out.print(table)
     for path in written:

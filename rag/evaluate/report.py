@@ -11,7 +11,7 @@ from rich.table import Table
 from rag.evaluate.conversation_runner import ConversationReport
 from rag.evaluate.runner import EvalReport
 
-#: a conversation run's figures, table by table (a figure the run has none of is left out)
+#: a conversation run's figures, group by group (a figure the run has none of is left out)
 _CONVERSATION_TABLES = {
     "follow-up retrieval": (
         "follow_up_recall@5",
@@ -19,7 +19,7 @@ _CONVERSATION_TABLES = {
         "follow_up_recall@5_ratio",
         "verbatim_recall@5",
     ),
-    "citations (answers to answerable turns; cited_answers: all answers)": (
+    "citations": (
         "cited_answers",
         *(f"citation_{m}_{how}" for how in ("written", "attributed", "all") for m in ("precision", "recall")),
     ),
@@ -94,35 +94,42 @@ def write_report(report: EvalReport, folder: Path) -> list[Path]:
 
 def conversation_tables(report: ConversationReport) -> list[Table]:
     """The run's figures, its abstentions by group and reason, rewrites and latency, and the
-    issue's targets met or missed."""
-    tables = [
-        table
-        for title, names in _CONVERSATION_TABLES.items()
-        if (table := _row_table(title, {n: report.scores[n] for n in names if n in report.scores}))
-    ]
+    issue's targets met or missed; a figure per row, so that long names fit a narrow console."""
+    figures = Table(
+        title=f"{report.dataset}: {report.conversations} conversations, {report.turns} turns, "
+        f"{report.passages} passages (KB {report.kb})"
+    )
+    figures.add_column("")
+    figures.add_column("figure")
+    figures.add_column("value", justify="right")
+    for title, names in _CONVERSATION_TABLES.items():
+        for name in (n for n in names if n in report.scores):
+            figures.add_row(title, name, f"{report.scores[name]:.3f}")
+            title = ""
+        figures.add_section()
     abstained = Table(title="abstained (unanswerable: right; answerable: wrong)")
     for column in ("turns", "all", "no_evidence", "model"):
         abstained.add_column(column, justify="right")
     for group in sorted({name.removeprefix("abstained_") for name in report.scores if _is_group(name)}):
         row = [report.scores[f"abstained_{group}{reason}"] for reason in ("", "_no_evidence", "_model")]
         abstained.add_row(group, *(f"{value:.3f}" for value in row))
-    tables.append(abstained)
-    counts = {**report.rewrites, **{f"fallback: {why}": n for why, n in report.fallbacks.items()}}
-    rewrites = Table(title="standalone questions (turns)")
-    for name in counts:
-        rewrites.add_column(name, justify="right")
-    rewrites.add_row(*(str(n) for n in counts.values()))
-    tables.append(rewrites)
-    if latency := _row_table("latency, ms", report.latency_ms):
-        tables.append(latency)
-    targets = Table(title=f"{report.dataset}: issue 16's targets")
+    rewrites = Table(title="standalone questions, and latency (medians, ms)")
+    rewrites.add_column("")
+    rewrites.add_column("turns / ms", justify="right")
+    for name, count in report.rewrites.items():
+        rewrites.add_row(name, str(count))
+    for why, count in report.fallbacks.items():
+        rewrites.add_row(f"  fallback: {why}", str(count))
+    rewrites.add_section()
+    for name, ms in report.latency_ms.items():
+        rewrites.add_row(name, f"{ms:.0f}")
+    targets = Table(title="issue 16's targets")
     for column in ("figure", "value", "target", "met"):
         targets.add_column(column)
     for name, row in report.targets.items():
         met = "[green]met[/]" if row["met"] else "[red]missed[/]"
         targets.add_row(name, f"{float(row['value']):.3f}", str(row["target"]), met)
-    tables.append(targets)
-    return tables
+    return [figures, abstained, rewrites, targets]
 
 
 def _is_group(name: str) -> bool:
