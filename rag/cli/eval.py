@@ -216,8 +216,11 @@ def _run(
                 if summary.failed:
                     raise fail(f"{summary.failed} passages failed to ingest: {summary.failures[0]}")
             pipeline = open_pipeline(stores, settings, names)
-            pipeline.warm_up()
-            return run(pipeline, passage_of), learned, ingest_s
+            try:
+                pipeline.warm_up()
+                return run(pipeline, passage_of), learned, ingest_s
+            finally:
+                pipeline.close()
         except (StoreUnavailable, ModelError, DatasetError, EmbeddingModelError, RerankerError) as exc:
             raise fail(str(exc)) from None
 
