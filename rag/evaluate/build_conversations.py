@@ -24,10 +24,20 @@ passages where no two questions do are left out. The corpus is every passage.
 
 Unanswerable questions: about a quarter of the turns (`--unanswerable`) come from conversations
 held out by removing their gold passages from the corpus written, so that neither their first
-turn nor their follow-ups can be answered from it, while their distractors (HotpotQA) and every
-other passage stay. A conversation is held out only when none of its gold passages is gold for a
-kept one; they are taken in the order of a hash of their ids, so the choice is fixed and spread
-over the set. The output depends only on the input files and the options.
+turn nor their follow-ups can be answered from it. A conversation is held out only when none of
+its gold passages is gold for a kept one; they are taken in the order of a hash of their ids, so
+the choice is fixed and spread over the set. Two kinds (`--unanswerable-kind`), recorded in each
+unanswerable turn, since abstaining is much harder on the first:
+
+- `near-miss` (the default): HotpotQA's distractors stay, paragraphs picked by TF-IDF to resemble
+  the question, so the KB holds passages on its topic that do not answer it.
+- `off-topic`: a held-out HotpotQA conversation also loses its distractors, wherever no kept
+  question's context holds them: the KB does not cover its topic. The same conversations are
+  held out under both kinds, so the two sets differ only in the corpus.
+
+CMRC's corpus is every passage, one per subject, so removing a subject's passage already leaves
+its questions off-topic whichever kind is asked. The output depends only on the input files and
+the options.
 """
 
 from __future__ import annotations
@@ -41,7 +51,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from rag.evaluate.conversations import Conversation, ConversationSet, EvalTurn, write_conversation_set
+from rag.evaluate.conversations import (
+    NEAR_MISS,
+    OFF_TOPIC,
+    UNANSWERABLE_KINDS,
+    Conversation,
+    ConversationSet,
+    EvalTurn,
+    write_conversation_set,
+)
 from rag.evaluate.dataset import DatasetError, Passage, read_json
 from rag.evaluate.formats import detect
 from rag.evaluate.referring import (
@@ -79,20 +97,31 @@ class Source:
 
 
 def build(
-    source: Source, *, limit: int = DEFAULT_LIMIT, unanswerable: float = DEFAULT_UNANSWERABLE
+    source: Source,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    unanswerable: float = DEFAULT_UNANSWERABLE,
+    kind: str = NEAR_MISS,
 ) -> ConversationSet:
     """The first `limit` candidates (0: all), some held out as unanswerable (`hold_out`), and the
-    corpus they need without the held-out conversations' gold passages."""
+    corpus they need without the held-out conversations' gold passages (and, `off-topic`, without
+    their contexts' passages that no kept conversation's context holds)."""
+    if kind not in UNANSWERABLE_KINDS:
+        raise DatasetError(f"unanswerable kind {kind!r}: expected {' or '.join(UNANSWERABLE_KINDS)}")
     chosen = source.candidates[:limit] if limit else source.candidates
     held = hold_out([c.conversation for c in chosen], unanswerable)
     removed = {pid for c in chosen if c.conversation.id in held for pid in _gold(c.conversation)}
+    if kind == OFF_TOPIC:
+        kept = {pid for c in chosen if c.conversation.id not in held for pid in c.context}
+        removed |= {pid for c in chosen if c.conversation.id in held for pid in c.context} - kept
     if source.whole_corpus:
         ids = list(source.passages)
+        kind = OFF_TOPIC  # each subject has one passage: without it nothing is on the topic
     else:
         ids = list(dict.fromkeys(pid for c in chosen for pid in c.context))
     passages = [source.passages[pid] for pid in ids if pid not in removed]
     conversations = [
-        _unanswerable(c.conversation) if c.conversation.id in held else c.conversation for c in chosen
+        _unanswerable(c.conversation, kind) if c.conversation.id in held else c.conversation for c in chosen
     ]
     return ConversationSet(source.name, passages, conversations)
 
@@ -119,8 +148,11 @@ def _gold(conversation: Conversation) -> set[str]:
     return {pid for turn in conversation.turns for pid in turn.gold}
 
 
-def _unanswerable(conversation: Conversation) -> Conversation:
-    turns = [replace(t, gold={}, answerable=False, held_out=sorted(t.gold)) for t in conversation.turns]
+def _unanswerable(conversation: Conversation, kind: str) -> Conversation:
+    turns = [
+        replace(t, gold={}, answerable=False, held_out=sorted(t.gold), unanswerable_kind=kind)
+        for t in conversation.turns
+    ]
     return replace(conversation, turns=turns)
 
 
@@ -288,9 +320,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--unanswerable", type=float, default=DEFAULT_UNANSWERABLE, help="share of turns to hold out"
     )
+    parser.add_argument(
+        "--unanswerable-kind",
+        choices=UNANSWERABLE_KINDS,
+        default=NEAR_MISS,
+        help="HotpotQA: keep the held-out questions' distractors (near-miss) or remove them too (off-topic)",
+    )
     args = parser.parse_args(argv)
     try:
-        built = build(read_source(args.source), limit=args.limit, unanswerable=args.unanswerable)
+        source = read_source(args.source)
+        built = build(source, limit=args.limit, unanswerable=args.unanswerable, kind=args.unanswerable_kind)
     except DatasetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -303,7 +342,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{row['conversations']:>13} {row['turns']:>6} {row['follow-ups']:>10} {row['unanswerable']:>12}"
         )
         print(f"{shape:<10} {counts}")
-    print(f"wrote {args.out} ({len(built.passages)} passages)")
+    kinds = sorted({t.unanswerable_kind for t in built.turns if not t.answerable})
+    print(f"wrote {args.out} ({len(built.passages)} passages; unanswerable: {', '.join(kinds) or 'none'})")
     return 0
 
 

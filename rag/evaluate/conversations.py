@@ -20,6 +20,9 @@ On disk a conversation set is a folder with the project's `corpus.jsonl` (see `d
 - `answerable`: false for a question that no passage of this corpus answers; its `gold` is empty,
   and `held_out` may list the passages that answered it in the set it came from, which this
   corpus leaves out on purpose (the reader checks they are absent).
+- `unanswerable_kind`: optional, on unanswerable turns: `near-miss` when passages on its topic
+  stay (HotpotQA's distractors, picked to resemble the question), `off-topic` when the corpus
+  says nothing about its topic; the two test abstention apart, the first being much harder.
 - `shape`: optional, how the conversation was made, for figures broken down by it.
 
 A `questions.jsonl` may sit beside them: then the folder is also a project set that `rag eval`
@@ -29,6 +32,7 @@ there, so the standalone figures every follow-up is compared with come from one 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +50,9 @@ from rag.evaluate.dataset import (
 )
 
 CONVERSATIONS = "conversations.jsonl"
+#: kinds of unanswerable turns: passages near its topic remain, or none on its topic does
+NEAR_MISS, OFF_TOPIC = "near-miss", "off-topic"
+UNANSWERABLE_KINDS = (NEAR_MISS, OFF_TOPIC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +66,8 @@ class EvalTurn:
     answerable: bool = True
     #: the passages that answered an unanswerable turn in its source set, absent from this corpus
     held_out: list[str] = field(default_factory=list)
+    #: NEAR_MISS or OFF_TOPIC on an unanswerable turn whose set says which; empty otherwise
+    unanswerable_kind: str = ""
 
     @property
     def follow_up(self) -> bool:
@@ -93,6 +102,11 @@ class ConversationSet:
             if turn.answerable
         ]
         return EvalSet(self.name, self.passages, questions)
+
+    def limited(self, count: int) -> ConversationSet:
+        """The first `count` conversations (0: all) over the whole corpus: a shorter run asks
+        fewer questions of the same KB."""
+        return dataclasses.replace(self, conversations=self.conversations[:count]) if count else self
 
     @property
     def turns(self) -> list[EvalTurn]:
@@ -137,6 +151,8 @@ def _record(conversation: Conversation) -> dict[str, Any]:
         }
         if turn.held_out:
             record["held_out"] = turn.held_out
+        if turn.unanswerable_kind:
+            record["unanswerable_kind"] = turn.unanswerable_kind
         turns.append(record)
     shape = {"shape": conversation.shape} if conversation.shape else {}
     return {"id": conversation.id, **shape, "turns": turns}
@@ -183,6 +199,11 @@ def _turn(record: Any, where: str, known: set[str]) -> EvalTurn:
     answers = record.get("answers", [])
     if not isinstance(answers, list):
         raise DatasetError(f"{where}: `answers` must be a list")
+    kind = record.get("unanswerable_kind", "")
+    if kind and (answerable or kind not in UNANSWERABLE_KINDS):
+        raise DatasetError(
+            f"{where}: `unanswerable_kind` is {' or '.join(UNANSWERABLE_KINDS)}, on unanswerable turns only"
+        )
     return EvalTurn(
-        question, standalone, gold, [str(a) for a in answers], answerable, [str(p) for p in held_out]
+        question, standalone, gold, [str(a) for a in answers], answerable, [str(p) for p in held_out], kind
     )

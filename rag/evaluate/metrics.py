@@ -103,6 +103,18 @@ def exact_match(prediction: str, answers: Sequence[str]) -> float:
     return max((1.0 if predicted == answer_tokens(answer) else 0.0 for answer in answers), default=0.0)
 
 
+def contains_answer(prediction: str, answers: Sequence[str]) -> float:
+    """1.0 when a gold answer's tokens stand, in order and together, in the prediction: the
+    "accuracy" of PopQA and Self-RAG, for answers written as sentences, which exact match and F1
+    count as wrong for their length ("He joined in 2019." against "2019")."""
+    predicted = answer_tokens(prediction)
+    for answer in answers:
+        gold = answer_tokens(answer)
+        if gold and any(predicted[i : i + len(gold)] == gold for i in range(len(predicted) - len(gold) + 1)):
+            return 1.0
+    return 0.0
+
+
 def token_f1(prediction: str, answers: Sequence[str]) -> float:
     """The best F1 over the gold answers of the tokens shared with the prediction."""
     predicted = answer_tokens(prediction)

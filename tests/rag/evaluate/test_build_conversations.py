@@ -80,6 +80,34 @@ def test_held_out_hotpotqa_questions_keep_their_distractors(tmp_path: Path) -> N
         assert context - removed and context - removed <= corpus
 
 
+def test_off_topic_hotpotqa_questions_lose_their_distractors_too() -> None:
+    source = read_source(_shared("hotpotqa_100"))
+    near, off = build(source, limit=LIMIT), build(source, limit=LIMIT, kind="off-topic")
+    assert [c.id for c in near.conversations if not c.turns[0].answerable] == [
+        c.id for c in off.conversations if not c.turns[0].answerable
+    ], "the same conversations are held out: the sets differ only in their corpus"
+    candidate = {c.conversation.id: c for c in source.candidates}
+    kept = {pid for c in off.conversations if c.turns[0].answerable for pid in candidate[c.id].context}
+    corpus = {p.id for p in off.passages}
+    assert corpus < {p.id for p in near.passages}
+    for conversation in off.conversations:
+        if conversation.turns[0].answerable:
+            assert {t.unanswerable_kind for t in conversation.turns} == {""}
+            continue
+        assert {t.unanswerable_kind for t in conversation.turns} == {"off-topic"}
+        assert set(candidate[conversation.id].context) & corpus <= kept  # left: other questions' context
+    assert {t.unanswerable_kind for t in near.turns if not t.answerable} == {"near-miss"}
+
+
+def test_cmrc_questions_held_out_are_off_topic_whichever_kind_is_asked() -> None:
+    source = read_source(_shared("cmrc2018_trial"))
+    for kind in ("near-miss", "off-topic"):
+        built = build(source, limit=LIMIT, kind=kind)
+        assert {t.unanswerable_kind for t in built.turns if not t.answerable} == {"off-topic"}
+    with pytest.raises(DatasetError, match="unanswerable kind 'far'"):
+        build(source, kind="far")
+
+
 def test_every_hotpotqa_shape_is_made_and_counted(tmp_path: Path) -> None:
     counts = summary(build(read_source(_shared("hotpotqa_100")), limit=LIMIT))
     assert {"pair", "pronoun", "single", "all"} <= set(counts)
@@ -88,10 +116,13 @@ def test_every_hotpotqa_shape_is_made_and_counted(tmp_path: Path) -> None:
     assert counts["all"]["turns"] == sum(counts[s]["turns"] for s in ("pair", "pronoun", "single"))
 
 
-@pytest.mark.parametrize("name", ["hotpotqa_100", "cmrc2018_trial"])
-def test_two_runs_write_the_same_bytes(tmp_path: Path, name: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "kind"), [("hotpotqa_100", "near-miss"), ("hotpotqa_100", "off-topic"), ("cmrc2018_trial", "")]
+)
+def test_two_runs_write_the_same_bytes(tmp_path: Path, name: str, kind: str) -> None:
+    options = ["--unanswerable-kind", kind] if kind else []
     for run in ("a", "b"):
-        assert main([str(_shared(name)), str(tmp_path / run), "--limit", "12"]) == 0
+        assert main([str(_shared(name)), str(tmp_path / run), "--limit", "12", *options]) == 0
     for file in ("corpus.jsonl", "conversations.jsonl", "questions.jsonl"):
         assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes()
 

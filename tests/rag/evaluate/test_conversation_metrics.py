@@ -7,6 +7,7 @@ import pytest
 from rag.evaluate.conversation_metrics import (
     ScoredTurn,
     abstention_rates,
+    against_targets,
     citation_coverage,
     citation_scores,
     conversation_scores,
@@ -37,6 +38,7 @@ def test_follow_up_recall_is_held_to_the_standalone_forms() -> None:
     assert scores["standalone_recall@5"] == pytest.approx(1.0)
     assert scores["follow_up_recall@5_ratio"] == pytest.approx(0.25)
     assert follow_up_recall([_turn("d")]) == {}
+    assert scores["verbatim_recall@5"] == 0.0  # word for word, neither follow-up found a thing
     lost = follow_up_recall([_turn("a", follow_up=True, ranked=("a",), standalone_ranked=("x",))])
     assert "follow_up_recall@5_ratio" not in lost, "no ratio to a baseline of 0"
 
@@ -80,9 +82,18 @@ def test_a_right_answer_is_grounded_when_it_cites_a_gold_passage() -> None:
         _turn("a", answer="Paris", answers=("Lyon",), written=("a",)),  # wrong
         _turn("a", answer="Lyon", answers=("Lyon",), abstained="model"),  # abstained: not right
         _turn("a", answer="whatever"),  # no reference answer: not judged
+        _turn("a", answer="It is in Lyon, as the sources say.", answers=("Lyon",), attributed=("a",)),
     ]
-    assert grounded_answers(turns) == {"right": pytest.approx(0.5), "right_cites_gold": pytest.approx(0.5)}
-    assert grounded_answers([_turn("a", answer="no", answers=("yes",))]) == {"right": 0.0}
+    assert grounded_answers(turns) == {
+        "right": pytest.approx(2 / 5),
+        "right_cites_gold": pytest.approx(0.5),
+        "contains_answer": pytest.approx(3 / 5),  # the sentence holds the answer too
+        "contains_answer_cites_gold": pytest.approx(2 / 3),
+    }
+    assert grounded_answers([_turn("a", answer="no", answers=("yes",))]) == {
+        "right": 0.0,
+        "contains_answer": 0.0,
+    }
 
 
 def test_abstention_is_right_on_unanswerable_turns_and_wrong_on_answerable_ones() -> None:
@@ -105,6 +116,42 @@ def test_abstention_is_right_on_unanswerable_turns_and_wrong_on_answerable_ones(
         "abstained_answerable_no_evidence": 0.0,
         "abstained_answerable_model": 0.0,
     }
+
+
+def test_abstention_on_unanswerable_turns_is_given_per_kind_too() -> None:
+    turns = [
+        _turn("", abstained="no_evidence", unanswerable_kind="off-topic"),
+        _turn("", abstained="model", unanswerable_kind="near-miss"),
+        _turn("", answer="made up", unanswerable_kind="near-miss"),
+        _turn("", answer="made up"),  # a hand-made set may not say
+    ]
+    scores = abstention_rates(turns)
+    assert scores["abstained_unanswerable"] == pytest.approx(0.5)
+    assert scores["abstained_unanswerable_off_topic"] == 1.0
+    assert scores["abstained_unanswerable_off_topic_no_evidence"] == 1.0
+    assert scores["abstained_unanswerable_near_miss"] == pytest.approx(0.5)
+    assert scores["abstained_unanswerable_near_miss_model"] == pytest.approx(0.5)
+    assert "abstained_answerable" not in scores
+
+
+def test_targets_are_met_or_missed_by_the_figures_the_run_has() -> None:
+    scores = {
+        "follow_up_recall@5_ratio": 0.95,
+        "cited_answers": 0.9,
+        "abstained_unanswerable": 0.8,
+        "abstained_unanswerable_near_miss": 0.6,
+        "abstained_unanswerable_near_miss_model": 0.6,
+        "abstained_answerable": 0.2,
+    }
+    judged = against_targets(scores)
+    assert {name: row["met"] for name, row in judged.items()} == {
+        "follow_up_recall@5_ratio": True,
+        "cited_answers": False,
+        "abstained_unanswerable": True,
+        "abstained_unanswerable_near_miss": False,
+        "abstained_answerable": False,
+    }
+    assert judged["abstained_answerable"] == {"value": 0.2, "target": "<= 0.1", "met": False}
 
 
 def test_conversation_scores_gathers_every_figure() -> None:

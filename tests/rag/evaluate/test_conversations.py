@@ -56,7 +56,10 @@ def test_a_written_set_reads_back_and_is_a_project_set_of_its_standalone_forms(t
         EvalTurn("Who is Ann?", "Who is Ann?", {"p1": 1}),
         EvalTurn("Where does she live?", "Where does Ann live?", {"p1": 1, "p2": 1}, ["Rome"]),
     ]
-    held = [EvalTurn("What is Bob?", "What is Bob?", {}, answerable=False, held_out=["p9"])]
+    held = [
+        EvalTurn("What is Bob?", "What is Bob?", {}, answerable=False, held_out=["p9"]),
+        EvalTurn("Is he?", "Is Bob?", {}, answerable=False, unanswerable_kind="off-topic"),
+    ]
     original = ConversationSet(
         "s",
         [Passage("p1", "Ann", "Ann lives in Rome."), Passage("p2", "", "Rome.")],
@@ -70,6 +73,13 @@ def test_a_written_set_reads_back_and_is_a_project_set_of_its_standalone_forms(t
         ("a/1", "Who is Ann?"),
         ("a/2", "Where does Ann live?"),
     ]
+
+
+def test_a_limited_set_keeps_its_first_conversations_and_the_whole_corpus(tmp_path: Path) -> None:
+    second = {"id": "c2", "turns": [{"question": "Where is Rome?", "gold": ["p2"]}]}
+    read = read_conversation_set(_folder(tmp_path, GOOD, second))
+    assert [c.id for c in read.limited(1).conversations] == ["c1"]
+    assert read.limited(1).passages == read.passages and read.limited(0) is read
 
 
 @pytest.mark.parametrize(
@@ -99,6 +109,14 @@ def test_a_written_set_reads_back_and_is_a_project_set_of_its_standalone_forms(t
             r":2: turn 1: held-out passages are in the corpus",
         ),
         ({"id": "x", "turns": [{"question": "q?", "answerable": "no"}]}, r":2: turn 1: `answerable` must be"),
+        (
+            {"id": "x", "turns": [{"question": "q?", "answerable": False, "unanswerable_kind": "far"}]},
+            r":2: turn 1: `unanswerable_kind` is near-miss or off-topic, on unanswerable turns only",
+        ),
+        (
+            {"id": "x", "turns": [{"question": "q?", "gold": ["p1"], "unanswerable_kind": "off-topic"}]},
+            r":2: turn 1: `unanswerable_kind` is near-miss or off-topic",
+        ),
         ({"id": "c1", "turns": GOOD["turns"]}, r":2: conversation id 'c1' used twice"),
         ({"id": "x", "turns": ["q?"]}, r":2: turn 1: expected a JSON object"),
         ("[1, 2]", r":2: expected a JSON object"),

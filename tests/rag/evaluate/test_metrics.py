@@ -9,6 +9,7 @@ import pytest
 from rag.evaluate.metrics import (
     answer_tokens,
     complete_at,
+    contains_answer,
     exact_match,
     ndcg_at,
     recall_at,
@@ -58,6 +59,14 @@ def test_token_f1_takes_the_best_gold_answer() -> None:
     # prediction "paris france" vs "paris": precision 1/2, recall 1 → F1 2/3
     assert token_f1("Paris, France", ["Paris", "Lyon"]) == pytest.approx(2 / 3)
     assert token_f1("Berlin", ["Paris"]) == 0.0
+
+
+def test_an_answer_is_contained_when_its_tokens_stand_together_in_order() -> None:
+    assert contains_answer("She joined Northwind in 2019.", ["2019"]) == 1.0
+    assert contains_answer("It is in Columbus, Ohio, USA", ["columbus ohio"]) == 1.0
+    assert contains_answer("Ohio's Columbus", ["Columbus, Ohio"]) == 0.0
+    assert contains_answer("位于澳洲南部岛屿", ["澳洲南部"]) == 1.0
+    assert contains_answer("anything", [""]) == 0.0
 
 
 def test_chinese_answers_are_compared_per_character() -> None:
