@@ -200,12 +200,14 @@ def _hows(hows: Counter[str]) -> dict[str, int]:
 
 
 def _latency(details: Sequence[dict[str, Any]]) -> dict[str, float]:
-    """Medians: time to prompt-ready over all turns and over those that asked the model for a
-    rewrite (a model call before retrieval), and time to the whole answer."""
+    """Medians: time to prompt-ready over all turns, over those retrieved for as asked and over
+    those that asked the model for a rewrite (a model call before retrieval: where half the turns
+    are follow-ups, the median of all falls between the two groups), and time to the answer."""
     medians: dict[str, float] = {}
     rewritten = [d for d in details if d["how"] != "asked"]
     for name, group, key in (
         ("prompt_ready_p50", details, "prompt_ready_ms"),
+        ("prompt_ready_p50_asked", [d for d in details if d["how"] == "asked"], "prompt_ready_ms"),
         ("prompt_ready_p50_rewrites", rewritten, "prompt_ready_ms"),
         ("answer_p50", details, "answer_ms"),
     ):
