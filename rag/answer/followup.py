@@ -185,6 +185,8 @@ class QuestionRewriter:
         rewrite = clean_rewrite(reply)
         if not rewrite or len(rewrite) > MAX_REWRITE_CHARS:
             return self._fallback(question, recent, "the model's rewrite was empty or not a question")
+        if has_han(question) and not has_han(rewrite):
+            return self._fallback(question, recent, "the model's rewrite is not in the question's language")
         if drifted(rewrite, question, recent):
             return self._fallback(
                 question, recent, "the model's rewrite shares no word with the conversation"

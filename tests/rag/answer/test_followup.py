@@ -150,3 +150,12 @@ def test_a_good_rewrite_is_searched_for_as_written(chat_server: ChatServer) -> N
     rewriter = QuestionRewriter(ChatClient(chat_server.url, "editor", api_key=API_KEY, server=""))
     standalone = rewriter.standalone("And when did she join?", HISTORY)
     assert standalone == Standalone("When did Lena Park join Northwind Robotics?", "rewritten")
+
+
+def test_a_rewrite_of_a_chinese_question_in_english_falls_back(chat_server: ChatServer) -> None:
+    chat_server.canned["translator"] = "When did Chen Wei join the Shenzhen office?"
+    rewriter = QuestionRewriter(ChatClient(chat_server.url, "translator", api_key=API_KEY, server=""))
+    history = [Turn("user", "深圳办公室由谁负责？"), Turn("assistant", "深圳办公室由陈伟负责。")]
+    standalone = rewriter.standalone("她什么时候加入的？", history)
+    assert standalone.how == "fallback" and "language" in (standalone.reason or "")
+    assert standalone.question == "她什么时候加入的？ 深圳办公室由谁负责？"
