@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import Principal, principal, readable_kb
 from api.errors import ApiError, error_body
 from api.services import Services, services
-from rag.answer.responses import answer_json
+from rag.answer.responses import answer_json, shown_citations
 from rag.common.chat import ModelError
 from rag.models import Answer, Turn
 
@@ -121,7 +121,7 @@ def conversation_of(messages: list[ChatMessage]) -> Asked:
 
 def sources_text(answer: Answer) -> str:
     """The "Sources" list appended to the text: the cited sources, or every source given when none was."""
-    shown = [c for c in answer.citations if c.cited] or answer.citations
+    shown = shown_citations(answer)
     if not shown:
         return ""
     lines = [f"[{c.n}] {c.sql or Path(c.source).name}" for c in shown]

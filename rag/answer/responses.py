@@ -6,7 +6,7 @@ from dataclasses import asdict
 from typing import Any
 
 from rag.answer.context import fact_sentence
-from rag.models import Answer, SourceFailure
+from rag.models import Answer, Citation, SourceFailure
 from rag.retrieve.fused import Retrieval
 
 
@@ -52,12 +52,18 @@ def retrieval_json(
     }
 
 
+def shown_citations(answer: Answer) -> list[Citation]:
+    """The sources an answer refers to (written or attributed); when it refers to none, every
+    source it was given, so a reader still sees what it was answered from."""
+    return [c for c in answer.citations if c.cited] or answer.citations
+
+
 def answer_json(answer: Answer) -> dict[str, Any]:
     """`{answer, citations, …}`: citations are the sources the answer refers to, each saying `how`
     ("written" by the model or "attributed" to its sentences); when no source supports it, every
     source it was given, with `how` null. `unsupported` lists the sentences no source supports,
     `abstained` why the answer is "the KB does not say" (null when it is not)."""
-    cited = [c for c in answer.citations if c.cited] or answer.citations
+    cited = shown_citations(answer)
     return {
         "question": answer.question,
         "retrieval_question": answer.retrieval_question or answer.question,
