@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 
 from rag.models import Citation
-from rag.retrieve.keyword import query_terms
+from rag.retrieve.keyword import content_terms
 
 _CITED = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 #: Sentence ends in English and Chinese; a marker such as `[2]` stays with its sentence.
@@ -66,11 +66,11 @@ def mark_written(answer: str, citations: list[Citation]) -> bool:
 def attribute(answer: str, question: str, citations: list[Citation], min_support: float) -> Attribution:
     """Mark as attributed the sources that best support each sentence of an answer that cites
     none itself; the sentences no source supports are returned."""
-    source_terms = [set(query_terms(citation.text)) for citation in citations]
-    question_terms = set(query_terms(question))
+    source_terms = [set(content_terms(citation.text)) for citation in citations]
+    question_terms = set(content_terms(question))
     unsupported: list[str] = []
     for index, sentence in enumerate(sentences(answer)):
-        terms = set(query_terms(_CITED.sub("", sentence)))
+        terms = set(content_terms(_CITED.sub("", sentence)))
         if len(terms) < SHORT_SENTENCE:
             terms |= question_terms
         if not terms:

@@ -31,7 +31,7 @@ from rag.common.chat import ChatModel, Message
 from rag.common.cjk import has_han
 from rag.common.reasons import one_line
 from rag.models import Turn
-from rag.retrieve.keyword import query_terms
+from rag.retrieve.keyword import content_terms, query_terms
 
 log = logging.getLogger(__name__)
 
@@ -121,10 +121,10 @@ def clean_rewrite(reply: str) -> str:
 def drifted(rewrite: str, question: str, history: Sequence[Turn]) -> bool:
     """True when the rewrite shares no content word with the question or the history: whatever it
     is, it is not this question made standalone."""
-    said = set(query_terms(question))
+    said = set(content_terms(question))
     for turn in history:
-        said.update(query_terms(turn.content))
-    return not set(query_terms(rewrite)) & said
+        said.update(content_terms(turn.content))
+    return not set(content_terms(rewrite)) & said
 
 
 def resolved(rewrite: str, question: str, history: Sequence[Turn]) -> bool:

@@ -59,15 +59,19 @@ _SELECTED = (
 )
 
 
-def query_terms(question: str) -> list[str]:
-    """The question's distinct terms in order, lower-cased, as the index tokenized its text.
+def content_terms(text: str) -> list[str]:
+    """A text's distinct terms in order, lower-cased, as the index tokenized it (Chinese segmented).
 
-    Stopwords go, unless nothing else is left ("who is it?" still searches for something).
-    """
-    text = search_text(question) or question
-    terms = list(dict.fromkeys(term.lower() for term in _TERM.findall(text)))
-    kept = [term for term in terms if term not in STOPWORDS]
-    return (kept or terms)[:MAX_TERMS]
+    Stopwords go, unless nothing else is left ("who is it?" still searches for something). No cap:
+    this is for matching words (which sentence a source supports), not for searching."""
+    tokens = search_text(text) or text
+    terms = list(dict.fromkeys(term.lower() for term in _TERM.findall(tokens)))
+    return [term for term in terms if term not in STOPWORDS] or terms
+
+
+def query_terms(question: str) -> list[str]:
+    """The question's terms to search for: its content terms, the first MAX_TERMS of them."""
+    return content_terms(question)[:MAX_TERMS]
 
 
 class KeywordRetriever(Retriever):

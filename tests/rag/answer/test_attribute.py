@@ -97,3 +97,13 @@ def test_sentences_keep_their_markers_and_split_on_chinese_stops() -> None:
         "It is in Oslo [1][2]!",
         "它在深圳。",
     ]
+
+
+def test_a_sentence_supported_by_the_end_of_a_long_source_is_attributed_to_it() -> None:
+    """Every word of a source counts, not only its first few dozen (the search cap of a question)."""
+    filler = " ".join(f"word{i}" for i in range(60))
+    given = citations()
+    given[2].text = f"{filler}. The Pallet Mover costs 12,000 euros and lifts two tonnes."
+    result = ground("The Pallet Mover lifts two tonnes.", "What does it lift?", given, MIN_SUPPORT)
+    assert [(c.n, c.how) for c in given if c.cited] == [(3, "attributed")]
+    assert result.unsupported == []
