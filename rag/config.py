@@ -96,6 +96,11 @@ class Settings(BaseSettings):
     llm_model: str = ""
     llm_api_key: SecretStr = SecretStr("")
     llm_timeout_s: float = Field(60.0, gt=0)
+    llm_adapter: str = Field(
+        "",
+        description="A LoRA adapter folder (`rag finetune train`) the in-process model applies; on a model "
+        "server, serve the adapter there (`rag finetune deploy`) and name it in RAG_LLM_MODEL instead",
+    )
     top_k: int = Field(5, ge=1, description="Fused hits that go into the prompt")
     retriever_timeout_s: float = Field(5.0, gt=0, description="Deadline of each retriever per question")
     fusion: Literal["rrf", "relative"] = Field(
@@ -150,6 +155,13 @@ class Settings(BaseSettings):
         gt=0.0,
         le=1.0,
         description="Share of an answer sentence's words a source must hold to be cited for it",
+    )
+    finetune_no_gold_share: float = Field(
+        0.2,
+        ge=0.0,
+        lt=1.0,
+        description="Share of `rag finetune data` examples whose gold chunk is left out, so the "
+        "model learns to say the sources do not tell",
     )
     admin_key: SecretStr = Field(SecretStr(""), description="Manages KBs and keys over HTTP; empty: no admin")
     upload_max_files: int = Field(20, ge=1, description="Files one upload request may carry")

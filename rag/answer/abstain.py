@@ -24,6 +24,11 @@ NOT_IN_KB = {
     "en": "The knowledge base does not say: I found nothing in it that answers this question.",
     "zh": "知识库中没有相关内容：我没有找到能回答这个问题的资料。",
 }
+#: What an answer says when the sources given do not answer (fine-tuning teaches it).
+SOURCES_SILENT = {
+    "en": "The sources do not say: none of them answers this question.",
+    "zh": "资料中没有相关内容：没有一条资料能回答这个问题。",
+}
 #: How a model says it does not know (English and Chinese), anywhere in a short answer or as
 #: the opening of a long one.
 _MODEL_ABSTAINS = re.compile(
@@ -42,6 +47,11 @@ SHORT_ANSWER = 200
 def not_in_kb(question: str) -> str:
     """The abstention in the question's language (Chinese when it holds Han characters)."""
     return NOT_IN_KB["zh" if has_han(question) else "en"]
+
+
+def sources_silent(question: str) -> str:
+    """`SOURCES_SILENT` in the question's language."""
+    return SOURCES_SILENT["zh" if has_han(question) else "en"]
 
 
 def model_abstained(answer: str) -> bool:

@@ -20,17 +20,22 @@ class LocalChatModel:
     """A chat model in this process, with the tokenizer's own chat template: a `ServableChatModel`.
 
     `source` is RAG_LLM_MODEL (empty: the packaged SmolLM2); `cache_dir` keeps de-quantized copies of
-    GGUF files. Nothing loads until the first reply.
+    GGUF files; `adapter` is a LoRA adapter folder (RAG_LLM_ADAPTER) merged into the weights, refused
+    unless it was trained on them. Nothing loads until the first reply.
     """
 
-    def __init__(self, source: str = "", cache_dir: Path | None = None) -> None:
+    def __init__(self, source: str = "", cache_dir: Path | None = None, adapter: str = "") -> None:
         self.source = resolve_source(source)
         self.cache_dir = cache_dir
-        self.name = PACKAGED_NAME if is_packaged(source) else str(self.source.path.resolve())
+        self.adapter = Path(adapter).expanduser().resolve() if adapter else None
+        base = PACKAGED_NAME if is_packaged(source) else str(self.source.path.resolve())
+        # the adapter is part of the name: caches keyed by it never mix the two models' outputs
+        self.name = f"{base}+{self.adapter}" if self.adapter else base
 
     @property
     def description(self) -> str:
-        return f"in-process model {self.source.path.name} (CPU)"
+        with_adapter = f" with adapter {self.adapter.name}" if self.adapter else ""
+        return f"in-process model {self.source.path.name}{with_adapter} (CPU)"
 
     def complete(
         self,
@@ -43,7 +48,7 @@ class LocalChatModel:
     ) -> str:
         """`json_mode` has no effect here: there is no constrained decoding, so callers validate.
         `tools` (OpenAI function specs) go to the chat template, for models trained to call them."""
-        loaded = load_weights(self.source, self.cache_dir)
+        loaded = load_weights(self.source, self.cache_dir, self.adapter)
         inputs = self._inputs(loaded, messages, max_tokens, tools)
         with loaded.lock:
             output = loaded.model.generate(**inputs, **_sampling(max_tokens, temperature))
@@ -60,7 +65,7 @@ class LocalChatModel:
         """Pieces from a generation thread; closing the iterator stops it at the next token."""
         from transformers import StoppingCriteriaList, TextIteratorStreamer
 
-        loaded = load_weights(self.source, self.cache_dir)
+        loaded = load_weights(self.source, self.cache_dir, self.adapter)
         inputs = self._inputs(loaded, messages, max_tokens)
         streamer = TextIteratorStreamer(loaded.tokenizer, skip_prompt=True, skip_special_tokens=True)
         stop = threading.Event()
@@ -98,7 +103,7 @@ class LocalChatModel:
     @property
     def context_length(self) -> int:
         """Tokens of prompt plus answer the weights take (loads them)."""
-        return load_weights(self.source, self.cache_dir).context
+        return load_weights(self.source, self.cache_dir, self.adapter).context
 
     def count_tokens(
         self,
@@ -107,7 +112,7 @@ class LocalChatModel:
         tools: list[dict[str, Any]] | None = None,
     ) -> tuple[int, int]:
         """Tokens of the prompt these messages make and of a reply, for a server's `usage`."""
-        loaded = load_weights(self.source, self.cache_dir)
+        loaded = load_weights(self.source, self.cache_dir, self.adapter)
         # transformers 5 returns a dict (input_ids, attention_mask) by default: its len() was 2
         prompt = loaded.tokenizer.apply_chat_template(
             list(messages), tools=tools, add_generation_prompt=True, return_dict=True

@@ -4,7 +4,8 @@ The default weights are SmolLM2-135M-Instruct as a Q4_1 GGUF carried by the `llm
 setting may name another .gguf file or a Transformers model folder instead. Reading a GGUF costs ~30 s
 here (metadata parsing and de-quantizing, not the model's size), so with a `cache_dir` the de-quantized
 weights of a small GGUF are saved once as a Transformers folder (~0.5 GB for SmolLM2) that later
-processes load in a few seconds. Generation with these weights is `local.py`'s job.
+processes load in a few seconds. A LoRA adapter (RAG_LLM_ADAPTER) is merged into a copy of its own.
+Generation with these weights is `local.py`'s job; training reads fresh copies (`read_weights`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.common.chat import ModelUnavailable
+from rag.generate.adapter_card import AdapterCard, AdapterError
 
 log = logging.getLogger(__name__)
 
@@ -109,14 +111,26 @@ class LoadedWeights:
 _LOAD_LOCK = threading.Lock()
 
 
-def load_weights(source: ModelSource, cache_dir: Path | None) -> LoadedWeights:
-    """The process-wide copy of the weights, loaded by the first caller while the others wait."""
+def load_weights(source: ModelSource, cache_dir: Path | None, adapter: Path | None = None) -> LoadedWeights:
+    """The process-wide copy of the weights (with a LoRA adapter merged in, when one is named),
+    loaded by the first caller while the others wait."""
     with _LOAD_LOCK:
-        return _load(source, cache_dir)
+        return _load(source, cache_dir, adapter)
 
 
 @functools.cache
-def _load(source: ModelSource, cache_dir: Path | None) -> LoadedWeights:
+def _load(source: ModelSource, cache_dir: Path | None, adapter: Path | None) -> LoadedWeights:
+    model, tokenizer = read_weights(source, cache_dir)
+    if adapter is not None:
+        model = merged_adapter(model, source, adapter)
+    context = int(getattr(model.config, "max_position_embeddings", 2048))
+    return LoadedWeights(model, tokenizer, context, threading.Lock())
+
+
+def read_weights(source: ModelSource, cache_dir: Path | None) -> tuple[Any, Any]:
+    """A fresh model and tokenizer of `source`, in float32 (a GGUF file de-quantized, from the cached
+    copy when there is one): for generation through `load_weights`, and for training, which needs a
+    copy of its own."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -135,8 +149,23 @@ def _load(source: ModelSource, cache_dir: Path | None) -> LoadedWeights:
         raise ModelUnavailable(f"cannot load the local model {source.path}: {exc}") from None
     if target and loaded_from is source:
         _save_converted(model, tokenizer, target)
-    context = int(getattr(model.config, "max_position_embeddings", 2048))
-    return LoadedWeights(model, tokenizer, context, threading.Lock())
+    return model, tokenizer
+
+
+def merged_adapter(model: Any, source: ModelSource, adapter: Path) -> Any:
+    """`model` with the LoRA adapter folder merged into its weights, after checking the adapter was
+    trained on exactly these weights (`adapter_card.py`). Merged, it generates as fast as the base."""
+    try:
+        from peft import PeftModel
+    except ImportError:
+        raise ModelUnavailable("RAG_LLM_ADAPTER needs peft: pip install 'rag-local[finetune]'") from None
+    try:
+        AdapterCard.read(adapter).check_base(source.path)
+        return PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    except AdapterError as exc:
+        raise ModelUnavailable(str(exc)) from None
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise ModelUnavailable(f"cannot load the adapter {adapter}: {exc}") from None
 
 
 def _save_converted(model: Any, tokenizer: Any, target: Path) -> None:
