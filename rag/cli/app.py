@@ -19,6 +19,7 @@ import typer
 from rag.cli.ask import ask, retrieve
 from rag.cli.chat import chat
 from rag.cli.eval import eval_command
+from rag.cli.finetune import finetune_app
 from rag.cli.ingest import ingest
 from rag.cli.kb import docs_app, kb_app
 from rag.cli.keys import keys_app
@@ -31,6 +32,7 @@ app.add_typer(kb_app, name="kb")
 app.add_typer(docs_app, name="docs")
 app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
+app.add_typer(finetune_app, name="finetune")
 app.command("eval")(eval_command)
 app.command()(ingest)
 app.command()(status)
