@@ -9,7 +9,8 @@ import pytest
 
 from rag.finetune.card import AdapterCard, BaseModel, base_fingerprint
 from rag.generate.local import LocalChatModel
-from rag.generate.weights import PACKAGED_NAME, converted_folder
+from rag.generate.weights import PACKAGED_NAME
+from tests.servers import hf_folder
 
 #: every linear layer but the embeddings and lm_head, as `rag finetune train` adapts
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -22,10 +23,7 @@ B_STD = 0.08
 @pytest.fixture(scope="session")
 def base_folder(smollm2: LocalChatModel, model_cache: Path) -> Path:
     """The packaged GGUF de-quantized to a Transformers folder (what PEFT trains on), made once."""
-    assert smollm2.context_length > 0  # loading saves the converted copy into the cache
-    folder = converted_folder(smollm2.source, model_cache)
-    assert (folder / "config.json").is_file()
-    return folder
+    return hf_folder(smollm2, model_cache)
 
 
 @pytest.fixture(scope="session")
