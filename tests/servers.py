@@ -10,8 +10,14 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
+
+from rag.generate.weights import converted_folder
+
+if TYPE_CHECKING:
+    from rag.generate.local import LocalChatModel
 
 
 def free_port() -> int:
@@ -76,3 +82,11 @@ def llama_cpp_env(python: str, gguf: Path, name: str, port: int, **extra: str) -
         "LLAMACPP_PROFILE": "xllamacpp",
         **extra,
     }
+
+
+def hf_folder(smollm2: LocalChatModel, model_cache: Path) -> Path:
+    """The packaged GGUF de-quantized to a Transformers folder (what vLLM and PEFT load), made once."""
+    assert smollm2.context_length > 0  # loading saves the converted copy into the cache
+    folder = converted_folder(smollm2.source, model_cache)
+    assert (folder / "config.json").is_file()
+    return folder

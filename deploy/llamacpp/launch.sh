@@ -8,6 +8,8 @@
 #   the native profile's flags (xllamacpp_server.py beside this script), for machines without a
 #   llama.cpp build; LLAMACPP_PYTHON names the python that has it.
 # python: `pip install "llama-cpp-python[server]"` (compiles llama.cpp: ~20 min on 2 cores).
+# LLAMACPP_LORA: LoRA adapter GGUFs (comma-separated; `rag finetune deploy` writes them), loaded at
+#   scale 0 so that a request picks one by its `lora` field (LLAMACPP_LORA_PER_REQUEST=0: all apply).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../common.sh"
@@ -35,4 +37,10 @@ case "$PROFILE" in
     ;;
   *) echo "unknown profile $PROFILE: choose native, xllamacpp or python" >&2; exit 2 ;;
 esac
+if [ -n "${LLAMACPP_LORA:-}" ]; then
+  [ "$PROFILE" != python ] || { echo "LLAMACPP_LORA needs the native or xllamacpp profile" >&2; exit 2; }
+  IFS=, read -r -a adapters <<< "$LLAMACPP_LORA"
+  for adapter in "${adapters[@]}"; do cmd+=(--lora "$adapter"); done
+  [ "${LLAMACPP_LORA_PER_REQUEST:-1}" = 0 ] || cmd+=(--lora-init-without-apply)
+fi
 run -- "${cmd[@]}" "${EXTRA_ARGS[@]}"

@@ -32,6 +32,18 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("-t", "--threads", type=int, default=-1, help="-1: llama.cpp picks")
     parser.add_argument("-np", "--parallel", type=int, default=1, help="requests decoded at once")
     parser.add_argument("--api-key", default="", help="the key clients must send, if any")
+    parser.add_argument(
+        "--lora",
+        action="append",
+        default=[],
+        metavar="FNAME",
+        help="a LoRA adapter GGUF (repeat it, or comma-separate, for several)",
+    )
+    parser.add_argument(
+        "--lora-init-without-apply",
+        action="store_true",
+        help="load the adapters at scale 0: a request applies one with its `lora` field",
+    )
     jinja = parser.add_mutually_exclusive_group()
     jinja.add_argument("--jinja", dest="jinja", action="store_true", default=True)
     jinja.add_argument("--no-jinja", dest="jinja", action="store_false")
@@ -56,6 +68,12 @@ def serve(args: argparse.Namespace) -> None:
     params.use_jinja = args.jinja
     if args.api_key:
         params.api_keys = [args.api_key]
+    # llama-server's -without-apply loads the adapters at scale 0; xllamacpp keeps the flag but still
+    # applies each adapter at its loaded scale to a request without a `lora` field, so scale 0 it is
+    scale = 0.0 if args.lora_init_without_apply else 1.0
+    paths = [path for value in args.lora for path in value.split(",") if path]
+    params.lora_adapters = [xllamacpp.CommonAdapterLoraInfo(path, scale) for path in paths]
+    params.lora_init_without_apply = args.lora_init_without_apply
     stop = threading.Event()
 
     def stopping(signum: int, frame: FrameType | None) -> None:

@@ -15,4 +15,9 @@ cmd=(lmdeploy serve api_server "$LMDEPLOY_MODEL"
   --session-len "$LMDEPLOY_SESSION_LEN" --model-name "$LMDEPLOY_MODEL_NAME"
   --cache-max-entry-count "$LMDEPLOY_CACHE_MAX_ENTRY_COUNT")
 [ -z "${LMDEPLOY_API_KEY:-}" ] || cmd+=(--api-keys "$LMDEPLOY_API_KEY")
+if [ -n "${LMDEPLOY_ADAPTERS:-}" ]; then
+  # LoRA runs on LMDeploy's PyTorch engine only; each NAME is then a model clients can ask for
+  read -r -a adapters <<< "$LMDEPLOY_ADAPTERS"
+  cmd+=(--backend pytorch --adapters "${adapters[@]}")
+fi
 run LMDEPLOY_USE_MODELSCOPE -- "${cmd[@]}" "${EXTRA_ARGS[@]}"

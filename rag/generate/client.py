@@ -11,7 +11,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -19,7 +19,7 @@ import httpx
 
 from rag.common.chat import Message, ModelError, ModelRequestError, ModelUnavailable, TokenLogprobs
 from rag.config import mask_url
-from rag.generate.quirks import SERVER_BY_OWNER, request_extras
+from rag.generate.quirks import ADAPTER_LISTS, SERVER_BY_OWNER, adapter_extras, request_extras
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +43,12 @@ _MAX_DETAIL = 300
 
 @dataclass(frozen=True, slots=True)
 class _Served:
-    """The model a request names and the kind of server that runs it (for the quirks table)."""
+    """The model a request names, the kind of server that runs it (for the quirks table) and the
+    fields that select a LoRA adapter the model name stands for (llama.cpp)."""
 
     model: str
     server: str
+    adapter: dict[str, Any] = field(default_factory=dict)
 
 
 class ChatClient:
@@ -170,7 +172,7 @@ class ChatClient:
     def _served(self) -> _Served:
         """The model and server kind, asking `GET /models` only for what the caller left open."""
         if self._model and self._server is not None:
-            return _Served(self._model, self._server)
+            return _Served(self._model, self._server, self._adapter(self._server, self._model))
         try:
             cards = self.models()
         except ModelUnavailable:
@@ -192,7 +194,22 @@ class ChatClient:
                     f"no model named and {self.url} serves {len(ids)} ({listed}): set RAG_LLM_MODEL"
                 )
             model = ids[0]
-        return _Served(model, server)
+        return _Served(model, server, self._adapter(server, model))
+
+    def _adapter(self, server: str, model: str) -> dict[str, Any]:
+        """The fields that pick the LoRA adapters applied, on a server that applies them per
+        request (quirks.ADAPTER_LISTS): the one `model` names, or none for the base's name."""
+        route = ADAPTER_LISTS.get(server)
+        if not route:
+            return {}
+        root = self.base_url.removesuffix("/v1")
+        try:
+            listed = self._send("GET", f"{root}/{route}").json()
+        except ModelUnavailable:
+            raise  # not cached: the next request asks again
+        except (ModelError, ValueError):
+            return {}  # an older server without the route: the model name is all there is
+        return adapter_extras(server, model, listed if isinstance(listed, list) else [])
 
     def _body(
         self, messages: Sequence[Message], max_tokens: int, temperature: float, *, stream: bool
@@ -205,6 +222,7 @@ class ChatClient:
             "temperature": temperature,
             "stream": stream,
             **request_extras(served.server, served.model),
+            **served.adapter,
         }
 
     def _send(

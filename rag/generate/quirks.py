@@ -11,6 +11,11 @@ sources:
 - Ollama's `/v1` has no `keep_alive` or context-size field (its request struct ignores them): set
   `OLLAMA_KEEP_ALIVE` and `OLLAMA_CONTEXT_LENGTH` where the server starts (deploy/ollama), or long
   prompts are cut at its small default context without an error.
+- llama.cpp serves one model and applies LoRA adapters per request: `GET /lora-adapters` (at the
+  server's root) lists the loaded ones as id, path and scale, and a request's `"lora": [{"id", "scale"}]`
+  sets the scales for that request alone (any adapter it leaves out runs at scale 0); a request
+  without the field keeps what the one before set. vLLM, LMDeploy and SGLang serve each adapter as a
+  model of its own name instead, which needs nothing here.
 """
 
 from __future__ import annotations
@@ -51,6 +56,28 @@ QUIRKS: tuple[Quirk, ...] = (
     Quirk("lmdeploy", r"qwen3", {"enable_thinking": False}),
     Quirk("ollama", r"qwen3", {"reasoning_effort": "none"}),
 )
+
+
+#: server kind → the route at the server's root that lists LoRA adapters a request may select
+ADAPTER_LISTS: Mapping[str, str] = {"llamacpp": "lora-adapters"}
+
+
+def adapter_extras(server: str, model: str, adapters: list[dict[str, Any]]) -> dict[str, Any]:
+    """The request fields that say which of a server's listed `adapters` apply: the one whose file
+    stem `model` is (the name `rag finetune deploy` gives it) at scale 1, every other at 0, so the
+    base's own name gets the base. Every request says so because llama.cpp otherwise keeps the
+    adapters of the request before (measured with xllamacpp 2026.10), and its
+    `--lora-init-without-apply` only holds until a first request applies them."""
+    if server != "llamacpp":
+        return {}
+    chosen = []
+    for adapter in adapters:
+        if not isinstance(adapter, dict) or not isinstance(adapter.get("id"), int):
+            continue
+        path = str(adapter.get("path") or "").replace("\\", "/")
+        stem = path.rsplit("/", 1)[-1].removesuffix(".gguf")
+        chosen.append({"id": adapter["id"], "scale": 1.0 if stem == model else 0.0})
+    return {"lora": chosen} if chosen else {}
 
 
 def request_extras(server: str, model: str) -> dict[str, Any]:

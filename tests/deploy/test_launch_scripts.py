@@ -130,3 +130,58 @@ def test_the_ollama_modelfile_raises_the_context_window() -> None:
     modelfile = (DEPLOY / "ollama" / "Modelfile").read_text()
     num_ctx = int(re.search(r"^PARAMETER num_ctx (\d+)$", modelfile, re.MULTILINE).group(1))  # type: ignore[union-attr]
     assert num_ctx >= 4096  # above the default prompt budget (rag models check: 3712 tokens)
+
+
+@pytest.mark.parametrize(
+    ("script", "env", "flags"),
+    [
+        pytest.param(
+            "llamacpp/launch.sh",
+            {"LLAMACPP_LORA": "/a/law.gguf,/a/sql.gguf"},
+            "--jinja --lora /a/law.gguf --lora /a/sql.gguf --lora-init-without-apply",
+            id="llamacpp-per-request",
+        ),
+        pytest.param(
+            "llamacpp/launch.sh",
+            {
+                "LLAMACPP_LORA": "/a/law.gguf",
+                "LLAMACPP_LORA_PER_REQUEST": "0",
+                "LLAMACPP_PROFILE": "xllamacpp",
+            },
+            "--jinja --lora /a/law.gguf",
+            id="llamacpp-always",
+        ),
+        pytest.param(
+            "lmdeploy/launch.sh",
+            {"LMDEPLOY_ADAPTERS": "law=/a/law sql=/a/sql"},
+            "--backend pytorch --adapters law=/a/law sql=/a/sql",
+            id="lmdeploy",
+        ),
+        pytest.param(
+            "xinference/launch-model.sh",
+            {"XINFERENCE_LORA_MODULES": "law=/a/law sql=/a/sql"},
+            "--lora-modules law /a/law --lora-modules sql /a/sql",
+            id="xinference",
+        ),
+        pytest.param(
+            "ollama/create-model.sh",
+            {"OLLAMA_MODELFILE": "/a/law/Modelfile", "OLLAMA_RAG_MODEL": "law"},
+            "ollama create law -f /a/law/Modelfile",
+            id="ollama",
+        ),
+    ],
+)
+def test_adapters_are_passed_with_each_servers_own_flags(
+    script: str, env: dict[str, str], flags: str
+) -> None:
+    """The LoRA options `rag finetune deploy` sets, spelled as each server's docs and sources have them."""
+    result = dry_run(DEPLOY / script, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.rstrip().endswith(flags)
+
+
+def test_the_python_llama_cpp_profile_refuses_adapters() -> None:
+    result = dry_run(
+        DEPLOY / "llamacpp" / "launch.sh", "--profile", "python", env={"LLAMACPP_LORA": "/a/x.gguf"}
+    )
+    assert result.returncode == 2 and "LLAMACPP_LORA needs the native or xllamacpp profile" in result.stderr

@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 
 from rag.generate.local import LocalChatModel
-from rag.generate.weights import converted_folder
 from tests.server_envs import EnvUnavailable, vllm_python, xllamacpp_python
-from tests.servers import free_port, llama_cpp_env, running_server
+from tests.servers import free_port, hf_folder, llama_cpp_env, running_server
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -90,14 +89,6 @@ def assert_answers(url: str, model: str, data: Path, settings: dict[str, str] | 
     assert asked.returncode == 0, asked.stderr
     answer = json.loads(asked.stdout)
     assert "2014" in answer["answer"] and answer["citations"] and not answer["sources_failed"]
-
-
-def hf_folder(smollm2: LocalChatModel, model_cache: Path) -> Path:
-    """The packaged GGUF de-quantized to a Transformers folder (what vLLM loads), made once."""
-    assert smollm2.context_length > 0  # loading saves the converted copy into the cache
-    folder = converted_folder(smollm2.source, model_cache)
-    assert (folder / "config.json").is_file()
-    return folder
 
 
 # ------------------------------------------------------------------ the minimal Transformers server
