@@ -35,8 +35,8 @@ def deploy(
     """Print the launch line that serves the adapter on a model server and the RAG_LLM_MODEL to set;
     for llama.cpp and Ollama write the adapter as GGUF first. Exit 2 when the base differs from the
     one the adapter was trained on."""
-    from rag.generate.adapter_card import AdapterError
     from rag.finetune.deploy import SERVERS, plan
+    from rag.generate.adapter_card import AdapterError
 
     settings = load_settings()
     kind = server or _detected(settings.llm_url, settings.llm_api_key.get_secret_value())

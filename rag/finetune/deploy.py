@@ -15,8 +15,8 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rag.generate.adapter_card import AdapterCard, AdapterError
 from rag.finetune.export import PEFT_CONFIG, write_gguf_adapter
+from rag.generate.adapter_card import AdapterCard, AdapterError
 
 SERVERS = ("vllm", "lmdeploy", "xinference", "llamacpp", "ollama")
 #: the deploy/ folder of the repository (the scripts are not part of the installed package)

@@ -222,5 +222,5 @@ def test_a_written_question_is_judged_against_its_passage() -> None:
     assert judge("Who opened the Velmora Bridge?", "Isambard Brunel", passage) == "answer not in the passage"
     assert judge("Was Ada Krell the engineer?", "Ada Krell", passage) == "answer given away by the question"
     assert judge("Bridge", "Ada Krell", passage) == "not a question"
-    long = "the bridge was opened by an engineer in the year 1893 with a ceremony"
+    long = "the Velmora Bridge, opened in 1893 by Ada Krell, a famous engineer of the old northern city"
     assert judge("Who opened the Velmora Bridge?", long, passage) == "answer empty or too long"

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from rag.generate.adapter_card import CARD_FILE, AdapterCard, AdapterError
 from rag.finetune.export import PEFT_WEIGHTS, merge_adapter, write_gguf_adapter
+from rag.generate.adapter_card import CARD_FILE, AdapterCard, AdapterError
 from rag.generate.client import ChatClient
 from rag.generate.local import LocalChatModel
 from tests.server_envs import EnvUnavailable, xllamacpp_python
