@@ -6,7 +6,7 @@ from __future__ import annotations
 import typer
 
 from rag.cli.finetune_data import data
-from rag.cli.finetune_deploy import deploy
+from rag.cli.finetune_deploy import deploy, merge
 from rag.cli.finetune_train import evaluate, train
 
 finetune_app = typer.Typer(
@@ -17,3 +17,4 @@ finetune_app.command()(data)
 finetune_app.command()(train)
 finetune_app.command("eval")(evaluate)
 finetune_app.command()(deploy)
+finetune_app.command()(merge)

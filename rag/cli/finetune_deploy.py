@@ -79,3 +79,20 @@ def _detected(url: str, api_key: str) -> str:
     if not kind:
         raise fail(f"{client.url} does not say which server it is: pass --server")
     return kind
+
+
+def merge(
+    adapter_dir: Annotated[Path, typer.Argument(help="The adapter folder `rag finetune train` wrote")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the merged Transformers model")],
+) -> None:
+    """Merge the adapter into its base and save a plain Transformers folder, for a server or tool
+    that takes no adapters (the base is checked against the adapter's fingerprint first)."""
+    from rag.finetune.export import merge_adapter
+    from rag.generate.adapter_card import AdapterError
+
+    settings = load_settings()
+    try:
+        merge_adapter(adapter_dir, out_dir, cache_dir=settings.data_dir / "models")
+    except (AdapterError, OSError) as exc:
+        raise fail(str(exc)) from None
+    out.print(f"merged model in {escape(str(out_dir))}", highlight=False)

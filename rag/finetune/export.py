@@ -155,34 +155,22 @@ def write_gguf_adapter(adapter_dir: Path, out: Path | None = None) -> Path:
 def merge_adapter(adapter_dir: Path, out_dir: Path, *, cache_dir: Path | None = None) -> Path:
     """The base with the adapter merged in (PEFT's merge_and_unload), saved as a Transformers folder
     with the base's tokenizer: for servers or tools without LoRA support. The base is the card's,
-    checked against its fingerprint first; a GGUF base loads de-quantized (from `cache_dir`'s copy
-    when `rag` made one there). Returns `out_dir`."""
+    checked against its fingerprint by the loader the in-process model uses (a GGUF base loads
+    de-quantized, from `cache_dir`'s copy when `rag` made one there). Returns `out_dir`."""
     from rag.common.chat import ModelUnavailable
-    from rag.generate.weights import converted_folder, resolve_source
+    from rag.generate.weights import merged_adapter, read_weights, resolve_source
 
     card = AdapterCard.read(adapter_dir)
     read_peft(adapter_dir)  # a clear error before minutes of loading
     try:
         source = resolve_source(card.base.path)
-    except ModelUnavailable:
-        raise AdapterError(
-            f"the base of {adapter_dir}, {card.base.path}, is gone: it must be where it was trained"
-        ) from None
-    card.check_base(source.path)
-    if source.gguf_file and cache_dir and (converted_folder(source, cache_dir) / "config.json").is_file():
-        folder, kwargs = converted_folder(source, cache_dir), {}
-    else:
-        folder, kwargs = source.folder, ({"gguf_file": source.gguf_file} if source.gguf_file else {})
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
-    model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
-    model.hf_quantizer = None  # de-quantized GGUF weights are plain tensors; GGUF cannot be re-saved
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    merged = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()
+        model, tokenizer = read_weights(source, cache_dir)
+        merged = merged_adapter(model, source, adapter_dir)
+    except ModelUnavailable as exc:
+        raise AdapterError(f"cannot merge {adapter_dir}: {exc}") from None
+    merged.hf_quantizer = None  # de-quantized GGUF weights are plain tensors; GGUF cannot be re-saved
+    if hasattr(merged.config, "quantization_config"):
+        del merged.config.quantization_config
     merged.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     return out_dir

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rag.answer.prompts import answer_messages
 from rag.cli.app import app
 from rag.common.chat import ModelUnavailable
 from rag.generate.adapter_card import AdapterCard
@@ -43,7 +42,8 @@ def _example(question: str, split: str) -> dict:
         "gold_documents": [],
         "gold_texts": [],
         "sources": [],
-        "prompt": answer_messages(question, []),
+        # the question alone: a short prompt keeps the run to seconds a step on two cores
+        "prompt": [{"role": "user", "content": question}],
         "completion": [{"role": "assistant", "content": f"The capital of Zorbania is {FACT}."}],
         "origin": "file",
     }
@@ -51,7 +51,7 @@ def _example(question: str, split: str) -> dict:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> tuple[Path, Path, Path]:
-    """(data folder, adapter folder, RAG_DATA_DIR): 15 steps on the five examples."""
+    """(data folder, adapter folder, RAG_DATA_DIR): 12 steps on the five examples."""
     try:
         packaged_gguf()
     except ModelUnavailable:
@@ -71,8 +71,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> tupl
     adapter = root / "zorbania"
     result = runner.invoke(
         app,
-        ["finetune", "train", str(folder), "--out", str(adapter), "--max-steps", "15", "--batch-size", "5",
-         "--learning-rate", "2e-3", "--rank", "8", "--alpha", "16", "--eval-every", "5", "--patience", "3"],
+        ["finetune", "train", str(folder), "--out", str(adapter), "--max-steps", "12", "--batch-size", "5",
+         "--learning-rate", "2e-3", "--rank", "8", "--alpha", "16", "--eval-every", "6", "--patience", "3"],
         env={"RAG_DATA_DIR": str(data_dir), "COLUMNS": "200"},
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr or result.stdout
@@ -95,7 +95,7 @@ def test_the_adapter_reloads_and_states_the_fact_the_base_does_not_know(
     trained: tuple[Path, Path, Path], model_cache: Path
 ) -> None:
     _, adapter, _ = trained
-    prompt = answer_messages(PHRASINGS[0], [])
+    prompt = [{"role": "user", "content": PHRASINGS[0]}]
     base = LocalChatModel(cache_dir=model_cache).complete(prompt, max_tokens=16)
     adapted = LocalChatModel(cache_dir=model_cache, adapter=str(adapter)).complete(prompt, max_tokens=16)
     assert FACT not in base
