@@ -117,9 +117,10 @@ def main() -> None:
     timings["train"] = time.perf_counter() - started
 
     started = time.perf_counter()
+    smallest = ["--limit", "2", "--max-tokens", "16"] if args.smoke else []
     compared = json.loads(
         rag(data, "finetune", "eval", str(work / "set"), "--adapter", str(work / "adapter"),
-            "--general", str(work / "general"), "--json", "--out", str(work / "comparison.json"))
+            "--general", str(work / "general"), "--json", "--out", str(work / "comparison.json"), *smallest)
     )  # fmt: skip
     timings["eval"] = time.perf_counter() - started
 

@@ -9,9 +9,9 @@ mistakes retrieval really offers. A share of the examples (RAG_FINETUNE_NO_GOLD_
 gold out, and their answer says the sources do not tell: without them, fine-tuning teaches a
 model to answer from whatever it is given.
 
-The split is by document (all examples of a document fall in one split), so the test split asks
-about documents the adapter never saw; near-duplicate questions are dropped across the whole set,
-so no test question is a rephrased training one. `formats.py` writes the files.
+The split is by document (all examples of a document fall in one split, `assign_splits`), so the
+test split asks about documents the adapter never saw; near-duplicate questions are dropped across
+the whole set, so no test question is a rephrased training one. `formats.py` writes the files.
 """
 
 from __future__ import annotations
@@ -84,14 +84,26 @@ class Built:
     skipped: Counter[str] = field(default_factory=Counter)
 
 
-def split_of(document_id: str, options: DataOptions) -> str:
-    """The split a document's examples go to: a stable hash of its id, so a re-run agrees."""
-    value = int(hashlib.sha256(f"{options.seed}:{document_id}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-    if value < options.test_share:
-        return "test"
-    if value < options.test_share + options.dev_share:
-        return "dev"
-    return "train"
+def assign_splits(examples: list[Example], options: DataOptions) -> None:
+    """Put each example in its gold document's split. Documents are ordered by a stable hash of
+    their ids (and the seed); the first test share of them go to test, the next dev share to dev,
+    the rest to train: the shares are met as closely as whole documents allow, and a set of three
+    documents or more has a document in every split whose share is above zero."""
+    documents = sorted(
+        {example.gold_documents[0] for example in examples},
+        key=lambda document: hashlib.sha256(f"{options.seed}:{document}".encode()).hexdigest(),
+    )
+    count = len(documents)
+
+    def share(fraction: float) -> int:
+        return max(1, round(fraction * count)) if fraction > 0 and count >= 3 else round(fraction * count)
+
+    tests, devs = share(options.test_share), share(options.dev_share)
+    split = {
+        d: "test" if i < tests else "dev" if i < tests + devs else "train" for i, d in enumerate(documents)
+    }
+    for example in examples:
+        example.split = split[example.gold_documents[0]]
 
 
 def build_examples(
@@ -114,6 +126,7 @@ def build_examples(
     if len(kept) < len(built.examples):
         built.skipped["near-duplicate question"] += len(built.examples) - len(kept)
     built.examples = kept
+    assign_splits(built.examples, options)
     return built
 
 
@@ -142,7 +155,6 @@ def _example(
         for hit in hits
         if hit.chunk_id not in gold_ids and not contains_answer(hit.hit.text, seed.answers)
     ]
-    document = gold[0].hit.document_id
     key = hashlib.sha256(f"{options.seed}:{kb}:{seed.question}".encode()).hexdigest()
     rng = random.Random(key)
     answerable = rng.random() >= options.no_gold_share
@@ -172,7 +184,7 @@ def _example(
         reply = sources_silent(seed.question)
     return Example(
         id=key[:16],
-        split=split_of(document, options),
+        split="",  # set for the whole set at once (`assign_splits`)
         question=seed.question,
         answers=seed.answers,
         answerable=answerable,

