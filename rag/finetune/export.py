@@ -168,9 +168,6 @@ def merge_adapter(adapter_dir: Path, out_dir: Path, *, cache_dir: Path | None = 
         merged = merged_adapter(model, source, adapter_dir)
     except ModelUnavailable as exc:
         raise AdapterError(f"cannot merge {adapter_dir}: {exc}") from None
-    merged.hf_quantizer = None  # de-quantized GGUF weights are plain tensors; GGUF cannot be re-saved
-    if hasattr(merged.config, "quantization_config"):
-        del merged.config.quantization_config
     merged.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     return out_dir

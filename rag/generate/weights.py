@@ -147,9 +147,20 @@ def read_weights(source: ModelSource, cache_dir: Path | None) -> tuple[Any, Any]
         model = AutoModelForCausalLM.from_pretrained(loaded_from.folder, **kwargs)
     except Exception as exc:  # any loader failure is the same problem for the user
         raise ModelUnavailable(f"cannot load the local model {source.path}: {exc}") from None
+    if loaded_from.gguf_file:
+        _as_plain(model)
     if target and loaded_from is source:
         _save_converted(model, tokenizer, target)
     return model, tokenizer
+
+
+def _as_plain(model: Any) -> None:
+    """Drop the GGUF "quantizer" from a de-quantized model: its weights are plain float tensors,
+    which Transformers would otherwise refuse to save (GGUF cannot be re-saved) or to train."""
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
 
 
 def merged_adapter(model: Any, source: ModelSource, adapter: Path) -> Any:
@@ -171,9 +182,6 @@ def merged_adapter(model: Any, source: ModelSource, adapter: Path) -> Any:
 def _save_converted(model: Any, tokenizer: Any, target: Path) -> None:
     """Save de-quantized weights as a Transformers folder, atomically: a concurrent process either
     sees the whole folder or none (the loser of a rename race keeps the winner's copy)."""
-    model.hf_quantizer = None  # the weights are plain float tensors now; GGUF cannot be re-saved
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
     staging: Path | None = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
