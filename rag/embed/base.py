@@ -102,7 +102,9 @@ def model_dimension(path: Path) -> int:
     """The vector size, read from the model's config files without loading its weights."""
     pooling = path / "1_Pooling" / "config.json"
     if pooling.exists():
-        return int(json.loads(pooling.read_text())["word_embedding_dimension"])
+        config = json.loads(pooling.read_text())
+        # sentence-transformers 6 saves `embedding_dimension` (its fine-tunes); older ones the first
+        return int(config.get("word_embedding_dimension") or config["embedding_dimension"])
     config = json.loads((path / "config.json").read_text())
     return int(config["hidden_size"])
 

@@ -37,3 +37,15 @@ def test_an_unreadable_card_is_an_error_naming_it(tmp_path: Path, card: str) -> 
     (folder / EMBEDDING_CARD).write_text(card)
     with pytest.raises(EmbeddingModelError, match=EMBEDDING_CARD):
         model_info(str(folder))
+
+
+@pytest.mark.parametrize("key", ["word_embedding_dimension", "embedding_dimension"])
+def test_the_dimension_is_read_from_either_sentence_transformers_pooling_config(
+    tmp_path: Path, key: str
+) -> None:
+    """sentence-transformers 6 writes `embedding_dimension` (every fine-tune saved here); older
+    releases, and the packaged MiniLM, `word_embedding_dimension`."""
+    folder = tmp_path / "model"
+    (folder / "1_Pooling").mkdir(parents=True)
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps({key: 256}))
+    assert model_info(str(folder)).dimension == 256
