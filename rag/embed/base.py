@@ -234,9 +234,14 @@ class SentenceTransformerEmbedder(Embedder):
 
     @cached_property
     def max_tokens(self) -> int:
-        config = self.info.path / "sentence_bert_config.json"
-        if config.exists():
-            return int(json.loads(config.read_text())["max_seq_length"])
+        # sentence-transformers 6 (what its fine-tunes save) keeps the limit in the tokenizer's config
+        for name, key in (
+            ("sentence_bert_config.json", "max_seq_length"),
+            ("tokenizer_config.json", "model_max_length"),
+        ):
+            config = self.info.path / name
+            if config.exists() and isinstance(limit := json.loads(config.read_text()).get(key), int):
+                return limit
         return int(self.model.max_seq_length)
 
     def _encode(self, encode: Callable[..., np.ndarray], texts: list[str]) -> np.ndarray:

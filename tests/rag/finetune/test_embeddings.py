@@ -14,6 +14,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from ingest.factory import open_ingest_pipeline
 from rag.cli.finetune_embeddings import embeddings
 from rag.config import Settings
 from rag.embed import EMBEDDING_CARD, model_info, open_embedder
@@ -166,7 +167,7 @@ def test_the_kb_embedded_again_with_it_goes_to_a_new_collection(kb: dict[str, An
     moved = kb["settings"].model_copy(update={"embed_model": str(tuned)})
     with open_test_stores(moved) as stores:
         assert stores.vector.count("kb") == 0
-        again = ingest_pipeline(stores, open_embedder(stores.embedding)).run([kb["docs"]], "kb")
+        again = open_ingest_pipeline(stores).run([kb["docs"]], "kb")  # as `rag ingest` builds it
         assert (again.resumed, again.vectors) == (len(PASSAGES), len(PASSAGES))
         assert stores.vector.count("kb") == len(PASSAGES)
     with open_test_stores(kb["settings"]) as stores:
