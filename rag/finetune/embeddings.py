@@ -285,16 +285,7 @@ def fine_tune(
         for batch in batches(data.train, options.batch_size, rng):
             if report.steps >= total:
                 break
-            columns = [[p.question for p in batch], [p.positive for p in batch]]
-            columns += [[p.negatives[i] for p in batch] for i in range(len(batch[0].negatives))]
-            kinds = ["query", *["document"] * (len(columns) - 1)]
-            loss = loss_fn(
-                [
-                    _features(model, texts, prompts[k], device)
-                    for texts, k in zip(columns, kinds, strict=True)
-                ],
-                None,
-            )
+            loss = loss_fn(_columns(model, batch, prompts, device), None)
             loss.backward()
             optimizer.step()
             schedule.step()
@@ -320,10 +311,18 @@ def fine_tune(
     return report
 
 
-def _features(model: Any, texts: list[str], prompt: str | None, device: str) -> dict[str, Any]:
-    """One column of a batch tokenized as the model embeds it (with its query/document prompt)."""
-    features = model.preprocess(texts, prompt=prompt)
-    return {k: v.to(device) if hasattr(v, "to") else v for k, v in features.items()}
+def _columns(
+    model: Any, batch: list[Pair], prompts: dict[str, str | None], device: str
+) -> list[dict[str, Any]]:
+    """The batch as the loss reads it: questions, positives, then each rank of hard negatives, each
+    column tokenized as the model embeds it (with its query or document prompt)."""
+    texts = [[p.question for p in batch], [p.positive for p in batch]]
+    texts += [[p.negatives[i] for p in batch] for i in range(len(batch[0].negatives))]
+    columns = []
+    for number, column in enumerate(texts):
+        features = model.preprocess(column, prompt=prompts["query" if number == 0 else "document"])
+        columns.append({k: v.to(device) if hasattr(v, "to") else v for k, v in features.items()})
+    return columns
 
 
 def _save(
