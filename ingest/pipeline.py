@@ -169,7 +169,7 @@ class IngestPipeline:
         started = time.perf_counter()
         summary = IngestSummary(kb=kb)
         self.stores.sql.create_kb(kb)
-        self._reembed_if_model_changed(kb)
+        reembedding = self._reembed_if_model_changed(kb)
         files = list(walk(paths, SUPPORTED_EXTENSIONS, include, exclude))
         known = self.stores.sql.ledger(kb, [str(f) for f in files])
         self.progress.files(len(files))
@@ -190,29 +190,34 @@ class IngestPipeline:
         if summary.chunks >= ANALYZE_AFTER_CHUNKS:
             with summary.timed("index"):
                 self.stores.sql.analyze()
-        if self._kb_changed(kb):
+        if self._kb_changed(kb, reembedding):
             with summary.timed("fusion"):
                 summary.fusion_weights = refit(self.stores, self.embedder, kb)
         summary.seconds = round(time.perf_counter() - started, 3)
         return summary
 
-    def _reembed_if_model_changed(self, kb: str) -> None:
+    def _reembed_if_model_changed(self, kb: str) -> bool:
         """A KB whose chunks have no vector in this embedding model's collection was ingested under
         another model (the setting changed, or an upgrade changed its default): its documents go
-        back to `stored`, so this run embeds their chunks again instead of finding them unchanged."""
+        back to `stored`, so this run embeds their chunks again instead of finding them unchanged.
+        True when it does."""
         # the two counts first: reading the KB's ledger on every run would cost a large KB dearly
         if self.stores.vector.count(kb) > 0 or self.stores.sql.chunk_count(kb) == 0:
-            return
+            return False
         done = self.stores.sql.documents_with_status(kb, [DocumentStatus.DONE])
         if not done:
-            return
+            return False
         log.info("event=reembed kb=%s documents=%d model=%s", kb, len(done), self.stores.embedding.name)
         self.stores.sql.set_status([entry.id for entry in done], DocumentStatus.STORED)
+        return True
 
-    def _kb_changed(self, kb: str) -> bool:
+    def _kb_changed(self, kb: str, reembedded: bool = False) -> bool:
         """Whether the KB's fusion weights should be learned again: the run changed what it holds
-        by a tenth or more since they were learned, or they never were (`calibrate.needs_refit`)."""
-        return self.stores.settings.fusion_learn and needs_refit(self.stores.sql, kb)
+        by a tenth or more since they were learned, or they never were (`calibrate.needs_refit`),
+        or its chunks were embedded again by another model: the weights and the answer-absent
+        levels were learned from the old model's dense scores, which another model scales
+        differently (abstention would compare its scores with the old model's levels)."""
+        return self.stores.settings.fusion_learn and (reembedded or needs_refit(self.stores.sql, kb))
 
     # ------------------------------------------------------------- first pass
     def _prepare(

@@ -314,8 +314,13 @@ class EmbeddingModelInfo:
     path: Path
     dimension: int
     engine: str = "sentence-transformers"
+    #: which weights a folder holds when its name does not say (a fine-tune's digest; "" otherwise)
+    revision: str = ""
 
     @property
     def slug(self) -> str:
-        """The model's own name without its organisation or folder, e.g. `bge-m3` for `BAAI/bge-m3`."""
-        return slug(Path(self.name).name)
+        """The model's own name without its organisation or folder, e.g. `bge-m3` for `BAAI/bge-m3`,
+        then its revision: the vector collection is named by it, and a model trained again into the
+        same folder (or into one named like another model) must not share the earlier one's vectors."""
+        name = slug(Path(self.name).name)
+        return f"{name}-{self.revision}" if self.revision else name

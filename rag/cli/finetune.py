@@ -7,6 +7,7 @@ import typer
 
 from rag.cli.finetune_data import data
 from rag.cli.finetune_deploy import deploy, merge
+from rag.cli.finetune_embeddings import embeddings
 from rag.cli.finetune_train import evaluate, train
 
 finetune_app = typer.Typer(
@@ -18,3 +19,4 @@ finetune_app.command()(train)
 finetune_app.command("eval")(evaluate)
 finetune_app.command()(deploy)
 finetune_app.command()(merge)
+finetune_app.command()(embeddings)

@@ -2,22 +2,26 @@
 (query vectors, prompt budgets)."""
 
 from rag.embed.base import (
+    EMBEDDING_CARD,
     Embedder,
     EmbeddingModelError,
     EmbeddingModelInfo,
     model_info,
+    model_revision,
     open_embedder,
     resolve_model_path,
 )
 from rag.embed.tokens import TokenLengths, approximate_lengths, token_lengths
 
 __all__ = [
+    "EMBEDDING_CARD",
     "Embedder",
     "EmbeddingModelError",
     "EmbeddingModelInfo",
     "TokenLengths",
     "approximate_lengths",
     "model_info",
+    "model_revision",
     "open_embedder",
     "resolve_model_path",
     "token_lengths",

@@ -20,10 +20,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.embed.tokens import TokenLengths, token_lengths
-from rag.models import EmbeddingModelInfo
+from rag.models import EmbeddingModelInfo, slug
 
 if TYPE_CHECKING:
     import numpy as np
+
+
+#: The card `rag finetune embeddings` writes into the model folder it saves. Its `revision` (a digest
+#: of the weights) joins the vector collection's name (`EmbeddingModelInfo.slug`): the collection is
+#: otherwise named by the folder alone, so a model trained again into the same folder would find the
+#: earlier model's vectors there, of the same dimension, and search them with the new one's queries.
+EMBEDDING_CARD = "rag_embedding.json"
 
 
 class EmbeddingModelError(Exception):
@@ -95,9 +102,25 @@ def model_dimension(path: Path) -> int:
     """The vector size, read from the model's config files without loading its weights."""
     pooling = path / "1_Pooling" / "config.json"
     if pooling.exists():
-        return int(json.loads(pooling.read_text())["word_embedding_dimension"])
+        config = json.loads(pooling.read_text())
+        # sentence-transformers 6 saves `embedding_dimension` (its fine-tunes); older ones the first
+        return int(config.get("word_embedding_dimension") or config["embedding_dimension"])
     config = json.loads((path / "config.json").read_text())
     return int(config["hidden_size"])
+
+
+def model_revision(path: Path) -> str:
+    """The revision a model folder's card records (`EMBEDDING_CARD`), "" for a folder without one."""
+    card = path / EMBEDDING_CARD
+    if not card.is_file():
+        return ""
+    try:
+        revision = slug(str(json.loads(card.read_text())["revision"]))
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        raise EmbeddingModelError(f"{card} is not a readable model card: {exc}") from None
+    if not revision:
+        raise EmbeddingModelError(f"{card} records an empty revision")
+    return revision[:16]
 
 
 def model_info(name: str) -> EmbeddingModelInfo:
@@ -107,9 +130,10 @@ def model_info(name: str) -> EmbeddingModelInfo:
         return EmbeddingModelInfo(name, path, packaged.dimension, packaged.engine)
     path = resolve_model_path(name)
     try:
-        return EmbeddingModelInfo(name=name, path=path, dimension=model_dimension(path))
+        dimension = model_dimension(path)
     except (OSError, KeyError, ValueError) as exc:
         raise EmbeddingModelError(f"embedding model folder {path} has no readable config: {exc}") from None
+    return EmbeddingModelInfo(name=name, path=path, dimension=dimension, revision=model_revision(path))
 
 
 class Embedder(ABC):
@@ -210,9 +234,14 @@ class SentenceTransformerEmbedder(Embedder):
 
     @cached_property
     def max_tokens(self) -> int:
-        config = self.info.path / "sentence_bert_config.json"
-        if config.exists():
-            return int(json.loads(config.read_text())["max_seq_length"])
+        # sentence-transformers 6 (what its fine-tunes save) keeps the limit in the tokenizer's config
+        for name, key in (
+            ("sentence_bert_config.json", "max_seq_length"),
+            ("tokenizer_config.json", "model_max_length"),
+        ):
+            config = self.info.path / name
+            if config.exists() and isinstance(limit := json.loads(config.read_text()).get(key), int):
+                return limit
         return int(self.model.max_seq_length)
 
     def _encode(self, encode: Callable[..., np.ndarray], texts: list[str]) -> np.ndarray:

@@ -124,14 +124,18 @@ def test_unchanged_files_are_skipped_and_changed_ones_replaced_everywhere(
 
 
 def test_a_kb_ingested_under_another_embedding_model_is_embedded_again(
-    settings: Settings, ingest: IngestFn, tmp_path: Path
+    settings: Settings, ingest: IngestFn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """After the embedding model changes (a setting, or an upgrade's new default) the files are
-    unchanged, but the new model's collection holds nothing: the next ingest embeds them again."""
+    unchanged, but the new model's collection holds nothing: the next ingest embeds them again, and
+    learns the KB's fusion weights and answer-absent levels again from the new model's scores."""
     from rag.embed import model_info, open_embedder
 
     write_corpus(tmp_path / "docs")
     first = ingest([tmp_path / "docs"])
+    refits: list[str] = []
+    monkeypatch.setattr("ingest.pipeline.needs_refit", lambda sql, kb: False)  # as if learned for this size
+    monkeypatch.setattr("ingest.pipeline.refit", lambda stores, embedder, kb: refits.append(kb) or {})
     other = "all-MiniLM-L6-v2" if settings.embed_model != "all-MiniLM-L6-v2" else "multilingual-e5-small"
     moved = settings.model_copy(update={"embed_model": other})
     with open_test_stores(moved) as stores:
@@ -140,7 +144,9 @@ def test_a_kb_ingested_under_another_embedding_model_is_embedded_again(
         again = pipeline.run([tmp_path / "docs"], "kb")
         assert (again.resumed, again.unchanged, again.vectors) == (GOOD_FILES, 0, first.vectors)
         assert stores.vector.count("kb") == first.vectors
+        assert refits == ["kb"]  # the same chunks, but the old model's scores
         assert pipeline.run([tmp_path / "docs"], "kb").unchanged == GOOD_FILES
+        assert refits == ["kb"]
 
 
 def _entity_names(stores: Any) -> list[str]:
