@@ -62,7 +62,7 @@ def hotpotqa(work: Path, limit: int) -> tuple[Path, list[tuple[str, list[str]]]]
 
     eval_set = load(HOTPOTQA, "hotpotqa")
     folder = work / "hotpotqa"
-    folder.mkdir()
+    folder.mkdir(exist_ok=True)  # a kept folder is written again with the same files
     for number, passage in enumerate(eval_set.passages):
         (folder / f"{number:05d}.txt").write_text(passage.document, encoding="utf-8")
     return folder, [(q.question, q.answers) for q in eval_set.questions[:limit] if q.answers]
