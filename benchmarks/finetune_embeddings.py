@@ -45,7 +45,6 @@ from rag.evaluate.dataset import EvalSet
 from rag.evaluate.formats import load
 from rag.evaluate.runner import evaluate, kb_name, write_corpus
 from rag.finetune.embeddings import (
-    EXAMPLES,
     TuneOptions,
     TuneReport,
     choose_base,
@@ -54,6 +53,7 @@ from rag.finetune.embeddings import (
     read_examples,
     training_set,
 )
+from rag.finetune.formats import EXAMPLES
 from rag.stores.factory import open_stores
 
 METRICS = ["recall@5", "ndcg@10"]
@@ -117,6 +117,10 @@ def synthetic_examples(eval_set: EvalSet, data_dir: Path, kind: str, folder: Pat
                     "gold_chunks": [c.id for c, _ in pairs],
                     "gold_documents": [entry.id],
                     "gold_texts": [t for _, t in pairs],
+                    # no prompt: these pairs train the embedding model only, never a generator
+                    "prompt": [],
+                    "completion": [],
+                    "origin": kind,
                     "sources": [
                         {"n": 1, "chunk_id": c.id, "document_id": entry.id, "gold": True} for c, _ in pairs
                     ]

@@ -27,15 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from rag.embed import EMBEDDING_CARD, EmbeddingModelError, model_info
-from rag.evaluate.dataset import DatasetError, numbered_records
 from rag.evaluate.metrics import retrieval_scores
 from rag.evaluate.runner import DEPTH, mean_scores
-from rag.finetune.card import base_fingerprint
+from rag.finetune import formats
+from rag.finetune.data import Example
+from rag.generate.adapter_card import base_fingerprint
 
-EXAMPLES = "examples.jsonl"
 #: trainable, packaged, and what the KB falls back to when its own model is not trainable
 PACKAGED_BASE = "all-MiniLM-L6-v2"
-SPLITS = ("train", "dev", "test")
 #: the dev figure that picks the epoch kept
 KEEP_BY = "ndcg@10"
 _CARD_FORMAT = 1
@@ -97,52 +96,29 @@ class TrainingSet:
     corpus: dict[str, str]
 
 
-def read_examples(folder: Path, kb: str) -> list[dict[str, Any]]:
-    """examples.jsonl's records, each checked for what training reads; errors name file and line."""
-    path = folder / EXAMPLES
-    if not path.is_file():
-        raise EmbeddingTuneError(f"{path}: no such file (write it with `rag finetune data --kb {kb}`)")
+def read_examples(folder: Path, kb: str) -> list[Example]:
+    """The training set's examples (`formats.read_examples` checks each line), all of KB `kb`,
+    with at least one train pair."""
     try:
-        records = numbered_records(path)
-    except DatasetError as exc:
+        examples = list(formats.read_examples(folder))
+    except formats.DataSetError as exc:
         raise EmbeddingTuneError(str(exc)) from None
-    for number, record in records:
-        where = f"{path}:{number}"
-        if record.get("kb") != kb:
-            raise EmbeddingTuneError(f"{where}: an example of KB {record.get('kb')!r}, not of {kb!r}")
-        if record.get("split") not in SPLITS:
-            raise EmbeddingTuneError(f"{where}: split must be one of {', '.join(SPLITS)}")
-        if not isinstance(record.get("question"), str) or not record["question"].strip():
-            raise EmbeddingTuneError(f"{where}: question must be a non-empty string")
-        chunks, texts = record.get("gold_chunks"), record.get("gold_texts")
-        if not (_strings(chunks) and _strings(texts) and len(chunks) == len(texts)):
-            raise EmbeddingTuneError(
-                f"{where}: gold_chunks and gold_texts must be lists of strings, pairwise"
-            )
-        sources = record.get("sources", [])
-        if not isinstance(sources, list) or not all(
-            isinstance(s, dict) and isinstance(s.get("chunk_id"), str) and isinstance(s.get("gold"), bool)
-            for s in sources
-        ):
-            raise EmbeddingTuneError(f"{where}: sources must be objects with chunk_id and gold")
-    if not any(record["split"] == "train" and record["gold_texts"] for _, record in records):
+    path = folder / formats.EXAMPLES
+    for example in examples:
+        if example.kb != kb:
+            raise EmbeddingTuneError(f"{path}: an example of KB {example.kb!r}, not of {kb!r}")
+    if not any(example.split == "train" and example.gold_texts for example in examples):
         raise EmbeddingTuneError(f"{path}: no train pairs (no example of split train with gold_texts)")
-    return [record for _, record in records]
+    return examples
 
 
-def _strings(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(item, str) for item in value)
-
-
-def negative_ids(examples: list[dict[str, Any]]) -> list[str]:
+def negative_ids(examples: list[Example]) -> list[str]:
     """Chunk ids shown beside train questions that are not gold: their texts come from the KB."""
-    ids = (s["chunk_id"] for e in examples if e["split"] == "train" for s in e["sources"] if not s["gold"])
+    ids = (s["chunk_id"] for e in examples if e.split == "train" for s in e.sources if not s["gold"])
     return list(dict.fromkeys(ids))
 
 
-def training_set(
-    examples: list[dict[str, Any]], texts: Mapping[str, str], hard_negatives: int
-) -> TrainingSet:
+def training_set(examples: list[Example], texts: Mapping[str, str], hard_negatives: int) -> TrainingSet:
     """Pairs from the train split, one per gold chunk. An unanswerable example counts too: its
     gold text is the chunk the question was written from, which is still the chunk to find (only
     the generator's prompt leaves it out). Hard negatives missing from the KB are left out."""
@@ -150,16 +126,16 @@ def training_set(
     train: dict[tuple[str, str], Pair] = {}
     dev: list[tuple[str, dict[str, int]]] = []
     for example in examples:
-        corpus.update(zip(example["gold_chunks"], example["gold_texts"], strict=True))
-        if example["split"] == "dev":
-            dev.append((example["question"], dict.fromkeys(example["gold_chunks"], 1)))
-        if example["split"] != "train":
+        corpus.update(zip(example.gold_chunks, example.gold_texts, strict=True))
+        if example.split == "dev":
+            dev.append((example.question, dict.fromkeys(example.gold_chunks, 1)))
+        if example.split != "train":
             continue
-        gold = set(example["gold_chunks"])
-        shown = [s["chunk_id"] for s in example["sources"] if not s["gold"] and s["chunk_id"] not in gold]
+        gold = set(example.gold_chunks)
+        shown = [s["chunk_id"] for s in example.sources if not s["gold"] and s["chunk_id"] not in gold]
         negatives = tuple(texts[i] for i in shown if i in texts)[:hard_negatives]
-        for text in example["gold_texts"]:
-            train.setdefault((example["question"], text), Pair(example["question"], text, negatives))
+        for text in example.gold_texts:
+            train.setdefault((example.question, text), Pair(example.question, text, negatives))
     return TrainingSet(_filled(list(train.values()), hard_negatives), [d for d in dev if d[1]], corpus)
 
 

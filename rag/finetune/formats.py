@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict
+from dataclasses import MISSING, asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,9 @@ from rag.finetune.data import SPLITS, Example
 EXAMPLES = "examples.jsonl"
 MANIFEST = "manifest.json"
 LLAMAFACTORY = "llamafactory"
+#: every field of an example, and those a line must hold (the others have defaults)
+_FIELDS = tuple(field.name for field in fields(Example))
+_REQUIRED = tuple(field.name for field in fields(Example) if field.default is MISSING)
 
 
 class DataSetError(ValueError):
@@ -84,17 +87,39 @@ def write_data_set(folder: Path, examples: list[Example], manifest: dict[str, An
 
 
 def read_examples(folder: Path, split: str | None = None) -> Iterator[Example]:
-    """The examples of a training set folder (one split, or all)."""
+    """The examples of a training set folder (one split, or all), each line checked for what the
+    readers use; an error names the file, the line and the field."""
     path = folder / EXAMPLES
     if not path.is_file():
-        raise DataSetError(f"{folder} is not a training set made by `rag finetune data` (no {EXAMPLES})")
+        raise DataSetError(f"{path}: no such file (a training set is written by `rag finetune data`)")
     for number, line in numbered_lines(path.read_text(encoding="utf-8")):
+        where = f"{path}, line {number}"
         try:
-            example = Example(**json.loads(line))
-        except (ValueError, TypeError) as exc:
-            raise DataSetError(f"{path}, line {number}: not an example ({exc.__class__.__name__})") from None
+            record = json.loads(line)
+        except ValueError:
+            raise DataSetError(f"{where}: not JSON") from None
+        if not isinstance(record, dict):
+            raise DataSetError(f"{where}: not a JSON object")
+        missing = sorted(set(_REQUIRED) - set(record))
+        if missing:
+            raise DataSetError(f"{where}: missing {', '.join(missing)}")
+        if record["split"] not in SPLITS:
+            raise DataSetError(f"{where}: split must be one of {', '.join(SPLITS)}")
+        chunks, texts = record["gold_chunks"], record["gold_texts"]
+        if not (_strings(chunks) and _strings(texts) and len(chunks) == len(texts)):
+            raise DataSetError(f"{where}: gold_chunks and gold_texts must be lists of strings, pairwise")
+        if not isinstance(record["sources"], list) or not all(
+            isinstance(s, dict) and isinstance(s.get("chunk_id"), str) and isinstance(s.get("gold"), bool)
+            for s in record["sources"]
+        ):
+            raise DataSetError(f"{where}: sources must be objects with chunk_id and gold")
+        example = Example(**{name: record[name] for name in _FIELDS if name in record})
         if split is None or example.split == split:
             yield example
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
 def split_file(folder: Path, split: str) -> Path:

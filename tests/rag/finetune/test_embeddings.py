@@ -18,7 +18,7 @@ from ingest.factory import open_ingest_pipeline
 from rag.cli.finetune_embeddings import embeddings
 from rag.config import Settings
 from rag.embed import EMBEDDING_CARD, model_info, open_embedder
-from rag.finetune.embeddings import EXAMPLES
+from rag.finetune.formats import EXAMPLES
 from rag.stores.vector import collection_name
 from tests.builders import ingest_pipeline, open_test_stores
 
@@ -179,20 +179,25 @@ def test_a_second_run_refuses_to_overwrite_unless_asked(kb: dict[str, Any], tune
     assert result.exit_code == 2 and "--overwrite" in result.stderr
 
 
+def _record(**changed: Any) -> dict[str, Any]:
+    """A whole example line, as `rag finetune data` writes one, with some fields changed."""
+    record = {
+        "id": "e1", "split": "train", "question": "q?", "answers": ["a"], "answerable": True, "kb": "kb",
+        "gold_chunks": ["c"], "gold_documents": ["d"], "gold_texts": ["t"], "sources": [],
+        "prompt": [], "completion": [],
+    }  # fmt: skip
+    return {**record, **changed}
+
+
 @pytest.mark.fast
 @pytest.mark.parametrize(
     ("content", "message"),
     [
         (None, "examples.jsonl: no such file"),
-        ('{"kb": "kb"}\n', "examples.jsonl:1: split must be"),
-        ("\nnot json\n", "examples.jsonl:2: not JSON"),
-        (
-            json.dumps(
-                {"kb": "kb", "split": "dev", "question": "q?", "gold_chunks": ["c"], "gold_texts": ["t"]}
-            ),
-            "examples.jsonl: no train pairs",
-        ),
-        (json.dumps({"kb": "other", "split": "train"}), "an example of KB 'other', not of 'kb'"),
+        ('{"kb": "kb"}\n', "examples.jsonl, line 1: missing answerable, answers"),
+        ("\nnot json\n", "examples.jsonl, line 2: not JSON"),
+        (json.dumps(_record(split="dev")), "examples.jsonl: no train pairs"),
+        (json.dumps(_record(kb="other")), "an example of KB 'other', not of 'kb'"),
     ],
 )
 def test_bad_examples_fail_naming_the_file_and_line(
