@@ -5,7 +5,7 @@ rank): recall@k (share of gold passages in the top k), complete@k (every gold pa
 what multi-hop questions need, HippoRAG's "both supporting passages retrieved"), nDCG@k with graded
 relevance (gain 2^grade - 1, log2 discount, ideal order from the grades) and MRR (reciprocal rank
 of the first relevant passage). Answers: exact match and token F1 after SQuAD's normalisation
-(lower case, no punctuation or English articles), with CJK text compared per character as CMRC
+(lower case, no punctuation, English articles or citation markers), with CJK text compared per character as CMRC
 2018 does. Text-to-SQL: execution accuracy, as Spider's test-suite evaluation judges it (the
 predicted query's rows equal the gold query's as a multiset, in order when the gold query orders
 them, up to a permutation of the columns).
@@ -32,6 +32,7 @@ _ZERO_FRACTION = re.compile(r"(?<=:[0-9]{2})\.0+$")
 #: Columns up to which every order is tried against the gold result (6! = 720 orders at most).
 MAX_PERMUTED_COLUMNS = 6
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
+_MARKER = re.compile(r"\[\d+(?:\s*[,;]\s*\d+)*\]")
 #: Every CJK character, kana and hangul included, is a token of its own, as CMRC 2018 scores Chinese.
 _CJK = re.compile(f"[{CJK}]")
 _PUNCTUATION = set(string.punctuation) | {
@@ -90,8 +91,10 @@ def retrieval_scores(ranked: Sequence[str], gold: dict[str, int]) -> dict[str, f
 
 
 def answer_tokens(text: str) -> list[str]:
-    """SQuAD's normalisation, then words; CJK characters are tokens of their own."""
-    text = unicodedata.normalize("NFKC", text).lower()
+    """SQuAD's normalisation, then words; CJK characters are tokens of their own. Citation markers
+    (`[2]`, `[1, 3]`) are the answer's references, not its words: "Columbus, Ohio [1]." matches
+    "Columbus, Ohio"."""
+    text = _MARKER.sub(" ", unicodedata.normalize("NFKC", text)).lower()
     text = "".join(" " if ch in _PUNCTUATION else ch for ch in text)
     text = _ARTICLES.sub(" ", text)
     text = _CJK.sub(lambda m: f" {m.group(0)} ", text)

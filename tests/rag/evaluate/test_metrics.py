@@ -74,3 +74,9 @@ def test_chinese_answers_are_compared_per_character() -> None:
     # "4分钟内" vs "4分钟": shared 4, 分, 钟 → precision 3/4, recall 1 → F1 6/7
     assert token_f1("4分钟内", ["4分钟"]) == pytest.approx(6 / 7)
     assert exact_match("4 分钟", ["4分钟"]) == 1.0
+
+
+def test_citation_markers_are_not_part_of_the_answer() -> None:
+    assert exact_match("Columbus, Ohio [1].", ["Columbus, Ohio"]) == 1.0
+    assert token_f1("Leland [1][3].", ["Leland"]) == 1.0
+    assert exact_match("1893 [2, 4]", ["1893"]) == 1.0
