@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rag.cli.ask import configuration_errors, open_answer_pipeline
-from rag.cli.support import JsonOption, configured_stores, err, fail, out, print_json
+from rag.cli.render import counting_bars
+from rag.cli.support import JsonOption, configured_stores, fail, out, print_json
 
 
 def data(
@@ -52,14 +52,7 @@ def data(
             seed=seed,
         )
         pipeline = open_answer_pipeline(stores, kb, "vector,keyword,graph")
-        bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            disable=as_json,
-        )
+        bar = counting_bars(as_json)
         with bar:
             writing = bar.add_task("questions", total=limit if questions is None else 0)
             building = bar.add_task("examples", total=limit)

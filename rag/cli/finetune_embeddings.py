@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from rag.cli.render import counting_bars
 from rag.cli.support import JsonOption, KbOption, err, fail, load_settings, out, print_json
 
 if TYPE_CHECKING:
@@ -82,8 +82,7 @@ def embeddings(
     training = training_set(examples, texts, hard_negatives)
     options = TuneOptions(epochs, batch_size, learning_rate, hard_negatives, max_steps, seed)
     record = {"kb": kb, "data": str(data.resolve())}
-    columns = (TextColumn("training"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=True, disable=as_json) as bar:
+    with counting_bars(as_json, transient=True) as bar:
         task = bar.add_task("training")
         report = fine_tune(
             chosen,

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from rag.cli.render import counting_bars
 from rag.cli.support import JsonOption, err, fail, load_settings, out, print_json
 
 
@@ -176,14 +177,7 @@ def evaluate(
     if not sets["test"]:
         raise fail(f"{data_dir} has no test example: make the set with a larger --limit or --test-share")
     results = []
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        disable=as_json,
-    ) as bar:
+    with counting_bars(as_json) as bar:
         for name, examples in sets.items():
             task = bar.add_task(name, total=len(examples))
             try:

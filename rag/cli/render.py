@@ -48,11 +48,17 @@ class _IngestBars:
         self._bar.update(self._chunks, advance=count)
 
 
+def counting_bars(hidden: bool, *, transient: bool = False) -> Progress:
+    """Bars that count items of named tasks on stderr, with the time taken; none when `hidden`
+    (JSON output): one look for every long command."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    return Progress(*columns, console=err, transient=transient, disable=hidden)
+
+
 @contextmanager
 def ingest_progress(hidden: bool) -> Iterator[_IngestBars]:
     """The ingest pipeline's progress as bars that vanish when done; none at all when `hidden`."""
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=True, disable=hidden) as bar:
+    with counting_bars(hidden, transient=True) as bar:
         yield _IngestBars(bar)
 
 

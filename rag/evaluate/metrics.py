@@ -5,8 +5,8 @@ rank): recall@k (share of gold passages in the top k), complete@k (every gold pa
 what multi-hop questions need, HippoRAG's "both supporting passages retrieved"), nDCG@k with graded
 relevance (gain 2^grade - 1, log2 discount, ideal order from the grades) and MRR (reciprocal rank
 of the first relevant passage). Answers: exact match and token F1 after SQuAD's normalisation
-(lower case, no punctuation, English articles or citation markers), with CJK text compared per character as CMRC
-2018 does. Text-to-SQL: execution accuracy, as Spider's test-suite evaluation judges it (the
+(lower case, no punctuation, English articles or citation markers), with CJK text compared per
+character as CMRC 2018 does. Text-to-SQL: execution accuracy, as Spider's test-suite evaluation judges it (the
 predicted query's rows equal the gold query's as a multiset, in order when the gold query orders
 them, up to a permutation of the columns).
 """

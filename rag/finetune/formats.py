@@ -22,7 +22,7 @@ from dataclasses import MISSING, asdict, fields
 from pathlib import Path
 from typing import Any
 
-from rag.common.lines import numbered_lines
+from rag.evaluate.dataset import DatasetError, numbered_records
 from rag.finetune.data import SPLITS, Example
 
 EXAMPLES = "examples.jsonl"
@@ -92,14 +92,12 @@ def read_examples(folder: Path, split: str | None = None) -> Iterator[Example]:
     path = folder / EXAMPLES
     if not path.is_file():
         raise DataSetError(f"{path}: no such file (a training set is written by `rag finetune data`)")
-    for number, line in numbered_lines(path.read_text(encoding="utf-8")):
-        where = f"{path}, line {number}"
-        try:
-            record = json.loads(line)
-        except ValueError:
-            raise DataSetError(f"{where}: not JSON") from None
-        if not isinstance(record, dict):
-            raise DataSetError(f"{where}: not a JSON object")
+    try:
+        records = numbered_records(path)
+    except DatasetError as exc:
+        raise DataSetError(str(exc)) from None
+    for number, record in records:
+        where = f"{path}:{number}"
         missing = sorted(set(_REQUIRED) - set(record))
         if missing:
             raise DataSetError(f"{where}: missing {', '.join(missing)}")

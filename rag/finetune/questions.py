@@ -9,7 +9,6 @@ checks often; every rejection is counted by reason, so a user sees what their mo
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -19,7 +18,7 @@ from pathlib import Path
 
 from rag.common.chat import ChatModel, Message, ModelError
 from rag.common.cjk import has_han
-from rag.common.lines import numbered_lines
+from rag.evaluate.dataset import DatasetError, numbered_records
 from rag.retrieve.keyword import content_terms
 
 #: Characters of a chunk shown to the question writer: enough for a fact, short for a small model.
@@ -192,20 +191,14 @@ def _ask(chat: ChatModel, passage: str) -> tuple[str, str] | str:
 def read_questions(path: Path) -> Iterator[Seed]:
     """The user's questions: JSONL with `question` and `answer` (or `answers`, a list)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise QuestionsError(f"{path}: cannot be read ({exc.__class__.__name__})") from None
-    for number, line in numbered_lines(text):
-        try:
-            record = json.loads(line)
-        except ValueError:
-            raise QuestionsError(f"{path}, line {number}: not a JSON object") from None
-        if not isinstance(record, dict):
-            raise QuestionsError(f"{path}, line {number}: not a JSON object")
+        records = numbered_records(path)
+    except DatasetError as exc:
+        raise QuestionsError(str(exc)) from None
+    for number, record in records:
         question = record.get("question")
         answers = record.get("answers", [record["answer"]] if "answer" in record else None)
         if not isinstance(question, str) or not question.strip():
-            raise QuestionsError(f"{path}, line {number}: `question` must be a non-empty string")
+            raise QuestionsError(f"{path}:{number}: `question` must be a non-empty string")
         if not isinstance(answers, list) or not answers or not all(isinstance(a, str) and a for a in answers):
-            raise QuestionsError(f"{path}, line {number}: give `answer` (a string) or `answers` (strings)")
+            raise QuestionsError(f"{path}:{number}: give `answer` (a string) or `answers` (strings)")
         yield Seed(question.strip(), [a.strip() for a in answers], origin="file")

@@ -182,7 +182,7 @@ def test_a_bad_line_in_the_questions_file_is_named(facts_kb: Path, tmp_path: Pat
     code, _, err = rag(facts_kb, "finetune", "data", "--kb", "facts", "--out", str(tmp_path / "o"),
                        "--questions", str(questions))  # fmt: skip
     assert code == 2
-    assert "questions.jsonl, line 2" in err and "answer" in err
+    assert "questions.jsonl:2" in err and "answer" in err
     assert not (tmp_path / "o" / "examples.jsonl").exists()
 
 

@@ -194,8 +194,8 @@ def _record(**changed: Any) -> dict[str, Any]:
     ("content", "message"),
     [
         (None, "examples.jsonl: no such file"),
-        ('{"kb": "kb"}\n', "examples.jsonl, line 1: missing answerable, answers"),
-        ("\nnot json\n", "examples.jsonl, line 2: not JSON"),
+        ('{"kb": "kb"}\n', "examples.jsonl:1: missing answerable, answers"),
+        ("\nnot json\n", "examples.jsonl:2: not JSON"),
         (json.dumps(_record(split="dev")), "examples.jsonl: no train pairs"),
         (json.dumps(_record(kb="other")), "an example of KB 'other', not of 'kb'"),
     ],
