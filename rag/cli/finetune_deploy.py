@@ -64,18 +64,17 @@ def _detected(url: str, api_key: str) -> str:
     """The server kind behind RAG_LLM_URL, from `owned_by` in its `GET /v1/models`."""
     from rag.common.chat import ModelError
     from rag.generate.client import ChatClient
-    from rag.generate.quirks import SERVER_BY_OWNER
+    from rag.generate.quirks import server_kind
 
     if not url:
         raise fail("no server given: pass --server, or set RAG_LLM_URL to the running server")
     client = ChatClient(url, api_key=api_key, timeout=_DETECT_TIMEOUT_S, retries=0)
     try:
-        owners = [card.get("owned_by") for card in client.models()]
+        kind = server_kind(client.models())
     except ModelError as exc:
         raise fail(f"cannot tell which server {client.url} is ({exc}): pass --server") from None
     finally:
         client.close()
-    kind = next((SERVER_BY_OWNER[owner] for owner in owners if owner in SERVER_BY_OWNER), "")
     if not kind:
         raise fail(f"{client.url} does not say which server it is: pass --server")
     return kind

@@ -19,7 +19,7 @@ import httpx
 
 from rag.common.chat import Message, ModelError, ModelRequestError, ModelUnavailable, TokenLogprobs
 from rag.config import mask_url
-from rag.generate.quirks import ADAPTER_LISTS, SERVER_BY_OWNER, adapter_extras, request_extras
+from rag.generate.quirks import ADAPTER_LISTS, adapter_extras, request_extras, server_kind
 
 log = logging.getLogger(__name__)
 
@@ -181,10 +181,7 @@ class ChatClient:
             if not self._model:
                 raise
             cards = []  # some proxies have no model list: the named model will do
-        server = self._server
-        if server is None:
-            owners = [card.get("owned_by") for card in cards]
-            server = next((SERVER_BY_OWNER[o] for o in owners if o in SERVER_BY_OWNER), "")
+        server = self._server if self._server is not None else server_kind(cards)
         model = self._model
         if not model:
             ids = [str(card.get("id")) for card in cards]

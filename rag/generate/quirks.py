@@ -58,6 +58,12 @@ QUIRKS: tuple[Quirk, ...] = (
 )
 
 
+def server_kind(cards: list[dict[str, Any]]) -> str:
+    """The kind of server behind `GET /v1/models`' cards, from their `owned_by` ("" when none says)."""
+    owners = [card.get("owned_by") for card in cards]
+    return next((SERVER_BY_OWNER[owner] for owner in owners if owner in SERVER_BY_OWNER), "")
+
+
 #: server kind → the route at the server's root that lists LoRA adapters a request may select
 ADAPTER_LISTS: Mapping[str, str] = {"llamacpp": "lora-adapters"}
 
