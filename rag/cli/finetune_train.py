@@ -147,25 +147,24 @@ def evaluate(
     from rag.finetune.compare import compare
     from rag.finetune.formats import DataSetError, read_examples
     from rag.generate.adapter_card import AdapterCard, AdapterError
-    from rag.generate.client import ChatClient
-    from rag.generate.local import LocalChatModel
+    from rag.generate.factory import open_chat_model
 
     settings = load_settings()
     try:
         if adapter_model:
             if not settings.llm_url:
                 raise fail("--adapter-model names a served adapter: set RAG_LLM_URL to its server")
-            key, timeout = settings.llm_api_key.get_secret_value(), settings.llm_timeout_s
-            models = (
-                ChatClient(settings.llm_url, base_model, api_key=key, timeout=timeout),
-                ChatClient(settings.llm_url, adapter_model, api_key=key, timeout=timeout),
+            names = (base_model, adapter_model)
+            models = tuple(
+                open_chat_model(settings.model_copy(update={"llm_model": n, "llm_adapter": ""}))
+                for n in names
             )
         elif adapter is not None:
             source = base or AdapterCard.read(adapter).base.path
-            cache = settings.data_dir / "models"
-            models = (
-                LocalChatModel(source, cache_dir=cache),
-                LocalChatModel(source, cache_dir=cache, adapter=str(adapter)),
+            local = {"llm_url": "", "llm_model": source}
+            models = tuple(
+                open_chat_model(settings.model_copy(update={**local, "llm_adapter": a}))
+                for a in ("", str(adapter))
             )
         else:
             raise fail("name the adapter: --adapter DIR (in-process) or --adapter-model NAME (on a server)")
