@@ -83,9 +83,8 @@ def _fits(tokenizer: Any, max_length: int) -> Callable[[dict[str, Any]], bool]:
     trained on a truncated answer, or on none."""
 
     def fits(record: dict[str, Any]) -> bool:
-        ids = tokenizer.apply_chat_template(record["prompt"] + record["completion"], tokenize=True)
-        ids = ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids
-        return len(ids) <= max_length
+        conversation = record["prompt"] + record["completion"]
+        return len(tokenizer.apply_chat_template(conversation, return_dict=True)["input_ids"]) <= max_length
 
     return fits
 
