@@ -223,9 +223,9 @@ def summary_table(run: Run, title: str) -> Table:
 
 
 def rss_table(run: Run) -> Table:
-    table = Table(title="server RSS (MiB) per minute: last sample of each minute")
+    table = Table(title="server RSS, MiB")
     table.add_column("minute", justify="right")
-    table.add_column("RSS MiB", justify="right")
+    table.add_column("at the end of the minute", justify="right")
     for minute in range(int(run.seconds // 60) + 1):
         samples = [mib for at, mib in run.rss if minute * 60 <= at < (minute + 1) * 60]
         if samples:
