@@ -82,6 +82,26 @@ def test_http_serves_both_endpoints_without_errors() -> None:
         assert row[1] == "1" and row[5] == "0", row  # concurrency; errors
 
 
+def test_load_sends_a_mixed_open_loop_workload_to_rag_serve() -> None:
+    output = run_script(
+        "load.py",
+        "--chunks",
+        "40",
+        "--base-vectors",
+        "8",
+        "--rate",
+        "4",
+        "--minutes",
+        "0.1",
+        "--mix",
+        "retrieval=1,retrieve=1,upload=1",
+    )
+    assert "4 requests/s for 0.1 min" in output and "server RSS, MiB" in output
+    (row,) = table_rows(output, "all")
+    assert int(row[1]) == 24 and row[2] == "0", row  # 4/s for 6 s, none failed
+    assert "errors: 0 (met: target 0)" in output
+
+
 def test_ttft_measures_what_rag_ask_adds_to_the_server() -> None:
     try:
         packaged_gguf()
