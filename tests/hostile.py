@@ -63,11 +63,11 @@ def _deflated_bomb(head: bytes, tail: bytes, inflated: int) -> tuple[bytes, int,
     block = compressor.compress(_BLOCK) + compressor.flush(zlib.Z_FULL_FLUSH)
     assert compressor.compress(_BLOCK) + compressor.flush(zlib.Z_FULL_FLUSH) == block
     count = inflated // len(_BLOCK)
-    stream = first + block * (count + 1) + compressor.compress(tail) + compressor.flush()
+    stream = first + block * count + compressor.compress(tail) + compressor.flush()
     crc = zlib.crc32(head)
-    for _ in range(count + 1):
+    for _ in range(count):
         crc = zlib.crc32(_BLOCK, crc)
-    return stream, zlib.crc32(tail, crc), len(head) + (count + 1) * len(_BLOCK) + len(tail)
+    return stream, zlib.crc32(tail, crc), len(head) + count * len(_BLOCK) + len(tail)
 
 
 def _write_zip(path: Path, members: Iterator[tuple[str, bytes, int, int]], declared: dict[str, int]) -> None:
