@@ -191,7 +191,8 @@ class Settings(BaseSettings):
         200.0,
         gt=0,
         description="Largest request body the HTTP service reads (an upload's files together): 413 "
-        "before reading when Content-Length says more, or as soon as a body without one crosses it",
+        "before reading when Content-Length says more, or as soon as a body without one crosses it; "
+        "each file is also held to RAG_MAX_FILE_MB",
     )
     upload_sync_mb: float = Field(
         1.0,
