@@ -75,6 +75,23 @@ def load_in_child(path: Path, **limits: int) -> tuple[dict[str, Any], float, flo
         return json.loads(output.read()), usage.ru_maxrss / 1024, time.perf_counter() - started
 
 
+def test_the_limits_are_settings_that_rag_config_shows() -> None:
+    shown = Settings().masked()
+    assert {
+        name: shown[name] for name in ("max_unzipped_mb", "max_table_rows", "max_pdf_pages", "max_nesting")
+    } == {
+        "max_unzipped_mb": 256.0,
+        "max_table_rows": 300_000,
+        "max_pdf_pages": 5000,
+        "max_nesting": 512,
+    }
+    assert Limits() == Limits.from_settings(Settings())  # the defaults are the settings' own
+    custom = Limits.from_settings(
+        Settings(max_unzipped_mb=1.5, max_table_rows=7, max_pdf_pages=3, max_nesting=9)
+    )
+    assert custom == Limits(max_unzipped_bytes=3 << 19, max_table_rows=7, max_pdf_pages=3, max_nesting=9)
+
+
 # --- zip bombs ---------------------------------------------------------------------------------
 
 
