@@ -16,6 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
 from api import conversations, dify, documents, errors, health, keys, openai_compat, query
+from api.body_limit import BodyLimit
 from api.metrics import Metrics
 from api.services import open_services
 from rag.config import Settings
@@ -46,6 +47,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.metrics = Metrics()
     errors.install(app)
+    # added first, so innermost: the 413 it raises from `receive` reaches FastAPI as it is, not
+    # wrapped in an exception group by the task group of the metrics middleware (a 400 then)
+    app.add_middleware(BodyLimit, max_bytes=int(settings.upload_max_mb * 2**20))
     app.middleware("http")(app.state.metrics.middleware)
     if settings.cors_origins:
         app.add_middleware(

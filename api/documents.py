@@ -38,6 +38,9 @@ Found = Annotated[Services, Depends(services)]
 #: bytes read from an upload at a time: memory stays flat whatever the file's size
 _COPY_BLOCK = 1 << 20
 _UNSAFE = re.compile(r"[^\w.\- ]+")
+#: bytes of a staged file's name; ".part" and the file system's 255 leave room
+_NAME_BYTES = 200
+_SUFFIX_CHARS = 16
 
 
 class NewKnowledgeBase(BaseModel):
@@ -86,10 +89,18 @@ def remove_kb(kb: str, caller: Caller, found: Found) -> dict[str, str]:
 
 
 def safe_name(name: str) -> str:
-    """A file name with no path and no unusual characters, keeping the extension."""
+    """A file name with no path and no unusual characters, keeping the extension: only the part after
+    the last `/` or `\\` (so `../`, `C:\\Users\\…` and `/etc/` fall away), anything but letters,
+    digits, `.`, `-`, `_` and spaces (NUL and other controls, `:` of a drive letter) as `_`, and at
+    most _NAME_BYTES bytes of UTF-8 with the extension kept (a 4 KB name, or 120 CJK characters,
+    would pass the file system's 255-byte limit)."""
     base = Path(name.replace("\\", "/")).name
-    cleaned = _UNSAFE.sub("_", base).strip(" .")[:120]
-    return cleaned or "upload"
+    cleaned = _UNSAFE.sub("_", base).strip(" .")
+    suffix = Path(cleaned).suffix
+    if len(suffix) > _SUFFIX_CHARS:  # no extension a loader reads: all of it is the stem
+        suffix = ""
+    stem = cleaned.removesuffix(suffix).encode()[: _NAME_BYTES - len(suffix.encode())]
+    return (stem.decode(errors="ignore").strip(" .") or "upload") + suffix
 
 
 def _staging_path(found: Services, kb: str, name: str) -> Path:
@@ -111,7 +122,9 @@ async def _stage(upload: UploadFile, target: Path, limit: int) -> int:
                 out.close()
                 partial.unlink(missing_ok=True)
                 raise ApiError(
-                    413, "file_too_large", f"{upload.filename}: larger than {limit // (1 << 20)} MB"
+                    413,
+                    "file_too_large",
+                    f"{safe_name(upload.filename or '')}: larger than {limit // (1 << 20)} MB",
                 )
             await run_in_threadpool(out.write, block)  # the event loop never waits on the disk
     partial.replace(target)
@@ -155,9 +168,8 @@ async def upload(
     for name in names:
         if Path(name).suffix.lower() not in SUPPORTED_EXTENSIONS:
             supported = ", ".join(sorted(SUPPORTED_EXTENSIONS))
-            raise ApiError(
-                415, "unsupported_type", f"{name or 'a file without a name'}: supported types are {supported}"
-            )
+            shown = safe_name(name) if name else "a file without a name"
+            raise ApiError(415, "unsupported_type", f"{shown}: supported types are {supported}")
     limit = int(settings.max_file_mb * (1 << 20))
     paths, total = [], 0
     for upload, name in zip(files, names, strict=True):

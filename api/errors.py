@@ -18,6 +18,8 @@ from rag.extract.base import ExtractorUnavailable
 from rag.stores.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
+#: codes of the HTTP errors raised outside the routes (api/body_limit.py)
+_CODES = {413: "request_too_large"}
 
 
 class ApiError(Exception):
@@ -57,7 +59,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
         return JSONResponse(
-            error_body(f"http_{exc.status_code}", str(exc.detail)),
+            error_body(_CODES.get(exc.status_code, f"http_{exc.status_code}"), str(exc.detail)),
             status_code=exc.status_code,
             headers=exc.headers,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ingest.chunk import Chunker
+from ingest.loaders.base import Limits
 from ingest.pipeline import IngestPipeline, Progress
 from rag.embed import Embedder, open_embedder
 from rag.extract.factory import open_extractor
@@ -14,7 +15,7 @@ def open_ingest_pipeline(
 ) -> IngestPipeline:
     """The pipeline `rag ingest` and the upload endpoint share: the store's embedding model (an
     `embedder` already loaded may be passed in), chunks no longer than that model reads, the
-    configured extractor and file size limit."""
+    configured extractor, file size limit and the limits on what a file may hold."""
     settings = stores.settings
     embedder = embedder or open_embedder(stores.embedding, settings.embed_batch_size)
     chunk_size = min(settings.chunk_size, embedder.max_tokens - 2)
@@ -26,4 +27,5 @@ def open_ingest_pipeline(
         chunker,
         max_file_bytes=int(settings.max_file_mb * 1024 * 1024),
         progress=progress,
+        limits=Limits.from_settings(settings),
     )

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from ingest.chunk import Chunker
 from ingest.clean import clean_sections
 from ingest.loaders import SUPPORTED_EXTENSIONS, load
-from ingest.loaders.base import LoaderError, Section
+from ingest.loaders.base import DEFAULT_LIMITS, Limits, LoaderError, Section
 from ingest.walk import walk
 from rag.common.filters import filterable
 from rag.common.reasons import one_line
@@ -150,12 +150,14 @@ class IngestPipeline:
         chunker: Chunker,
         max_file_bytes: int,
         progress: Progress | None = None,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.stores = stores
         self.embedder = embedder
         self.extractor = extractor
         self.chunker = chunker
         self.max_file_bytes = max_file_bytes
+        self.limits = limits
         self.progress = progress or _Silent()
 
     def run(
@@ -170,7 +172,11 @@ class IngestPipeline:
         summary = IngestSummary(kb=kb)
         self.stores.sql.create_kb(kb)
         reembedding = self._reembed_if_model_changed(kb)
-        files = list(walk(paths, SUPPORTED_EXTENSIONS, include, exclude))
+        refused: list[tuple[str, str]] = []
+        files = list(walk(paths, SUPPORTED_EXTENSIONS, include, exclude, refused))
+        for source, reason in refused:  # a name no store can hold is reported, not recorded
+            summary.failed += 1
+            summary.failures.append(Failure(source, "read", reason))
         known = self.stores.sql.ledger(kb, [str(f) for f in files])
         self.progress.files(len(files))
         work: list[_Work] = []
@@ -253,7 +259,7 @@ class IngestPipeline:
             self.stores.graph.delete_documents(kb, [entry.id])
         stage = "load"
         try:
-            loaded = load(path, max_bytes=self.max_file_bytes)
+            loaded = load(path, max_bytes=self.max_file_bytes, limits=self.limits)
             document.mime = loaded.mime
             document.metadata.update(loaded.metadata)
             stage = "store"

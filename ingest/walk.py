@@ -3,18 +3,41 @@
 Hidden files and folders (a leading dot: `.git`, `.DS_Store`) are skipped while walking; a
 file named explicitly is always taken. Inside folders only supported formats are taken,
 so a folder of mixed files just works.
+
+A path that cannot be a document's source is refused, not walked: bytes that are not UTF-8
+(Python reads them as lone surrogates, which no store can write: one such name stopped the whole
+run with a traceback) or control characters (a newline or an escape code would forge log lines
+and redraw the terminal wherever the source is shown). The caller reports each with its reason.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import os
+import unicodedata
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 
 class PathNotFound(Exception):
     """A path the user named does not exist (a usage error, not a failed document)."""
+
+
+def name_problem(path: Path) -> str | None:
+    """Why `path` cannot be stored as a document's source, or None when it can."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "the file name is not valid UTF-8; rename the file"
+    if any(unicodedata.category(char) == "Cc" for char in text):
+        return "the file name holds control characters (a newline, an escape code); rename the file"
+    return None
+
+
+def printable(path: Path) -> str:
+    """`path` with what `name_problem` refuses escaped (`\\x1b`, `\\udce9`), to show it safely."""
+    return "".join(char if char.isprintable() else ascii(char)[1:-1] for char in str(path))
 
 
 def _matches(relative: str, patterns: Sequence[str]) -> bool:
@@ -27,12 +50,22 @@ def walk(
     extensions: Sequence[str],
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
+    refused: list[tuple[str, str]] | None = None,
 ) -> Iterator[Path]:
     """Resolved paths of the files to ingest, each once, in a stable order.
 
     `include` globs (if any) must match a file's path relative to the folder walked, or its
-    name; `exclude` globs drop matches (and whole folders whose relative path matches).
+    name; `exclude` globs drop matches (and whole folders whose relative path matches). A file
+    whose path `name_problem` refuses is not yielded but added to `refused` as (its printable
+    path, the reason).
     """
+
+    def storable(path: Path) -> bool:
+        problem = name_problem(path)
+        if problem is not None and refused is not None:
+            refused.append((printable(path), problem))
+        return problem is None
+
     suffixes = {e.lower() for e in extensions}
     seen: set[Path] = set()
     for given in paths:
@@ -41,7 +74,7 @@ def walk(
             raise PathNotFound(f"no such file or folder: {given}")
         root = root.resolve()
         if root.is_file():
-            if root not in seen:
+            if root not in seen and storable(root):
                 seen.add(root)
                 yield root
             continue
@@ -63,4 +96,5 @@ def walk(
                 if _matches(relative, exclude) or path in seen or not path.is_file():
                     continue
                 seen.add(path)
-                yield path
+                if storable(path):
+                    yield path

@@ -74,6 +74,28 @@ class Settings(BaseSettings):
     chunk_size: int = Field(200, ge=16, description="Tokens per chunk (embedding model's tokenizer)")
     chunk_overlap: int = Field(20, ge=0)
     max_file_mb: float = Field(100.0, gt=0, description="Larger files fail with a clear reason")
+    max_unzipped_mb: float = Field(
+        256.0,
+        gt=0,
+        description="Largest size a .docx/.xlsx (a zip archive) may inflate to, all members together as "
+        "its zip directory declares them; over it (a zip bomb) it fails before anything is inflated",
+    )
+    max_table_rows: int = Field(
+        300_000,
+        ge=1,
+        description="Rows a document's tables may hold (a csv, an xlsx workbook's sheets together, a JSON "
+        "array); over it the file fails as soon as the row past the limit is read, so memory stays bounded "
+        "(rows are held until the document is stored)",
+    )
+    max_pdf_pages: int = Field(
+        5000, ge=1, description="Pages a PDF may have; over it the file fails before any page is read"
+    )
+    max_nesting: int = Field(
+        512,
+        ge=1,
+        description="Deepest nesting of a JSON or HTML document (browsers' HTML parsers stop at 512); "
+        "deeper ones fail instead of costing time quadratic in the depth",
+    )
     extractor: Literal["auto", "heuristic", "spacy", "llm", "none"] = Field(
         "auto",
         description="auto: the LLM extractor when RAG_LLM_URL is set, else offline heuristics; "
@@ -165,6 +187,13 @@ class Settings(BaseSettings):
     )
     admin_key: SecretStr = Field(SecretStr(""), description="Manages KBs and keys over HTTP; empty: no admin")
     upload_max_files: int = Field(20, ge=1, description="Files one upload request may carry")
+    upload_max_mb: float = Field(
+        200.0,
+        gt=0,
+        description="Largest request body the HTTP service reads (an upload's files together): 413 "
+        "before reading when Content-Length says more, or as soon as a body without one crosses it; "
+        "each file is also held to RAG_MAX_FILE_MB",
+    )
     upload_sync_mb: float = Field(
         1.0,
         ge=0,

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ingest.chunk import Chunker
+from ingest.loaders.base import DEFAULT_LIMITS, Limits
 from ingest.pipeline import IngestPipeline
 from rag.config import Settings
 from rag.embed import Embedder, model_info
@@ -35,6 +36,7 @@ def ingest_pipeline(
     chunk_size: int | None = None,
     chunk_overlap: int | None = None,
     max_file_bytes: int = MAX_FILE_BYTES,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> IngestPipeline:
     """An ingest pipeline over open stores, chunking with the embedder's own token counts (sizes
     from the stores' settings unless given); no extractor means no graph is built."""
@@ -44,7 +46,7 @@ def ingest_pipeline(
         settings.chunk_overlap if chunk_overlap is None else chunk_overlap,
         lengths=embedder.token_lengths,
     )
-    return IngestPipeline(stores, embedder, extractor, chunker, max_file_bytes)
+    return IngestPipeline(stores, embedder, extractor, chunker, max_file_bytes, limits=limits)
 
 
 def ingest_folders(

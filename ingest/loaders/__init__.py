@@ -1,9 +1,10 @@
 """Pick the loader for a file by its extension, after checking that the content fits the extension.
 
 `load` raises `LoaderError` for what it can tell up front (size, emptiness, content that is
-not what the extension says); problems found deeper in a file (a broken PDF page, a scan with
-no text layer) raise `LoaderError` while `sections` is consumed. Messages are one line and
-never name the file: the caller adds it.
+not what the extension says, an archive that would inflate past `Limits.max_unzipped_bytes`);
+the loaders enforce the other `Limits` as they read. Problems found deeper in a file (a broken
+PDF page, a scan with no text layer) raise `LoaderError` while `sections` is consumed.
+Messages are one line and never name the file: the caller adds it.
 
 Loader modules are imported on first use, so importing the registry does not pull in pypdf,
 python-docx or BeautifulSoup.
@@ -11,13 +12,32 @@ python-docx or BeautifulSoup.
 
 from __future__ import annotations
 
+import codecs
 import importlib
 from pathlib import Path
 
-from ingest.loaders.base import LoadedDocument, Loader, LoaderError, Section
+from ingest.loaders.archive import check_archive, describe_archive
+from ingest.loaders.base import (
+    DEFAULT_LIMITS,
+    Limits,
+    LoadedDocument,
+    Loader,
+    LoaderError,
+    Section,
+    megabytes,
+)
 from ingest.loaders.encoding import bom_encoding
 
-__all__ = ["SUPPORTED_EXTENSIONS", "LoadedDocument", "Loader", "LoaderError", "Section", "load", "loader_for"]
+__all__ = [
+    "SUPPORTED_EXTENSIONS",
+    "Limits",
+    "LoadedDocument",
+    "Loader",
+    "LoaderError",
+    "Section",
+    "load",
+    "loader_for",
+]
 
 #: extension -> (module in this package, class, what the content must look like)
 _REGISTRY: dict[str, tuple[str, str, str]] = {
@@ -55,6 +75,9 @@ _MAGIC = {
     b"7z\xbc\xaf": "7z archive",
     b"Rar!": "RAR archive",
 }
+#: Text formats that markup cannot be: an HTML page saved as `.json` is refused, not parsed as JSON.
+_NOT_MARKUP = {".json": "JSON", ".csv": "CSV", ".tsv": "TSV"}
+_MARKUP = ((b"<!doctype html", "HTML"), (b"<html", "HTML"), (b"<?xml", "XML"))
 #: C0 control bytes that never occur in text (tab, newline, form feed, carriage return, escape do).
 _CONTROL = bytes(set(range(32)) - {9, 10, 12, 13, 27})
 
@@ -69,7 +92,7 @@ def loader_for(path: Path) -> Loader:
     return getattr(importlib.import_module(f"{__name__}.{module}"), name)()
 
 
-def load(path: Path, max_bytes: int | None = None) -> LoadedDocument:
+def load(path: Path, max_bytes: int | None = None, limits: Limits = DEFAULT_LIMITS) -> LoadedDocument:
     """Open one file. `max_bytes` is the size limit (RAG_MAX_FILE_MB * 2**20); None means no limit."""
     loader = loader_for(path)
     try:
@@ -81,17 +104,22 @@ def load(path: Path, max_bytes: int | None = None) -> LoadedDocument:
     if size == 0:
         raise LoaderError("empty file")
     if max_bytes is not None and size > max_bytes:
-        limit = _megabytes(max_bytes)
+        limit = megabytes(max_bytes)
         raise LoaderError(
-            f"file is {_megabytes(size)}, over the {limit} limit; raise RAG_MAX_FILE_MB to allow it"
+            f"file is {megabytes(size)}, over the {limit} limit; raise RAG_MAX_FILE_MB to allow it"
         )
-    _check_content(_REGISTRY[path.suffix.lower()][2], path.suffix.lower(), head)
-    return loader.load(path)
+    extension = path.suffix.lower()
+    _check_content(_REGISTRY[extension][2], extension, head, path)
+    if _REGISTRY[extension][2] == "zip":
+        check_archive(path, extension, limits.max_unzipped_bytes)
+    return loader.load(path, limits)
 
 
-def _check_content(expected: str, extension: str, head: bytes) -> None:
+def _check_content(expected: str, extension: str, head: bytes, path: Path) -> None:
     """Refuse content that contradicts the extension, naming what it looks like instead."""
     found = next((kind for magic, kind in _MAGIC.items() if head.startswith(magic)), None)
+    if found and head.startswith(_ZIP):
+        found = describe_archive(path)
     check = "check the file's extension"
     if expected == "pdf" and b"%PDF-" not in head[:1024]:
         raise LoaderError(f"not a PDF (content is {found or 'something else'}); {check}")
@@ -100,6 +128,10 @@ def _check_content(expected: str, extension: str, head: bytes) -> None:
         raise LoaderError(f"not a valid {extension} file (content is {found or 'not a zip archive'}); {hint}")
     if expected == "text" and (found or _looks_binary(head)):
         raise LoaderError(f"binary content ({found or 'not text'}) in a {extension} file; {check}")
+    if extension in _NOT_MARKUP:
+        start = head.removeprefix(codecs.BOM_UTF8).lstrip()[:16].lower()
+        if markup := next((kind for magic, kind in _MARKUP if start.startswith(magic)), None):
+            raise LoaderError(f"not {_NOT_MARKUP[extension]} (content is {markup}); {check}")
 
 
 def _looks_binary(head: bytes) -> bool:
@@ -107,8 +139,3 @@ def _looks_binary(head: bytes) -> bool:
     if bom_encoding(head) in ("utf-16", "utf-32"):
         return False
     return b"\x00" in head or len(head) - len(head.translate(None, _CONTROL)) > len(head) // 100
-
-
-def _megabytes(size: int) -> str:
-    """MB as RAG_MAX_FILE_MB counts them (2**20 bytes), so the limit shows as the user set it."""
-    return f"{size / 2**20:.1f} MB" if size >= 2**17 else f"{size:,} bytes"

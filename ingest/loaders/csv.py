@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from itertools import chain, islice
 from pathlib import Path
 
-from ingest.loaders.base import LoadedDocument, LoaderError
+from ingest.loaders.base import DEFAULT_LIMITS, Limits, LoadedDocument, LoaderError
 from ingest.loaders.encoding import iter_decode
 from ingest.tables import rows_as_text, table_from_rows
 
@@ -65,14 +65,18 @@ class CsvLoader:
     mime = "text/csv"
     extensions = (".csv", ".tsv")
 
-    def load(self, path: Path) -> LoadedDocument:
+    def load(self, path: Path, limits: Limits = DEFAULT_LIMITS) -> LoadedDocument:
         with path.open("rb") as stream:
             lines = _lines(iter_decode(stream))
             head = list(islice(lines, _SNIFF_LINES))
             delimiter = sniff_delimiter(head)
             reader = csv.reader(chain(head, lines), delimiter=delimiter)
+            rows = []
             try:
-                rows = [row for row in reader if row]
+                for row in reader:
+                    if row:
+                        rows.append(row)
+                        limits.check_rows(len(rows) - 1, "the csv file")  # the first may be the header
             except csv.Error as error:
                 raise LoaderError(f"malformed csv near line {reader.line_num}: {error}") from None
         if not any(any(cell.strip() for cell in row) for row in rows):

@@ -11,7 +11,7 @@ from docx.document import Document
 from docx.table import Table
 from docx.text.paragraph import Paragraph
 
-from ingest.loaders.base import LoadedDocument, LoaderError, Section
+from ingest.loaders.base import DEFAULT_LIMITS, Limits, LoadedDocument, LoaderError, Section
 from ingest.loaders.headings import HeadedSections
 
 _HEADING_STYLE = re.compile(r"Heading (\d)")
@@ -21,7 +21,7 @@ class DocxLoader:
     mime = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
     extensions = (".docx",)
 
-    def load(self, path: Path) -> LoadedDocument:
+    def load(self, path: Path, limits: Limits = DEFAULT_LIMITS) -> LoadedDocument:
         try:
             document = docx.Document(str(path))
         except Exception as exc:  # zipfile, lxml and python-docx each raise their own kinds

@@ -6,11 +6,12 @@ The path on every line keeps a value's meaning when a chunk holds only part of t
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ingest.loaders.base import LoadedDocument, LoaderError, Section
+from ingest.loaders.base import DEFAULT_LIMITS, Limits, LoadedDocument, LoaderError, Section
 from ingest.loaders.encoding import decode
 from ingest.tables import table_from_records
 from rag.models import Table
@@ -24,20 +25,39 @@ class JsonLoader:
     mime = "application/json"
     extensions = (".json",)
 
-    def load(self, path: Path) -> LoadedDocument:
+    def load(self, path: Path, limits: Limits = DEFAULT_LIMITS) -> LoadedDocument:
         try:
             data = json.loads(decode(path.read_bytes()))
         except json.JSONDecodeError as exc:
             raise LoaderError(f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
-        except RecursionError as exc:
-            raise LoaderError("JSON nested too deeply to read") from exc
-        return LoadedDocument(mime=self.mime, sections=_iter_sections(data), tables=_tables(path.stem, data))
+        except RecursionError:
+            raise LoaderError(
+                f"JSON nested deeper than the parser reads (about {sys.getrecursionlimit():,} levels)"
+            ) from None
+        limits.check_nesting(_depth(data, limits.max_nesting), "JSON")
+        return LoadedDocument(
+            mime=self.mime, sections=_iter_sections(data), tables=_tables(path.stem, data, limits)
+        )
 
 
-def _tables(name: str, data: Any) -> list[Table]:
+def _depth(data: Any, limit: int) -> int:
+    """How deep `data` nests, counted without recursion and only up to just past `limit`: the
+    flattening below recurses once per level."""
+    deepest = 0
+    stack = [(data, 1)]
+    while stack and deepest <= limit:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, depth)
+            stack.extend((item, depth + 1) for item in (value.values() if isinstance(value, dict) else value))
+    return deepest
+
+
+def _tables(name: str, data: Any, limits: Limits) -> list[Table]:
     """A non-empty array whose items are all objects of scalar values becomes one table."""
     if not (isinstance(data, list) and data and all(_is_flat_record(item) for item in data)):
         return []
+    limits.check_rows(len(data), "the JSON array")
     return [table_from_records(name, data)]
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from ingest.loaders.base import LoadedDocument, Section
+from ingest.loaders.base import DEFAULT_LIMITS, Limits, LoadedDocument, Section
 from ingest.loaders.encoding import decode
 from ingest.loaders.headings import HeadedSections
 
@@ -29,7 +29,7 @@ class MarkdownLoader:
     mime = "text/markdown"
     extensions = (".md", ".markdown")
 
-    def load(self, path: Path) -> LoadedDocument:
+    def load(self, path: Path, limits: Limits = DEFAULT_LIMITS) -> LoadedDocument:
         text = decode(path.read_bytes())
         return LoadedDocument(mime=self.mime, sections=iter_markdown_sections(text))
 

@@ -1,7 +1,8 @@
 """PDF: one section per page, {"page": n} from 1, so answers can cite pages.
 
 Opening, decryption and the page count are checked in `load`, so those failures surface
-before any work; page text is extracted lazily while the sections are consumed.
+before any work; page text is extracted lazily while the sections are consumed. The count is the
+page tree's own `/Count`, read without visiting the pages (pypdf reads no more pages than it says).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 from pypdf import PdfReader
 from pypdf.errors import DependencyError
 
-from ingest.loaders.base import LoadedDocument, LoaderError, Section
+from ingest.loaders.base import DEFAULT_LIMITS, Limits, LoadedDocument, LoaderError, Section
 from rag.common.reasons import one_line
 
 _CORRUPT = "corrupt or unreadable PDF"
@@ -22,12 +23,17 @@ class PdfLoader:
     mime = "application/pdf"
     extensions = (".pdf",)
 
-    def load(self, path: Path) -> LoadedDocument:
+    def load(self, path: Path, limits: Limits = DEFAULT_LIMITS) -> LoadedDocument:
         try:
             reader = PdfReader(path)
             if reader.is_encrypted:
                 _decrypt(reader)
             pages = len(reader.pages)
+            if pages > limits.max_pdf_pages:
+                raise LoaderError(
+                    f"PDF of {pages:,} pages, over the {limits.max_pdf_pages:,} limit; "
+                    "raise RAG_MAX_PDF_PAGES to allow it"
+                )
             title = reader.metadata.title if reader.metadata else None
         except LoaderError:
             raise

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from ingest.loaders.base import LoadedDocument, Section
+from ingest.loaders.base import DEFAULT_LIMITS, Limits, LoadedDocument, Section
 from ingest.loaders.encoding import iter_decode
 
 #: Bytes read per step; a section holds one or two steps' worth of text.
@@ -16,7 +16,7 @@ class TextLoader:
     mime = "text/plain"
     extensions = (".txt", ".text", ".log")
 
-    def load(self, path: Path) -> LoadedDocument:
+    def load(self, path: Path, limits: Limits = DEFAULT_LIMITS) -> LoadedDocument:
         return LoadedDocument(mime=self.mime, sections=iter_text_sections(path))
 
 

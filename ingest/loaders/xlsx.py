@@ -2,8 +2,9 @@
 
 openpyxl's read-only mode streams cells and is about twice as fast as the normal mode on
 large sheets, but it does not expose merged cells; those are read here straight from each
-sheet's `<mergeCell ref="B1:C1"/>` elements (a regex over the sheet's XML), which keeps the
-streaming speed and still lets merges shape the table:
+sheet's `<mergeCell ref="B1:C1"/>` elements (a regex over the sheet's XML, streamed; the same
+pass counts the `<row>`s, so a workbook over RAG_MAX_TABLE_ROWS fails before openpyxl reads a
+row), which keeps the streaming speed and still lets merges shape the table:
 
 - a merged cell's value fills every cell of its range, so a body cell merged over three rows
   repeats on each row, and a header "Sales" merged over B1:C1 names both columns;
@@ -33,7 +34,7 @@ import openpyxl
 from openpyxl.utils.cell import range_boundaries
 from openpyxl.utils.exceptions import InvalidFileException
 
-from ingest.loaders.base import LoadedDocument, LoaderError, Section
+from ingest.loaders.base import DEFAULT_LIMITS, Limits, LoadedDocument, LoaderError, Section
 from ingest.tables import NULL_MARKERS, cell_type, infer_table, rows_as_text, to_text
 from rag.models import Table
 
@@ -41,33 +42,54 @@ _MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _REL_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
 _PACKAGE_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}Relationship"
 _MERGE_REF = re.compile(rb"<(?:\w+:)?mergeCell\s[^>]*?ref=\"([A-Z]+[0-9]+:[A-Z]+[0-9]+)\"")
+_ROW = re.compile(rb"<(?:\w+:)?row[\s>]")
 _UNREADABLE = (zipfile.BadZipFile, KeyError, ElementTree.ParseError, InvalidFileException, OSError)
 _MAX_HEADER_ROWS = 4
 _SAMPLE_ROWS = 50
+_SCAN_BYTES = 1 << 20
 
 Grid = list[list[Any]]
 Merge = tuple[int, int, int, int]  # first row, first column, last row, last column (0-based)
 
 
-def _merges_by_sheet(path: Path) -> dict[str, list[Merge]]:
-    """Each sheet's merged ranges, found through workbook.xml and its relationships."""
+def _scan_sheets(path: Path) -> dict[str, tuple[list[Merge], int]]:
+    """Each sheet's merged ranges and how many `<row>` elements it holds, found through
+    workbook.xml and its relationships."""
     with zipfile.ZipFile(path) as archive:
         workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
         rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
         targets = {rel.get("Id"): rel.get("Target", "") for rel in rels.iter(_PACKAGE_REL)}
         members = set(archive.namelist())
-        merges: dict[str, list[Merge]] = {}
+        sheets: dict[str, tuple[list[Merge], int]] = {}
         for sheet in workbook.iter(f"{_MAIN}sheet"):
             target = targets.get(sheet.get(_REL_ID), "")
             member = target.lstrip("/") if target.startswith("/") else posixpath.normpath(f"xl/{target}")
             if member not in members:
                 continue
+            refs, rows = _scan_sheet(archive, member)
             found = []
-            for ref in _MERGE_REF.findall(archive.read(member)):
+            for ref in refs:
                 first_col, first_row, last_col, last_row = range_boundaries(ref.decode())
                 found.append((first_row - 1, first_col - 1, last_row - 1, last_col - 1))
-            merges[sheet.get("name", "")] = found
-    return merges
+            sheets[sheet.get("name", "")] = (found, rows)
+    return sheets
+
+
+def _scan_sheet(archive: zipfile.ZipFile, member: str) -> tuple[list[bytes], int]:
+    """The sheet's merged ranges and its row count, read a block at a time (a million-row sheet's
+    XML is never whole in memory, and is counted in about a second, where openpyxl would take a
+    minute to reach its end). A block ends at its last `>`, so no tag is split between two."""
+    refs: list[bytes] = []
+    rows = 0
+    rest = b""
+    with archive.open(member) as stream:
+        while block := stream.read(_SCAN_BYTES):
+            block = rest + block
+            cut = block.rfind(b">") + 1
+            refs.extend(_MERGE_REF.findall(block, 0, cut))
+            rows += len(_ROW.findall(block, 0, cut))
+            rest = block[cut:][-_SCAN_BYTES:]  # text with no ">" for a whole block holds no tag
+    return refs, rows
 
 
 def _fill_merges(grid: Grid, merges: list[Merge]) -> set[int]:
@@ -174,18 +196,29 @@ class XlsxLoader:
     mime = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     extensions = (".xlsx", ".xlsm")
 
-    def load(self, path: Path) -> LoadedDocument:
+    def load(self, path: Path, limits: Limits = DEFAULT_LIMITS) -> LoadedDocument:
         tables: list[Table] = []
         sections: list[Iterator[Section]] = []
+        rows_read = 0
         try:
-            merges = _merges_by_sheet(path)
+            sheets = _scan_sheets(path)
+            # openpyxl yields a row for every gap in the numbering too, so it reads at least these
+            limits.check_rows(sum(rows for _, rows in sheets.values()) - 1, "the workbook")
             workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
             try:
                 for worksheet in workbook.worksheets:
                     worksheet.reset_dimensions()  # a wrong <dimension> would cut rows short
-                    grid = [list(row) for row in worksheet.iter_rows(values_only=True)]
+                    grid = []
+                    for row in worksheet.iter_rows(values_only=True):
+                        grid.append(list(row))
+                        # every sheet's rows are held until the document is stored: count them all,
+                        # the numbering's gaps included
+                        limits.check_rows(
+                            rows_read + len(grid) - 1, f"the workbook (at sheet {worksheet.title!r})"
+                        )
+                    rows_read += len(grid)
                     table, titles = sheet_table(
-                        path.stem, worksheet.title, grid, merges.get(worksheet.title, [])
+                        path.stem, worksheet.title, grid, sheets.get(worksheet.title, ([], 0))[0]
                     )
                     sections.append(
                         iter([Section(t, {"table": path.stem, "sheet": worksheet.title}) for t in titles])

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import json
 import random
 
 import pytest
 
 from ingest.loaders.base import LoaderError
 from ingest.loaders.encoding import SNIFF_BYTES, decode, detect_encoding, iter_decode
+from tests.builders import DATASETS
 
 pytestmark = pytest.mark.fast
 
@@ -95,3 +97,55 @@ def test_stream_of_utf8_bom_drops_the_bom() -> None:
 def test_stream_replaces_a_stray_bad_byte_instead_of_failing() -> None:
     data = ("é" * 40_000).encode() + b"\xff" + b"tail"
     assert streamed(data, block_size=1 << 16) == "é" * 40_000 + "\ufffd" + "tail"
+
+
+@pytest.mark.parametrize("byte", range(0x80, 0x100))
+def test_one_repeated_non_ascii_byte_is_not_text(byte: int) -> None:
+    # 0xD6 * 5000 read as GB18030 is "种种种…": a clean run of one character in dozens of codecs
+    with pytest.raises(LoaderError, match="binary content: a pattern of 1 byte"):
+        detect_encoding(bytes([byte]) * 5000)
+
+
+@pytest.mark.parametrize("pattern", [b"\xd6\xd0", b"\x8e\xf3\xa7", bytes(range(0xC0, 0xE0))])
+def test_a_short_repeated_byte_pattern_is_not_text(pattern: bytes) -> None:
+    with pytest.raises(LoaderError, match=f"a pattern of {len(pattern)} byte"):
+        decode(pattern * (6000 // len(pattern)))
+
+
+def test_one_character_over_half_the_text_is_not_text() -> None:
+    rng = random.Random(3)
+    # not periodic: mostly one GBK character, with a few others at random places
+    text = "".join(rng.choice("种" * 60 + CHINESE) for _ in range(3000))
+    with pytest.raises(LoaderError, match="one character is over half the text"):
+        detect_encoding(text.encode("gbk"))
+
+
+def test_control_and_undefined_characters_are_not_text() -> None:
+    rng = random.Random(0)
+    data = bytes(rng.choice([0x7C, 0x9C, 0xBA, 0xDC]) for _ in range(3000))
+    with pytest.raises(LoaderError, match="% control or undefined characters"):
+        detect_encoding(data)
+
+
+def test_chinese_with_latin_diacritics_is_read_although_the_detector_drops_it_at_first() -> None:
+    # charset-normalizer alone returns no match for this (an early chunk's Latin scores as mess)
+    text = "陈如（巴利文：Añña Kondañña，梵文：Ajñāta Kauṇḍinya）是佛教五比丘之一，居于鹿野苑。"
+    assert decode(text.encode("gb18030")) == text
+
+
+CMRC = DATASETS / "cmrc2018_trial" / "data_cmrc2018_trial.json"
+
+
+@pytest.mark.skipif(not CMRC.exists(), reason=f"needs the CMRC 2018 trial set at {CMRC}")
+def test_every_cmrc_context_in_gbk_and_gb18030_is_read_back_exactly() -> None:
+    contexts = [item["context_text"] for item in json.loads(CMRC.read_text(encoding="utf-8"))]
+    read = 0
+    for text in contexts:
+        for encoding in ("gb18030", "gbk", "utf-8"):
+            try:
+                data = text.encode(encoding)
+            except UnicodeEncodeError:  # a character GBK lacks
+                continue
+            assert decode(data) == text, (encoding, text[:40])
+            read += 1
+    assert read > 2.8 * len(contexts)  # nearly all of them encode in GBK too
