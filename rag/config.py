@@ -119,6 +119,12 @@ class Settings(BaseSettings):
     )
     sql_timeout_s: float = Field(5.0, gt=0, description="Statement timeout of a query the model wrote")
     sql_max_rows: int = Field(20, ge=1, description="Rows of a SQL result that go into the prompt")
+    sql_max_value_mb: float = Field(
+        16.0,
+        gt=0,
+        description="Longest string a query the model wrote may read or build on SQLite (the timeout "
+        "alone let a string-doubling query take 3 GB of memory); PostgreSQL is bounded by its timeout",
+    )
     sql_deadline_s: float = Field(
         120.0, gt=0, description="Deadline of the SQL retriever per question, model calls included"
     )
