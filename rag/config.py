@@ -60,6 +60,11 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=default_data_dir, description="Folder of the embedded stores")
     sql_url: str = Field("", description="sqlite:///… or postgresql+psycopg://…; empty: SQLite in data_dir")
+    sql_reader_url: str = Field(
+        "",
+        description="postgresql+psycopg://reader:…@host/db: the SQL retriever's queries run as this "
+        "SELECT-only role of the same database (`rag kb grant-reader` creates it); empty: RAG_SQL_URL's role",
+    )
     vector_url: str = Field("", description="A folder (embedded Qdrant) or http(s)://… (Qdrant server)")
     vector_api_key: SecretStr = Field(SecretStr(""), description="Qdrant server API key")
     graph_url: str = Field("", description="A folder (embedded LadybugDB) or bolt:// / neo4j://…")

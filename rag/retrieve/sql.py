@@ -200,7 +200,7 @@ class SqlRetriever(Retriever):
         query = real_names(query, dialect, names)
         safe = check_sql(query, dialect, {table.name for table in catalogue}, max_rows=self.max_rows)
         columns, rows = run_guarded(
-            self.sql.engine,
+            self.sql.reader_engine,
             safe,
             timeout_s=self.timeout_s,
             max_rows=self.max_rows,
