@@ -26,6 +26,7 @@ from sqlglot import exp
 
 from rag.common.chat import ChatModel
 from rag.common.filters import parse
+from rag.common.markup import defuse
 from rag.models import Hit, TableResult
 from rag.retrieve.base import Evidence, Retriever
 from rag.retrieve.sql_exec import MAX_VALUE_BYTES, QueryFailed, run_guarded
@@ -116,7 +117,8 @@ def describe(tables: Iterable[CatalogueTable]) -> str:
             for row in table.sample_rows[:SAMPLE_ROWS]
         ]
         blocks.append("\n".join(lines))
-    return "\n\n".join(blocks)
+    # the rows are a document's: no chat-template marker of theirs reaches the tokenizer
+    return defuse("\n\n".join(blocks))
 
 
 def extract_sql(reply: str) -> str:
