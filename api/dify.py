@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import AuthError, Principal, authenticate
 from api.services import Services, services
+from rag.common.markup import quoted
 from rag.retrieve.fuse import relevance
 
 #: the retrievers behind Dify's retrieval: no language model, so a Dify query costs milliseconds
@@ -234,6 +235,11 @@ async def retrieval(
         if score < setting.score_threshold:
             continue
         records.append(
-            {"content": hit.text, "score": score, "title": Path(hit.source).name, "metadata": metadata}
+            {
+                "content": quoted(hit.text),
+                "score": score,
+                "title": Path(hit.source).name,
+                "metadata": metadata,
+            }
         )
     return {"records": records[: setting.top_k]}

@@ -32,6 +32,7 @@ from api.errors import ApiError, error_body
 from api.services import Services, services
 from rag.answer.responses import answer_json, shown_citations
 from rag.common.chat import ModelError
+from rag.common.markup import neutralise
 from rag.models import Answer, Turn
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -124,7 +125,8 @@ def sources_text(answer: Answer) -> str:
     shown = shown_citations(answer)
     if not shown:
         return ""
-    lines = [f"[{c.n}] {c.sql or Path(c.source).name}" for c in shown]
+    # the SQL is the model's own writing: its string literals get no URL shown
+    lines = [f"[{c.n}] {neutralise(c.sql) if c.sql else Path(c.source).name}" for c in shown]
     return SOURCES_HEADING + "\n".join(lines)
 
 

@@ -60,6 +60,11 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=default_data_dir, description="Folder of the embedded stores")
     sql_url: str = Field("", description="sqlite:///… or postgresql+psycopg://…; empty: SQLite in data_dir")
+    sql_reader_url: str = Field(
+        "",
+        description="postgresql+psycopg://reader:…@host/db: the SQL retriever's queries run as this "
+        "SELECT-only role of the same database (`rag kb grant-reader` creates it); empty: RAG_SQL_URL's role",
+    )
     vector_url: str = Field("", description="A folder (embedded Qdrant) or http(s)://… (Qdrant server)")
     vector_api_key: SecretStr = Field(SecretStr(""), description="Qdrant server API key")
     graph_url: str = Field("", description="A folder (embedded LadybugDB) or bolt:// / neo4j://…")
@@ -141,6 +146,12 @@ class Settings(BaseSettings):
     )
     sql_timeout_s: float = Field(5.0, gt=0, description="Statement timeout of a query the model wrote")
     sql_max_rows: int = Field(20, ge=1, description="Rows of a SQL result that go into the prompt")
+    sql_max_value_mb: float = Field(
+        16.0,
+        gt=0,
+        description="Longest string a query the model wrote may read or build on SQLite (the timeout "
+        "alone let a string-doubling query take 3 GB of memory); PostgreSQL is bounded by its timeout",
+    )
     sql_deadline_s: float = Field(
         120.0, gt=0, description="Deadline of the SQL retriever per question, model calls included"
     )

@@ -5,13 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import httpx
+import sqlalchemy as sa
 
+from rag.common.reasons import one_line
 from rag.config import Settings, mask_url
 from rag.embed import EmbeddingModelError, model_info
 from rag.generate.quirks import SERVER_BY_OWNER
 from rag.serving.probe import list_models
 from rag.stores.errors import StoreUnavailable
 from rag.stores.lock import StoreLocked
+from rag.stores.sql import SqlStore
+from rag.stores.sql.reader import ReaderRoleError, reader_login, reader_report
 
 
 @dataclass(slots=True)
@@ -19,6 +23,8 @@ class Check:
     name: str
     ok: bool
     detail: str
+    #: works, but less safely than it could (does not fail `rag doctor`)
+    warn: bool = False
 
 
 def _check_embedding(settings: Settings) -> Check:
@@ -45,7 +51,50 @@ def _check_stores(settings: Settings) -> list[Check]:
                 checks.append(Check(f"{name} store", True, store.description))
             except StoreUnavailable as exc:
                 checks.append(Check(f"{name} store", False, str(exc)))
+        checks.append(check_sql_reader(settings, stores.sql))
     return checks
+
+
+def check_sql_reader(settings: Settings, sql: SqlStore) -> Check:
+    """As whom the SQL retriever's queries run, and whether that role could do more than read the
+    KBs' tables: the guard and the read-only transaction are the first lines; a SELECT-only role
+    (RAG_SQL_READER_URL) is the last, and its absence is worth a warning."""
+    name = "sql retriever role"
+    if sql.dialect != "postgresql":
+        return Check(
+            name,
+            True,
+            "SQLite: a query the model writes runs behind the guard on a query_only connection with a "
+            "deadline and a value-length ceiling; separate roles need PostgreSQL (RAG_SQL_READER_URL)",
+        )
+    try:
+        if settings.sql_reader_url:
+            reader_login(settings.resolved_sql_url, settings.sql_reader_url)
+        report = reader_report(sql.reader_engine)
+    except ReaderRoleError as exc:
+        return Check(name, False, str(exc))
+    except sa.exc.SQLAlchemyError as exc:
+        return Check(name, False, f"RAG_SQL_READER_URL cannot connect: {one_line(exc, driver=True)}")
+    if report.unreadable_kb_schemas:
+        schemas = ", ".join(report.unreadable_kb_schemas)
+        return Check(name, False, f"{report.role} cannot read KB schemas {schemas}: run rag kb grant-reader")
+    problems = report.problems()
+    if not problems:
+        return Check(
+            name, True, f"queries the model writes run as {report.role}, which may only read KB tables"
+        )
+    fix = (
+        "revoke them, or name a new role in RAG_SQL_READER_URL and run rag kb grant-reader"
+        if settings.sql_reader_url
+        else "set RAG_SQL_READER_URL to a SELECT-only role (rag kb grant-reader creates it)"
+    )
+    can = "can write" if report.can_write else "can read more than KB tables"
+    return Check(
+        name,
+        True,
+        f"queries the model writes run as {report.role}, which {can}: {'; '.join(problems)}; {fix}",
+        warn=True,
+    )
 
 
 def _check_extractor(settings: Settings) -> Check | None:

@@ -3,6 +3,10 @@
 Debian keeps `initdb`/`pg_ctl` under /usr/lib/postgresql/<version>/bin, off the PATH, so they
 are looked up there. PostgreSQL refuses to run as root; as root the server runs as the
 `postgres` system user (created by the Debian package) through `runuser`.
+
+The server asks for a password (SCRAM), a new random one each session, as a real deployment
+does: so a role's password is really checked (the SQL reader role's tests), and the suite has
+a real secret whose absence from every log it can check (`tests/secrets_in_logs.py`).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import glob
 import os
 import pwd
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -52,11 +57,18 @@ def running_postgres() -> Iterator[str]:
         user = pwd.getpwnam("postgres")
         os.chown(root, user.pw_uid, user.pw_gid)
     port = free_port()
+    password = secrets.token_urlsafe(18)
+    password_file = root / "password"
+    password_file.write_text(password)
+    if os.geteuid() == 0:
+        os.chown(password_file, user.pw_uid, user.pw_gid)
     run = dict(check=True, capture_output=True, text=True)
+    initdb = [str(bin_dir / "initdb"), "-D", str(data), "-U", "rag", "-E", "UTF8"]
     subprocess.run(
-        _as_server_user([str(bin_dir / "initdb"), "-D", str(data), "-U", "rag", "-A", "trust", "-E", "UTF8"]),
+        _as_server_user([*initdb, "-A", "scram-sha-256", f"--pwfile={password_file}"]),
         **run,
     )
+    password_file.unlink()
     options = f"-p {port} -c listen_addresses=127.0.0.1 -k {root} -c fsync=off -c full_page_writes=off"
     subprocess.run(
         _as_server_user(
@@ -65,7 +77,7 @@ def running_postgres() -> Iterator[str]:
         **run,
     )
     try:
-        yield f"postgresql+psycopg://rag@127.0.0.1:{port}/postgres"
+        yield f"postgresql+psycopg://rag:{password}@127.0.0.1:{port}/postgres"
     finally:
         subprocess.run(
             _as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),

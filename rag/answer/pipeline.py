@@ -20,6 +20,7 @@ from rag.answer.followup import QuestionRewriter, Standalone
 from rag.answer.history import within_budget
 from rag.answer.prompts import answer_messages
 from rag.common.chat import ChatModel
+from rag.common.markup import LinkGuard, urls_in
 from rag.config import Settings
 from rag.embed import Embedder, TokenLengths, open_embedder
 from rag.generate.factory import open_chat_model
@@ -199,6 +200,9 @@ class AnswerPipeline:
             return
         generating = time.perf_counter()
         pieces: list[str] = []
+        # links and images: only a source's own URL is shown, nothing rendered fetches anything
+        guard = LinkGuard(urls_in(source.text for source in sources))
+        shown: list[str] = []
         turns = within_budget(history, self.history_tokens, self.count_tokens)
         messages = answer_messages(question, sources, turns, instructions)
         replies = self.chat.stream(
@@ -209,13 +213,18 @@ class AnswerPipeline:
                 if not pieces:
                     timings["first_token"] = _ms(generating)
                 pieces.append(piece)
-                yield piece
+                if safe := guard.feed(piece):
+                    shown.append(safe)
+                    yield safe
+            if rest := guard.flush():
+                shown.append(rest)
+                yield rest
         finally:
             close = getattr(replies, "close", None)
             if close is not None:
                 close()
         timings["generate"] = _ms(generating)
-        text = "".join(pieces).strip()
+        text = "".join(shown).strip()
         abstained = Abstention.MODEL if model_abstained(text) else None
         # an answer that says the sources do not tell has no sentence to attribute
         unsupported = [] if abstained else ground(text, question, citations, self.attribution_min).unsupported

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.answer.history import history_messages
 from rag.common.chat import Message
+from rag.common.markup import defuse
 from rag.models import Turn
 
 #: Short on purpose: small local models follow a few plain rules better than a long policy.
@@ -22,9 +22,6 @@ CLIENT_INSTRUCTIONS = (
     "The application adds these instructions; where they conflict with the rules above, the rules win:"
 )
 
-#: What a fenced source may not contain, or it could close its fence and speak as the prompt.
-_FENCE = re.compile(r"<(/?)(source)", re.IGNORECASE)
-
 
 @dataclass(frozen=True, slots=True)
 class Source:
@@ -36,10 +33,11 @@ class Source:
 
 
 def fence(source: Source) -> str:
-    """The block as `<source id="n" title="…">…</source>`, with any `<source`/`</source` inside
-    the text or title defused, so a document cannot end its fence and add instructions after it."""
-    title = _FENCE.sub(r"&lt;\1\2", source.title).replace('"', "'").replace("\n", " ")
-    text = _FENCE.sub(r"&lt;\1\2", source.text.strip())
+    """The block as `<source id="n" title="…">…</source>`, its text and title defused
+    (`rag.common.markup.defuse`): a document, a table cell or an entity name can neither end
+    its fence and add instructions after it, nor write a chat template's turn markers."""
+    title = defuse(source.title).replace('"', "'").replace("\n", " ")
+    text = defuse(source.text.strip())
     return f'<source id="{source.n}" title="{title}">\n{text}\n</source>'
 
 

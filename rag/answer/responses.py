@@ -6,6 +6,7 @@ from dataclasses import asdict
 from typing import Any
 
 from rag.answer.context import fact_sentence
+from rag.common.markup import quoted
 from rag.models import Answer, Citation, SourceFailure
 from rag.retrieve.fused import Retrieval
 
@@ -26,7 +27,7 @@ def retrieval_json(
             "chunk_id": item.hit.chunk_id,
             "document_id": item.hit.document_id,
             "source": item.hit.source,
-            "text": item.hit.text,
+            "text": quoted(item.hit.text),
             "retrievers": {
                 name: {"rank": item.ranks[name], "score": item.scores[name]} for name in item.ranks
             },
@@ -40,7 +41,7 @@ def retrieval_json(
         "kb": kb,
         "hits": hits,
         "facts": [
-            {"fact": fact_sentence(fact), "chunk_id": fact.chunk_id, "hops": fact.hops}
+            {"fact": quoted(fact_sentence(fact)), "chunk_id": fact.chunk_id, "hops": fact.hops}
             for fact in found.facts
         ],
         "tables": [
@@ -69,7 +70,7 @@ def answer_json(answer: Answer) -> dict[str, Any]:
         "retrieval_question": answer.retrieval_question or answer.question,
         "kb": answer.kb,
         "answer": answer.answer,
-        "citations": [asdict(c) for c in cited],
+        "citations": [{**asdict(c), "text": quoted(c.text)} for c in cited],
         "unsupported": answer.unsupported,
         "abstained": answer.abstained.value if answer.abstained else None,
         "sources_failed": failures_json(answer.sources_failed),

@@ -1,4 +1,4 @@
-"""`rag kb create|list|delete` and `rag docs list|delete`: knowledge bases and their documents."""
+"""`rag kb create|list|delete|grant-reader` and `rag docs list|delete`: KBs and their documents."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from rag.cli.render import Columns, show_rows
-from rag.cli.support import JsonOption, KbOption, configured_stores, fail, out, with_stores
+from rag.cli.support import JsonOption, KbOption, configured_stores, fail, load_settings, out, with_stores
 
 kb_app = typer.Typer(help="Create, list and delete knowledge bases.", no_args_is_help=True)
 docs_app = typer.Typer(help="List and delete documents.", no_args_is_help=True)
@@ -48,6 +48,35 @@ def kb_delete(
             raise fail(f"no knowledge base named {name!r}")
         stores.delete_kb(name)
     out.print(f"deleted {name!r}")
+
+
+@kb_app.command("grant-reader")
+def kb_grant_reader() -> None:
+    """Create RAG_SQL_READER_URL's role (PostgreSQL): it may read every KB's tables, now and to come,
+    and nothing else; the SQL retriever's queries then run as it."""
+    from rag.stores.errors import StoreUnavailable
+    from rag.stores.sql import SqlStore
+    from rag.stores.sql.reader import ReaderRoleError, grant_reader, reader_login
+
+    settings = load_settings()
+    if not settings.sql_reader_url:
+        raise fail(
+            "set RAG_SQL_READER_URL to postgresql+psycopg://reader:PASSWORD@host/db (RAG_SQL_URL's database)"
+        )
+    try:
+        role, password = reader_login(settings.resolved_sql_url, settings.sql_reader_url)
+        sql = SqlStore(settings.resolved_sql_url, timeout=settings.store_timeout_s)
+    except (ReaderRoleError, StoreUnavailable) as exc:
+        raise fail(str(exc)) from None
+    try:
+        schemas = grant_reader(sql.engine, role, password)
+    except ReaderRoleError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        sql.close()
+    out.print(
+        f"{role} may read the tables of {len(schemas)} KB schemas and of every KB to come; nothing else"
+    )
 
 
 @docs_app.command("delete")

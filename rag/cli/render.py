@@ -210,7 +210,9 @@ def print_checks(checks: list[Check]) -> None:
     for column in ("check", "status", "detail"):
         table.add_column(column)
     for check in checks:
-        mark = "[green]ok[/]" if check.ok else "[red]FAIL[/]"
+        mark = (
+            "[yellow]warn[/]" if check.ok and check.warn else "[green]ok[/]" if check.ok else "[red]FAIL[/]"
+        )
         table.add_row(check.name, mark, escape(check.detail))
     out.print(table)
 

@@ -41,7 +41,7 @@ def doctor(as_json: JsonOption = False) -> None:
 
     checks = run_checks(load_settings())
     if as_json:
-        print_json([{"check": c.name, "ok": c.ok, "detail": c.detail} for c in checks])
+        print_json([{"check": c.name, "ok": c.ok, "warn": c.warn, "detail": c.detail} for c in checks])
     else:
         print_checks(checks)
     if not all(check.ok for check in checks):

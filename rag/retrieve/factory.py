@@ -44,7 +44,11 @@ def open_retrievers(
             settings = stores.settings
             built.append(
                 SqlRetriever(
-                    stores.sql, chat, timeout_s=settings.sql_timeout_s, max_rows=settings.sql_max_rows
+                    stores.sql,
+                    chat,
+                    timeout_s=settings.sql_timeout_s,
+                    max_rows=settings.sql_max_rows,
+                    max_value_bytes=round(settings.sql_max_value_mb * 1024 * 1024),
                 )
             )
     return built

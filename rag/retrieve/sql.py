@@ -26,9 +26,10 @@ from sqlglot import exp
 
 from rag.common.chat import ChatModel
 from rag.common.filters import parse
+from rag.common.markup import defuse
 from rag.models import Hit, TableResult
 from rag.retrieve.base import Evidence, Retriever
-from rag.retrieve.sql_exec import QueryFailed, run_guarded
+from rag.retrieve.sql_exec import MAX_VALUE_BYTES, QueryFailed, run_guarded
 from rag.retrieve.sql_guard import UnsafeSQL, check_sql, fold, is_cte_reference
 from rag.retrieve.sql_prompts import declines, sql_messages, sql_repair
 from rag.retrieve.sql_route import route
@@ -116,7 +117,8 @@ def describe(tables: Iterable[CatalogueTable]) -> str:
             for row in table.sample_rows[:SAMPLE_ROWS]
         ]
         blocks.append("\n".join(lines))
-    return "\n\n".join(blocks)
+    # the rows are a document's: no chat-template marker of theirs reaches the tokenizer
+    return defuse("\n\n".join(blocks))
 
 
 def extract_sql(reply: str) -> str:
@@ -138,12 +140,21 @@ class SqlRetriever(Retriever):
 
     name = "sql"
 
-    def __init__(self, sql: SqlStore, chat: ChatModel, *, timeout_s: float = 5.0, max_rows: int = 20) -> None:
+    def __init__(
+        self,
+        sql: SqlStore,
+        chat: ChatModel,
+        *,
+        timeout_s: float = 5.0,
+        max_rows: int = 20,
+        max_value_bytes: int = MAX_VALUE_BYTES,
+    ) -> None:
         self.sql = sql
         self.chat = chat
         #: statement timeout of the query itself; the model's time is bounded by its own client
         self.timeout_s = timeout_s
         self.max_rows = max_rows
+        self.max_value_bytes = max_value_bytes
 
     def retrieve(
         self, question: str, kb: str, top_k: int, filters: dict[str, Any] | None = None
@@ -190,7 +201,13 @@ class SqlRetriever(Retriever):
     ) -> TableResult:
         query = real_names(query, dialect, names)
         safe = check_sql(query, dialect, {table.name for table in catalogue}, max_rows=self.max_rows)
-        columns, rows = run_guarded(self.sql.engine, safe, timeout_s=self.timeout_s, max_rows=self.max_rows)
+        columns, rows = run_guarded(
+            self.sql.reader_engine,
+            safe,
+            timeout_s=self.timeout_s,
+            max_rows=self.max_rows,
+            max_value_bytes=self.max_value_bytes,
+        )
         tree = sqlglot.parse_one(safe, read=dialect)
         named = {".".join(part.name.lower() for part in t.parts) for t in tree.find_all(exp.Table)}
         read = [table for table in catalogue if table.name in named]

@@ -4,11 +4,16 @@
 defence behind it, so a query that slips past the guard still cannot change data or hold
 the store: PostgreSQL runs it in a `READ ONLY` transaction with a `statement_timeout`;
 SQLite, which has neither, runs it on a connection switched to `query_only` with a progress
-handler that aborts past the deadline. The transaction always ends in a rollback.
+handler that aborts past the deadline, and with a ceiling on the length of any string or blob:
+the progress handler runs between virtual-machine steps, and one step of a recursive CTE that
+doubles a string (`s || s`) copies gigabytes in the server's own process before the next check
+(measured: 19 s and 3.1 GB of resident memory past a 1 s deadline without the ceiling).
+The transaction always ends in a rollback.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -19,6 +24,9 @@ from rag.common.reasons import one_line
 
 #: SQLite virtual-machine steps between deadline checks: ~1 ms of work, negligible overhead.
 _PROGRESS_STEPS = 10_000
+#: Longest string or blob a query may read or build on SQLite, unless the caller says otherwise:
+#: far above any cell an ingested table holds, far below what hurts the process.
+MAX_VALUE_BYTES = 16 * 1024 * 1024
 #: PostgreSQL's SQLSTATE for a statement cancelled by `statement_timeout`.
 _QUERY_CANCELED = "57014"
 #: Longest cell of a prompt table: long texts belong to chunks, not to a result table.
@@ -37,9 +45,13 @@ class QueryTimeout(QueryFailed):
 Rows = list[tuple[Any, ...]]
 
 
-def run_guarded(engine: Engine, sql: str, *, timeout_s: float, max_rows: int) -> tuple[list[str], Rows]:
+def run_guarded(
+    engine: Engine, sql: str, *, timeout_s: float, max_rows: int, max_value_bytes: int = MAX_VALUE_BYTES
+) -> tuple[list[str], Rows]:
     """Column names and at most `max_rows` rows of `sql`, run read-only within `timeout_s`.
 
+    On SQLite no string or blob may exceed `max_value_bytes` (PostgreSQL, in its own process,
+    is bounded by its statement timeout and its 1 GB value limit).
     `sql` should come from `check_sql`; this function does not parse it. It goes to the
     driver's cursor without parameters, so neither SQLAlchemy nor psycopg reads `%` or `:name`
     in it as a placeholder. Raises `QueryTimeout` past the deadline and `QueryFailed` for any
@@ -47,18 +59,26 @@ def run_guarded(engine: Engine, sql: str, *, timeout_s: float, max_rows: int) ->
     """
     with engine.connect() as conn:
         if conn.dialect.name == "sqlite":
-            return _run_sqlite(conn, sql, timeout_s, max_rows)
+            return _run_sqlite(conn, sql, timeout_s, max_rows, max_value_bytes)
         return _run_postgres(conn, sql, timeout_s, max_rows)
 
 
 def _run_postgres(conn: Connection, sql: str, timeout_s: float, max_rows: int) -> tuple[list[str], Rows]:
-    """Both settings are transaction-scoped: the pool's rollback when `engine.connect()` ends
+    """The settings are transaction-scoped: the pool's rollback when `engine.connect()` ends
     hands the connection back without them. Outside a transaction (an engine in AUTOCOMMIT)
-    they would be silently ignored, so the query is not run unless they took."""
+    they would be silently ignored, so the query is not run unless they took.
+
+    The server must read the query as the guard did: with `standard_conforming_strings` off (a
+    server or database setting) `'x\\'` would not end at its second quote, and text the guard
+    read as a string literal would run as SQL (`' UNION SELECT … FROM kb_other.secrets --'`
+    did, before this was pinned). The search path is pinned to the catalogue, so the allowed
+    functions are the built-in ones, whatever schema a deployment puts first."""
     with conn.connection.driver_connection.cursor() as cursor:
         try:
             cursor.execute("SET TRANSACTION READ ONLY")
             cursor.execute(f"SET LOCAL statement_timeout = {max(1, round(timeout_s * 1000))}")
+            cursor.execute("SET LOCAL standard_conforming_strings = on")
+            cursor.execute("SET LOCAL search_path = pg_catalog, pg_temp")
             cursor.execute("SHOW transaction_read_only")
             if cursor.fetchone()[0] != "on":
                 raise QueryFailed("no read-only transaction (is the engine in AUTOCOMMIT mode?)")
@@ -67,9 +87,11 @@ def _run_postgres(conn: Connection, sql: str, timeout_s: float, max_rows: int) -
             raise _failure(exc, getattr(exc, "sqlstate", None) == _QUERY_CANCELED) from None
 
 
-def _run_sqlite(conn: Connection, sql: str, timeout_s: float, max_rows: int) -> tuple[list[str], Rows]:
-    """`query_only` and the progress handler belong to the connection, not to a transaction:
-    both are undone before the connection goes back to the pool, and a connection that cannot
+def _run_sqlite(
+    conn: Connection, sql: str, timeout_s: float, max_rows: int, max_value_bytes: int
+) -> tuple[list[str], Rows]:
+    """`query_only`, the progress handler and the length limit belong to the connection, not to
+    a transaction: all are undone before the connection goes back to the pool, and a connection that cannot
     be undone is thrown away rather than handed to a writer."""
     raw = conn.connection.driver_connection
     deadline = time.monotonic() + timeout_s
@@ -82,6 +104,7 @@ def _run_sqlite(conn: Connection, sql: str, timeout_s: float, max_rows: int) -> 
 
     raw.execute("PRAGMA query_only = ON")
     raw.set_progress_handler(abort_past_deadline, _PROGRESS_STEPS)
+    length_limit = raw.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, max_value_bytes)
     cursor = raw.cursor()
     try:
         return _fetch(cursor, sql, max_rows)
@@ -91,6 +114,7 @@ def _run_sqlite(conn: Connection, sql: str, timeout_s: float, max_rows: int) -> 
         cursor.close()
         try:
             raw.set_progress_handler(None, 0)
+            raw.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, length_limit)
             raw.execute("PRAGMA query_only = OFF")
         except Exception:
             conn.invalidate()

@@ -141,13 +141,17 @@ def _parse_one(sql: str, dialect: str) -> exp.Expression:
         raise UnsafeSQL(f"expected exactly one SQL statement, got {len(statements)}")
     statement = statements[0]
     if not isinstance(statement, exp.Select | exp.SetOperation):
-        raise UnsafeSQL(f"only a SELECT query is allowed, not {_statement_kind(statement)}")
+        raise UnsafeSQL(f"only a SELECT query is allowed, not {_statement_kind(statement, sql, dialect)}")
     return statement
 
 
-def _statement_kind(statement: exp.Expression) -> str:
-    if isinstance(statement, exp.Command):  # what sqlglot could not parse: EXPLAIN, CALL, DO…
-        return str(statement.this).upper()
+def _statement_kind(statement: exp.Expression, sql: str, dialect: str) -> str:
+    """The statement's first keyword, as the user wrote it: sqlglot reads a bare `CHECKPOINT` as
+    a column and `LISTEN x` as an alias, whose node names would make a puzzling reason. After a
+    leading WITH, the statement's own kind (`WITH … DELETE` is a DELETE)."""
+    first = sqlglot.tokenize(sql, read=dialect)[0].text.upper()
+    if first != "WITH":
+        return first
     return {"truncatetable": "TRUNCATE"}.get(statement.key, statement.key.upper())
 
 
@@ -163,16 +167,22 @@ def _check_tree(statement: exp.Expression, dialect: str, allowed: set[tuple[str,
             if node.name.lower() not in _ANONYMOUS_FUNCTIONS:
                 raise UnsafeSQL(f"function {node.name.lower()} is not allowed")
         elif kind not in _CLAUSES and kind not in _FUNCTIONS:
-            raise UnsafeSQL(_refusal(node))
+            raise UnsafeSQL(_refusal(node, dialect))
 
 
-def _refusal(node: exp.Expression) -> str:
+def _function_name(node: exp.Func, dialect: str) -> str:
+    """The function's name as the dialect spells it (`lpad`, `version`), not sqlglot's class
+    name for it (`pad`, `current_version`)."""
+    return node.sql(dialect).split("(", 1)[0].strip().lower()
+
+
+def _refusal(node: exp.Expression, dialect: str) -> str:
     if type(node) in _REASONS:
         return _REASONS[type(node)]
     if isinstance(node, exp.DML | exp.DDL):
         return f"{node.key.upper()} is not allowed inside a query"
     if isinstance(node, exp.Func):
-        return f"function {node.sql_name().lower()} is not allowed"
+        return f"function {_function_name(node, dialect)} is not allowed"
     return f"SQL construct {node.key.upper()} is not supported"
 
 

@@ -92,7 +92,9 @@ def open_stores(settings: Settings, embedding: EmbeddingModelInfo) -> Stores:
         lock.acquire()
     opened: list[object] = []
     try:
-        sql = SqlStore(settings.resolved_sql_url, timeout=settings.store_timeout_s)
+        sql = SqlStore(
+            settings.resolved_sql_url, timeout=settings.store_timeout_s, reader_url=settings.sql_reader_url
+        )
         opened.append(sql)
         vector = open_vector_store(
             settings.resolved_vector_url,

@@ -180,6 +180,8 @@ def write_table(conn: Connection, kb: str, table_name: str, table: Table) -> str
         conn.execute(sa.schema.CreateSchema(sql_table.schema, if_not_exists=True))
     sql_table.drop(conn, checkfirst=True)
     sql_table.create(conn)
+    if sql_table.schema:
+        _grant_to_schema_users(conn, sql_table)
     if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
         _copy_rows(conn, sql_table, table.rows)
     else:
@@ -187,6 +189,26 @@ def write_table(conn: Connection, kb: str, table_name: str, table: Table) -> str
         for batch in _row_batches(names, table.rows):
             conn.execute(sql_table.insert(), batch)
     return _qualified(sql_table)
+
+
+_SCHEMA_USERS = sa.text(
+    "SELECT r.rolname FROM pg_namespace AS n CROSS JOIN LATERAL aclexplode(n.nspacl) AS a "
+    "JOIN pg_roles AS r ON r.oid = a.grantee "
+    "WHERE n.nspname = :schema AND a.privilege_type = 'USAGE' AND a.grantee <> n.nspowner"
+)
+
+
+def _grant_to_schema_users(conn: Connection, sql_table: sa.Table) -> None:
+    """Who may use a KB's schema may read its tables: SELECT on the table just created to every
+    role holding USAGE on its schema (the SQL reader role of `rag.stores.sql.reader`, which a
+    default privilege gives USAGE on each new schema); nothing where no reader was set up."""
+    preparer = conn.dialect.identifier_preparer
+    for role in conn.scalars(_SCHEMA_USERS, {"schema": sql_table.schema}):
+        conn.execute(
+            sa.text(
+                f"GRANT SELECT ON {preparer.format_table(sql_table)} TO {preparer.quote_identifier(role)}"
+            )
+        )
 
 
 def _copy_rows(conn: Connection, sql_table: sa.Table, rows: list[list[Any]]) -> None:

@@ -29,11 +29,18 @@ from rag.stores.sql.stats import kb_stats
 class SqlStore(Ledger):
     """Ledger, chunks, keyword index and table catalogue on SQLite or PostgreSQL."""
 
-    def __init__(self, url: str, timeout: float = 10.0) -> None:
+    def __init__(self, url: str, timeout: float = 10.0, reader_url: str = "") -> None:
         self.url = url
         self.description = f"relational store {mask_url(url)}"
         super().__init__(create_engine(url, timeout))
         self.dialect = self.engine.dialect.name
+        if reader_url and self.dialect != "postgresql":
+            self.engine.dispose()
+            raise ValueError("RAG_SQL_READER_URL needs RAG_SQL_URL on PostgreSQL (SQLite has no roles)")
+        #: where queries a model wrote run: the SELECT-only role of `reader_url` (see `reader.py`),
+        #: else the store's own engine. Not connected here: a reader that cannot log in fails the
+        #: SQL retriever (and `rag doctor`), not every store.
+        self.reader_engine = create_engine(reader_url, timeout) if reader_url else self.engine
         self.health()
         migrate(self.engine)
 
@@ -42,6 +49,8 @@ class SqlStore(Ledger):
         check_reachable(self.engine, self.description)
 
     def close(self) -> None:
+        if self.reader_engine is not self.engine:
+            self.reader_engine.dispose()
         self.engine.dispose()
 
     def analyze(self) -> None:

@@ -24,6 +24,7 @@ from rag.retrieve.sql_exec import QueryFailed, QueryTimeout, rows_as_markdown, r
 from rag.retrieve.sql_guard import UnsafeSQL, check_sql
 from rag.stores.sql.kb_tables import drop_kb_namespace, write_table
 from tests.postgres import create_database, drop_database
+from tests.rag.retrieve.sql_attacks import ATTACKS, Attack, attack_id
 
 TIMEOUT_S = 0.5
 #: Generous: the cancelled queries would run for hours; this only has to beat "never".
@@ -197,6 +198,66 @@ def test_a_slow_query_is_cancelled_by_the_timeout(store: Store) -> None:
     with store.engine.connect() as conn:
         pairs = f"SELECT count(*) FROM {store.numbers} AS a, {store.numbers} AS b"
         assert conn.execute(sa.text(pairs)).scalar_one() == 90_000
+
+
+#: The corpus's deadline, and how long past it a cancelled attack may take to come back: the
+#: cancellation itself, on a loaded two-core machine (measured: ~0.05 s past on both backends).
+CORPUS_TIMEOUT_S = 1.0
+CORPUS_BOUND_S = CORPUS_TIMEOUT_S + 4.0
+_BACKEND = {"postgres": "postgresql", "sqlite": "sqlite"}
+
+
+@pytest.mark.parametrize(
+    ("store", "attack"),
+    [(_BACKEND[a.dialect], a) for a in ATTACKS if a.stopped_by in ("timeout", "limit")],
+    ids=lambda value: attack_id(value) if isinstance(value, Attack) else None,
+    indirect=["store"],
+)
+def test_attacks_past_the_guard_are_stopped_within_a_bound(store: Store, attack: Attack) -> None:
+    """The corpus's queries the guard passes (an unbounded recursion, a join of billions of rows, a
+    string that doubles each step) end with a clear error soon after the deadline, and the store
+    still answers."""
+    sql = store.check(attack.sql.format(orders=store.orders, numbers=store.numbers, secrets=store.secrets))
+    started = time.monotonic()
+    with pytest.raises(QueryFailed) as info:
+        run_guarded(store.engine, sql, timeout_s=CORPUS_TIMEOUT_S, max_rows=10)
+    elapsed = time.monotonic() - started
+    if attack.stopped_by == "timeout":
+        assert isinstance(info.value, QueryTimeout)
+        assert str(info.value) == "the query ran past its time limit and was cancelled"
+        assert elapsed >= CORPUS_TIMEOUT_S * 0.9
+    else:
+        assert str(info.value) == "string or blob too big"
+    assert elapsed < CORPUS_BOUND_S, f"{attack.name} ran {elapsed:.1f} s"
+    assert store.count_orders() == 4
+
+
+def test_a_string_literal_cannot_turn_into_sql_on_a_non_standard_server(postgres_url: str) -> None:
+    """With `standard_conforming_strings` off, PostgreSQL reads `'x\\'` as a string that goes on
+    past its second quote: what the guard read as two string literals would run as a UNION
+    over another KB's table. run_guarded pins the setting for its transaction, so the server
+    reads the query as the guard did."""
+    url = create_database(postgres_url, "sql_exec_scs")
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            orders_table = write_table(conn, "sales", "orders", orders())
+            secrets_table = write_table(conn, "other", "secrets", secrets())
+            conn.execute(
+                sa.text(f'ALTER DATABASE "{url.rsplit("/", 1)[1]}" SET standard_conforming_strings = off')
+            )
+        engine.dispose()  # new sessions take the database's setting
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SHOW standard_conforming_strings")).scalar_one() == "off"
+        attack = f"SELECT 'x\\' AS a, ' UNION SELECT token FROM {secrets_table} --' AS b FROM {orders_table}"
+        sql = check_sql(attack, "postgres", {orders_table})
+        columns, rows = run_guarded(engine, sql, timeout_s=5, max_rows=10)
+        assert columns == ["a", "b"]
+        assert all("s3cr3t" not in str(row) for row in rows)
+        assert rows[0] == ("x\\", f" UNION SELECT token FROM {secrets_table} --")
+    finally:
+        engine.dispose()
+        drop_database(postgres_url, url)
 
 
 def test_postgresql_outside_a_transaction_runs_nothing(postgres_database: str) -> None:

@@ -13,6 +13,8 @@ import sqlglot
 from sqlglot import exp
 
 from rag.retrieve.sql_guard import DEFAULT_MAX_ROWS, UnsafeSQL, check_sql
+from tests.rag.retrieve.sql_attacks import ATTACKS, Attack, attack_id
+from tests.rag.retrieve.sql_attacks import names as attack_names
 
 pytestmark = pytest.mark.fast
 
@@ -395,3 +397,59 @@ def test_catalogue_names_are_the_allow_list() -> None:
         check_sql("SELECT * FROM kb_x.t", "postgres", set())
     with pytest.raises(ValueError, match="unknown SQL dialect"):
         check_sql("SELECT 1", "mysql", set())
+
+
+GUARDED = [attack for attack in ATTACKS if attack.stopped_by == "guard"]
+REWRITTEN = [attack for attack in ATTACKS if attack.stopped_by == "rewrite"]
+PASSED_ON = [attack for attack in ATTACKS if attack.stopped_by in ("timeout", "limit")]
+
+
+def corpus_check(attack: Attack) -> str:
+    """`check_sql` on the attack with its dialect's names; only the `sales` KB's tables allowed."""
+    names = attack_names(attack.dialect)
+    return check_sql(attack.sql.format(**names), attack.dialect, {names["orders"], names["numbers"]})
+
+
+def test_the_attack_corpus_is_broad() -> None:
+    """At least 50 statements, over every kind of attack the guard answers for, on both dialects."""
+    assert len(ATTACKS) >= 50
+    assert len({attack.category for attack in ATTACKS}) >= 20
+    assert {attack.dialect for attack in GUARDED} == {"postgres", "sqlite"}
+    assert len({(attack.dialect, attack.name) for attack in ATTACKS}) == len(ATTACKS)  # ids are unique
+
+
+@pytest.mark.parametrize("attack", GUARDED, ids=attack_id)
+def test_the_guard_refuses_every_attack_of_the_corpus(attack: Attack) -> None:
+    with pytest.raises(UnsafeSQL) as info:
+        corpus_check(attack)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("attack", REWRITTEN, ids=attack_id)
+def test_what_runs_of_a_comment_trick_is_the_checked_statement_alone(attack: Attack) -> None:
+    assert corpus_check(attack) == attack.runs.format(**attack_names(attack.dialect))
+
+
+@pytest.mark.parametrize("attack", PASSED_ON, ids=attack_id)
+def test_attacks_only_the_database_can_stop_pass_the_guard(attack: Attack) -> None:
+    """Honest about the guard's limit: these are plain SELECTs over allowed tables; what stops
+    them is `run_guarded` (tests/rag/retrieve/test_sql_exec.py runs each against its backend)."""
+    assert corpus_check(attack).endswith(f"LIMIT {DEFAULT_MAX_ROWS}")
+
+
+@pytest.mark.parametrize(
+    ("dialect", "sql", "reason"),
+    [
+        ("postgres", "CHECKPOINT", "only a SELECT query is allowed, not CHECKPOINT"),
+        ("postgres", "LISTEN channel", "only a SELECT query is allowed, not LISTEN"),
+        ("postgres", "WITH x AS (SELECT 1) DELETE FROM kb_sales.orders", "not DELETE"),
+        ("postgres", "SELECT version()", "function version is not allowed"),
+        ("postgres", "SELECT lpad('', 1000000000, 'x')", "function lpad is not allowed"),
+        ("postgres", "SELECT generate_series(1, 10)", "function generate_series is not allowed"),
+        ("sqlite", "SELECT sqlite_version()", "function sqlite_version is not allowed"),
+    ],
+)
+def test_a_refusal_names_what_was_written(dialect: str, sql: str, reason: str) -> None:
+    """Not sqlglot's name for it (`COLUMN`, `ALIAS`, `pad`, `current_version`): the reason goes
+    back to the model in the repair prompt, which must recognise its own query in it."""
+    assert reason in refusal(dialect, sql)
