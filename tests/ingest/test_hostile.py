@@ -59,21 +59,37 @@ def child_env(**extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path, **extra}
 
 
+#: Starts the command and reports its peak RSS. Linux carries a process's peak over `exec`, and
+#: subprocess forks the test process (which may hold models by then): measured directly, a child's
+#: peak would be at least the test process's own. This small launcher's is a few MB.
+_MEASURE = (
+    "import os, subprocess, sys; child = subprocess.Popen(sys.argv[1:]); "
+    "_, status, usage = os.wait4(child.pid, 0); "
+    "print(usage.ru_maxrss, file=sys.stderr); sys.exit(os.waitstatus_to_exitcode(status))"
+)
+
+
+def measured(command: list[str], env: dict[str, str]) -> tuple[int, str, float]:
+    """Run `command`: its exit code, its output and its peak RSS in MB."""
+    with tempfile.TemporaryFile("w+") as output, tempfile.TemporaryFile("w+") as errors:
+        launcher = subprocess.run(
+            [sys.executable, "-c", _MEASURE, *command], env=env, stdout=output, stderr=errors
+        )
+        output.seek(0)
+        errors.seek(0)
+        *logged, peak_kb = errors.read().rstrip().rsplit("\n", 1)
+        assert launcher.returncode in (0, 1), logged[-1][-2000:] if logged else peak_kb
+        return launcher.returncode, output.read(), int(peak_kb) / 1024
+
+
 def load_in_child(path: Path, **limits: int) -> tuple[dict[str, Any], float]:
     """Load `path` in a fresh interpreter: what it printed (the error and the seconds `load` took to
     raise it, or what it read) and its peak RSS in MB."""
-    with tempfile.TemporaryFile("w+") as output, tempfile.TemporaryFile("w+") as errors:
-        child = subprocess.Popen(
-            [sys.executable, "-c", _LOAD_ONE, str(path), json.dumps(limits)],
-            env=child_env(),
-            stdout=output,
-            stderr=errors,
-        )
-        _, status, usage = os.wait4(child.pid, 0)
-        output.seek(0)
-        errors.seek(0)
-        assert os.waitstatus_to_exitcode(status) == 0, errors.read()[-2000:]
-        return json.loads(output.read()), usage.ru_maxrss / 1024
+    code, output, peak_mb = measured(
+        [sys.executable, "-c", _LOAD_ONE, str(path), json.dumps(limits)], child_env()
+    )
+    assert code == 0
+    return json.loads(output), peak_mb
 
 
 def test_the_limits_are_settings_that_rag_config_shows() -> None:
@@ -376,21 +392,13 @@ def test_file_names_no_store_can_hold_are_reported_and_the_rest_ingested(
 def test_rag_ingest_of_a_3_gb_docx_bomb_stays_small(tmp_path: Path) -> None:
     """The whole command, as a user runs it: the figure docs/reliability.md quotes."""
     bomb = docx_bomb(tmp_path / "bomb.docx", 3 * GB)
-    env = child_env(RAG_DATA_DIR=str(tmp_path / "data"))
     started = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as output, tempfile.TemporaryFile("w+") as errors:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "rag", "ingest", str(bomb), "--kb", "bombs", "--json"],
-            env=env,
-            stdout=output,
-            stderr=errors,
-        )
-        _, status, usage = os.wait4(child.pid, 0)
-        output.seek(0)
-        errors.seek(0)
-        assert os.waitstatus_to_exitcode(status) == 1, errors.read()[-2000:]  # 1: a file failed
-        summary = json.loads(output.read())
-    seconds, peak_mb = time.perf_counter() - started, usage.ru_maxrss / 1024
+    code, output, peak_mb = measured(
+        [sys.executable, "-m", "rag", "ingest", str(bomb), "--kb", "bombs", "--json"],
+        child_env(RAG_DATA_DIR=str(tmp_path / "data")),
+    )
+    seconds, summary = time.perf_counter() - started, json.loads(output)
+    assert code == 1  # a file failed
     assert summary["failed"] == 1 and "a zip bomb?" in summary["failures"][0]["error"]
     # before: 6.4 GB and 32 s; the command's own imports are most of what is left
     assert peak_mb < 400 and seconds < 60, (peak_mb, seconds)
