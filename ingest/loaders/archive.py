@@ -1,14 +1,14 @@
 """Office files are zip archives: read their directory before anything is inflated.
 
-Two questions are answered from the central directory and `[Content_Types].xml` alone:
+Two questions are answered before a parser opens the archive:
 
 - how large the archive inflates to. A 3 MB `.docx` can hold a `document.xml` of 3 GB (it drove
   an ingest to 6.4 GB of resident memory before lxml refused it). The sizes the directory
   declares are summed and checked against the limit, then every member is inflated a block at
   a time to check its CRC, which catches a directory that understates a member (`_inflate`);
-- what the archive really is: a workbook named `.docx`, a Word file named `.xlsx`, a
-  presentation, an OpenDocument file or a plain zip each fail with what they are, instead of a
-  parser's KeyError.
+- what the archive really is, from `[Content_Types].xml` (or an OpenDocument `mimetype`): a
+  workbook named `.docx`, a Word file named `.xlsx`, a presentation, an OpenDocument file or a
+  plain zip each fail with what they are, instead of a parser's KeyError.
 """
 
 from __future__ import annotations
@@ -53,9 +53,14 @@ def check_archive(path: Path, extension: str, max_unzipped_bytes: int) -> None:
             if inflated > max_unzipped_bytes:
                 largest = max(members, key=lambda member: member.file_size)
                 raise LoaderError(
-                    f"the archive inflates to {megabytes(inflated)} ({largest.filename} alone "
+                    f"the archive inflates to {megabytes(inflated)} ({largest.filename!r} alone "
                     f"{megabytes(largest.file_size)}), over the {megabytes(max_unzipped_bytes)} limit (a zip "
                     "bomb?); raise RAG_MAX_UNZIPPED_MB to allow it"
+                )
+            if odd := next((m for m in members if m.compress_type not in _OFFICE_COMPRESSION), None):
+                # bzip2, lzma: no bound on what one block inflates to (see `_inflate`)
+                raise LoaderError(
+                    f"{odd.filename!r} uses a compression Office files do not use ({odd.compress_type})"
                 )
             kind = _kind(archive)
             if kind != EXPECTED[extension]:
@@ -75,11 +80,7 @@ def _inflate(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> None:
     the output to the declared size: a directory that understates a member would let a bomb
     through the check of the sizes. Read in blocks, the output stops at the declared size and the
     CRC check fails instead. Office files use only stored and deflated members; others (bzip2,
-    lzma: no bound on what one block inflates to) are refused."""
-    if member.compress_type not in _OFFICE_COMPRESSION:
-        raise LoaderError(
-            f"{member.filename} uses a compression Office files do not use ({member.compress_type})"
-        )
+    lzma) were refused before."""
     with archive.open(member) as stream:
         while stream.read(_BLOCK):
             pass

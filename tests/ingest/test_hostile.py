@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from tests.hostile import deep_html, deep_json, docx_bomb, pdf_pages, xlsx_bomb,
 from tests.postgres import create_database
 
 GB = 1 << 30
-#: a child that imports the loaders and reads one small file peaks at 50-60 MB here
+#: a child that imports the loaders and reads one small file peaks at about 40 MB here
 CHILD_MB = 160
 
 _LOAD_ONE = """
@@ -58,21 +59,37 @@ def child_env(**extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path, **extra}
 
 
-def load_in_child(path: Path, **limits: int) -> tuple[dict[str, Any], float, float]:
-    """Load `path` in a fresh interpreter: what it printed, its peak RSS in MB and its wall time."""
-    started = time.perf_counter()
+#: Starts the command and reports its peak RSS. Linux carries a process's peak over `exec`, and
+#: subprocess forks the test process (which may hold models by then): measured directly, a child's
+#: peak would be at least the test process's own. This small launcher's is a few MB.
+_MEASURE = (
+    "import os, subprocess, sys; child = subprocess.Popen(sys.argv[1:]); "
+    "_, status, usage = os.wait4(child.pid, 0); "
+    "print(usage.ru_maxrss, file=sys.stderr); sys.exit(os.waitstatus_to_exitcode(status))"
+)
+
+
+def measured(command: list[str], env: dict[str, str]) -> tuple[int, str, float]:
+    """Run `command`: its exit code, its output and its peak RSS in MB."""
     with tempfile.TemporaryFile("w+") as output, tempfile.TemporaryFile("w+") as errors:
-        child = subprocess.Popen(
-            [sys.executable, "-c", _LOAD_ONE, str(path), json.dumps(limits)],
-            env=child_env(),
-            stdout=output,
-            stderr=errors,
+        launcher = subprocess.run(
+            [sys.executable, "-c", _MEASURE, *command], env=env, stdout=output, stderr=errors
         )
-        _, status, usage = os.wait4(child.pid, 0)
         output.seek(0)
         errors.seek(0)
-        assert os.waitstatus_to_exitcode(status) == 0, errors.read()[-2000:]
-        return json.loads(output.read()), usage.ru_maxrss / 1024, time.perf_counter() - started
+        *logged, peak_kb = errors.read().rstrip().rsplit("\n", 1)
+        assert launcher.returncode in (0, 1), logged[-1][-2000:] if logged else peak_kb
+        return launcher.returncode, output.read(), int(peak_kb) / 1024
+
+
+def load_in_child(path: Path, **limits: int) -> tuple[dict[str, Any], float]:
+    """Load `path` in a fresh interpreter: what it printed (the error and the seconds `load` took to
+    raise it, or what it read) and its peak RSS in MB."""
+    code, output, peak_mb = measured(
+        [sys.executable, "-c", _LOAD_ONE, str(path), json.dumps(limits)], child_env()
+    )
+    assert code == 0
+    return json.loads(output), peak_mb
 
 
 def test_the_limits_are_settings_that_rag_config_shows() -> None:
@@ -99,20 +116,20 @@ def test_the_limits_are_settings_that_rag_config_shows() -> None:
 def test_a_3_gb_docx_bomb_fails_from_its_zip_directory_in_bounded_memory(tmp_path: Path) -> None:
     bomb = docx_bomb(tmp_path / "bomb.docx", 3 * GB)
     assert bomb.stat().st_size < 4 << 20  # 3 MB on disk
-    result, peak_mb, _ = load_in_child(bomb)
+    result, peak_mb = load_in_child(bomb)
     # before the check: 6.4 GB of resident memory and 32 s before lxml gave up on the text node
     assert re.fullmatch(
-        r"the archive inflates to 3072\.\d MB \(word/document\.xml alone 3072\.0 MB\), over the 256\.0 MB "
+        r"the archive inflates to 3072\.\d MB \('word/document\.xml' alone 3072\.0 MB\), over the 256\.0 MB "
         r"limit \(a zip bomb\?\); raise RAG_MAX_UNZIPPED_MB to allow it",
         result["error"],
     )
-    assert result["seconds"] < 2 and peak_mb < CHILD_MB, (result, peak_mb)
+    assert result["seconds"] < 10 and peak_mb < CHILD_MB, (result, peak_mb)  # measured: 0.15 s
 
 
 def test_a_bomb_whose_zip_directory_understates_it_fails_on_its_crc_in_bounded_memory(tmp_path: Path) -> None:
     # the directory says 1 KB; zipfile's read() would inflate the whole GB in one call
     bomb = docx_bomb(tmp_path / "liar.docx", GB, declared=1000)
-    result, peak_mb, _ = load_in_child(bomb)
+    result, peak_mb = load_in_child(bomb)
     assert result["error"].startswith("corrupt or unreadable Word document (.docx: Bad CRC-32")
     assert peak_mb < CHILD_MB, peak_mb
 
@@ -120,10 +137,22 @@ def test_a_bomb_whose_zip_directory_understates_it_fails_on_its_crc_in_bounded_m
 def test_an_xlsx_bomb_fails_from_its_zip_directory(tmp_path: Path) -> None:
     started = time.perf_counter()
     with pytest.raises(
-        LoaderError, match=r"inflates to 1024\.0 MB \(xl/worksheets/sheet1\.xml alone 1024\.0 MB\)"
+        LoaderError, match=r"inflates to 1024\.0 MB \('xl/worksheets/sheet1\.xml' alone 1024\.0 MB\)"
     ):
         load(xlsx_bomb(tmp_path / "bomb.xlsx", GB))
-    assert time.perf_counter() - started < 5
+    assert time.perf_counter() - started < 30
+
+
+def test_an_office_file_with_a_compression_office_does_not_use_is_refused(tmp_path: Path) -> None:
+    source, path = _docx(tmp_path / "plain.docx"), tmp_path / "bzip2.docx"
+    with zipfile.ZipFile(source) as plain, zipfile.ZipFile(path, "w", zipfile.ZIP_BZIP2) as packed:
+        for member in plain.infolist():
+            packed.writestr(member.filename, plain.read(member))
+    # bzip2 and lzma have no bound on what one block inflates to
+    with pytest.raises(
+        LoaderError, match=r"'\[Content_Types\]\.xml' uses a compression Office files do not use"
+    ):
+        load(path)
 
 
 def test_an_archive_under_the_limit_is_read(tmp_path: Path) -> None:
@@ -139,10 +168,10 @@ def test_an_archive_under_the_limit_is_read(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_a_million_row_workbook_fails_before_openpyxl_reads_a_row(tmp_path: Path) -> None:
     workbook = xlsx_rows(tmp_path / "million.xlsx", 1_000_000)
-    result, peak_mb, _ = load_in_child(workbook)
+    result, peak_mb = load_in_child(workbook)
     # before the limit: 69 s and 620 MB to load, and every row then went into the SQL store
     assert result["error"] == "the workbook has over 300,000 rows; raise RAG_MAX_TABLE_ROWS to allow it"
-    assert result["seconds"] < 20 and peak_mb < CHILD_MB + 40, (result, peak_mb)
+    assert result["seconds"] < 30 and peak_mb < CHILD_MB + 40, (result, peak_mb)  # measured: 3 s
 
 
 def test_tables_are_read_up_to_the_row_limit_and_refused_past_it(tmp_path: Path) -> None:
@@ -162,19 +191,18 @@ def test_tables_are_read_up_to_the_row_limit_and_refused_past_it(tmp_path: Path)
 
 def test_a_10000_page_pdf_is_refused_by_its_page_count_before_a_page_is_read(tmp_path: Path) -> None:
     pdf = pdf_pages(tmp_path / "manual.pdf", 10_000)
-    started = time.perf_counter()
+    # raised by load() itself: pages are read only while its sections are consumed
     with pytest.raises(
         LoaderError, match=r"PDF of 10,000 pages, over the 5,000 limit; raise RAG_MAX_PDF_PAGES"
     ):
         load(pdf)
-    assert time.perf_counter() - started < 3
 
 
 @pytest.mark.slow
 def test_a_10000_page_pdf_streams_page_by_page_when_the_limit_allows_it(tmp_path: Path) -> None:
-    result, peak_mb, _ = load_in_child(pdf_pages(tmp_path / "manual.pdf", 10_000), max_pdf_pages=20_000)
+    result, peak_mb = load_in_child(pdf_pages(tmp_path / "manual.pdf", 10_000), max_pdf_pages=20_000)
     assert result == {"sections": 10_000, "rows": 0}
-    assert peak_mb < CHILD_MB + 100, peak_mb  # measured: 94 MB (1,000 pages: 46 MB)
+    assert peak_mb < CHILD_MB + 100, peak_mb  # measured: 106 MB (a small text file: 37 MB)
 
 
 @pytest.mark.parametrize(
@@ -198,7 +226,7 @@ def test_documents_nested_too_deep_fail_fast(tmp_path: Path, name: str, build: A
     with pytest.raises(LoaderError, match=reason):
         list(load(path).sections)
     # the HTML of 100,000 levels took nearly 8 minutes before (each "\n" appended walked the depth)
-    assert time.perf_counter() - started < 5
+    assert time.perf_counter() - started < 30
 
 
 def test_nesting_under_the_limit_is_read(tmp_path: Path) -> None:
@@ -250,8 +278,6 @@ def test_a_file_of_another_type_than_its_extension_is_named_for_what_it_is(
 
 
 def test_a_plain_zip_named_pdf_or_docx_says_it_is_a_zip(tmp_path: Path) -> None:
-    import zipfile
-
     for name in ("archive.pdf", "archive.docx"):
         with zipfile.ZipFile(tmp_path / name, "w") as archive:
             archive.writestr("readme.txt", "hello")
@@ -317,7 +343,7 @@ def test_hostile_files_fail_alone_and_leave_what_is_stored_untouched(
 
     reasons = {Path(f.source).name: f.error for f in second.failures}
     expected = {
-        "bomb.docx": "(word/document.xml alone 256.0 MB), over the 64.0 MB limit (a zip bomb?)",
+        "bomb.docx": "('word/document.xml' alone 256.0 MB), over the 64.0 MB limit (a zip bomb?)",
         "liar.docx": "Bad CRC-32 for file 'word/document.xml'",
         "rows.xlsx": "the workbook has over 1,000 rows",
         "manual.pdf": "PDF of 101 pages, over the 100 limit",
@@ -366,21 +392,13 @@ def test_file_names_no_store_can_hold_are_reported_and_the_rest_ingested(
 def test_rag_ingest_of_a_3_gb_docx_bomb_stays_small(tmp_path: Path) -> None:
     """The whole command, as a user runs it: the figure docs/reliability.md quotes."""
     bomb = docx_bomb(tmp_path / "bomb.docx", 3 * GB)
-    env = child_env(RAG_DATA_DIR=str(tmp_path / "data"))
     started = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as output, tempfile.TemporaryFile("w+") as errors:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "rag", "ingest", str(bomb), "--kb", "bombs", "--json"],
-            env=env,
-            stdout=output,
-            stderr=errors,
-        )
-        _, status, usage = os.wait4(child.pid, 0)
-        output.seek(0)
-        errors.seek(0)
-        assert os.waitstatus_to_exitcode(status) == 1, errors.read()[-2000:]  # 1: a file failed
-        summary = json.loads(output.read())
-    seconds, peak_mb = time.perf_counter() - started, usage.ru_maxrss / 1024
+    code, output, peak_mb = measured(
+        [sys.executable, "-m", "rag", "ingest", str(bomb), "--kb", "bombs", "--json"],
+        child_env(RAG_DATA_DIR=str(tmp_path / "data")),
+    )
+    seconds, summary = time.perf_counter() - started, json.loads(output)
+    assert code == 1  # a file failed
     assert summary["failed"] == 1 and "a zip bomb?" in summary["failures"][0]["error"]
     # before: 6.4 GB and 32 s; the command's own imports are most of what is left
     assert peak_mb < 400 and seconds < 60, (peak_mb, seconds)
