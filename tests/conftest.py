@@ -16,6 +16,7 @@ from rag.generate.local import LocalChatModel
 from rag.generate.weights import packaged_gguf
 from tests.fetch_sql_model import model_path as fetched_sql_model
 from tests.postgres import find_pg_bin, running_postgres
+from tests.secrets_in_logs import SESSION
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -98,6 +99,55 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest
         if name.startswith("RAG_") and not name.startswith("RAG_TEST_"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Read every log of the session for the secrets it uses (tests/secrets_in_logs.py): record
+    each `SecretStr` and each minted API key as it is made (the real functions run, wrapped)."""
+    from pydantic import SecretStr
+
+    from rag.stores.sql.keys import ApiKeys
+
+    secret_init, create_key = SecretStr.__init__, ApiKeys.create
+
+    def remembered_secret(self: SecretStr, secret_value: str) -> None:
+        SESSION.secret(secret_value, "a SecretStr setting")
+        secret_init(self, secret_value)
+
+    def remembered_key(self: ApiKeys, kbs: list[str], can_write: bool = False) -> tuple[str, str]:
+        key_id, secret = create_key(self, kbs, can_write)
+        SESSION.secret(secret, "an API key")
+        return key_id, secret
+
+    SecretStr.__init__ = remembered_secret  # type: ignore[method-assign]
+    ApiKeys.create = remembered_key  # type: ignore[method-assign]
+    config.stash[_RESTORE] = lambda: (
+        setattr(SecretStr, "__init__", secret_init),
+        setattr(ApiKeys, "create", create_key),
+    )
+    SESSION.install()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    SESSION.uninstall()
+    if restore := config.stash.get(_RESTORE, None):
+        restore()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the session when any log holds a secret, naming which and where (masked)."""
+    findings = SESSION.findings()
+    if not findings:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    lines = [f"secrets in logs: {len(findings)} found (tests/secrets_in_logs.py)", *map(str, findings)]
+    for line in lines:
+        if reporter is not None:
+            reporter.write_line(line, red=True)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_RESTORE = pytest.StashKey[object]()
 
 
 #: Fixtures that load a model, start a server or open a store engine: a `fast` test uses none.

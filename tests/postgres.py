@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.secrets_in_logs import SESSION
 from tests.servers import free_port
 
 
@@ -57,7 +58,7 @@ def running_postgres() -> Iterator[str]:
         user = pwd.getpwnam("postgres")
         os.chown(root, user.pw_uid, user.pw_gid)
     port = free_port()
-    password = secrets.token_urlsafe(18)
+    password = SESSION.secret(secrets.token_urlsafe(18), "the test PostgreSQL password") or ""
     password_file = root / "password"
     password_file.write_text(password)
     if os.geteuid() == 0:
@@ -83,6 +84,7 @@ def running_postgres() -> Iterator[str]:
             _as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
             capture_output=True,
         )
+        SESSION.read_now(root / "log", "the PostgreSQL server log")
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from rag.generate.weights import converted_folder
+from tests.secrets_in_logs import SESSION
 
 if TYPE_CHECKING:
     from rag.generate.local import LocalChatModel
@@ -32,7 +33,9 @@ def running_server(
 ) -> Iterator[str]:
     """Run `command` until `GET {url}/models` answers; yield `url`; stop the whole process group.
 
-    The server's output goes to `log`, quoted in the failure when it never comes up."""
+    The server's output goes to `log`, quoted in the failure when it never comes up, and read
+    for the session's secrets at its end (tests/secrets_in_logs.py)."""
+    SESSION.log_file(log, f"the log of {Path(command[0]).name}")
     with log.open("w") as output:
         process = subprocess.Popen(
             command,

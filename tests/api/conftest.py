@@ -24,8 +24,13 @@ from rag.embed import Embedder
 from rag.extract.heuristic import HeuristicExtractor
 from rag.generate.local import LocalChatModel
 from tests.builders import SAMPLES, ingest_pipeline, open_test_stores
+from tests.secrets_in_logs import SESSION
 
 ADMIN_KEY = "admin-secret-for-tests"
+#: the other KB's one document: its text is a canary no log may hold
+PAYROLL = (
+    SESSION.secret("The payroll run happens on the 25th of every month.", "the text of a document") or ""
+)
 #: seconds uvicorn may take to open the stores and load the models
 START_TIMEOUT_S = 120.0
 #: the demo KB holds the sample corpus; the other KB one note, for key scoping
@@ -40,7 +45,7 @@ def served_data(
     data = tmp_path_factory.mktemp("served")
     (data / "models").symlink_to(model_cache, target_is_directory=True)
     other = tmp_path_factory.mktemp("other-docs")
-    (other / "secret.md").write_text("# Payroll\n\nThe payroll run happens on the 25th of every month.")
+    (other / "secret.md").write_text(f"# Payroll\n\n{PAYROLL}")
     with open_test_stores(Settings(data_dir=data)) as stores:
         pipeline = ingest_pipeline(stores, embedder, HeuristicExtractor(), chunk_size=200, chunk_overlap=20)
         pipeline.run([SAMPLES], DEMO)

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from rag.config import Settings
 from tests.api.conftest import ADMIN_KEY, DEMO, OTHER
 from tests.builders import open_test_stores
+from tests.secrets_in_logs import SESSION
 
 QUESTION = "When was Northwind Robotics founded?"
 Keyed = tuple[TestClient, str, str]
@@ -155,6 +156,7 @@ def test_rag_serve_without_any_key_listens_on_loopback_only_and_says_so(tmp_path
     finally:
         server.terminate()
         _, stderr = server.communicate(timeout=60)
+        SESSION.text("rag serve's stderr", stderr)
     assert "no API key exists" in stderr and "127.0.0.1 instead of 0.0.0.0" in stderr
 
 

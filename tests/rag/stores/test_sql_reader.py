@@ -33,8 +33,9 @@ from rag.stores.sql.reader import ReaderRoleError, grant_reader, reader_login, r
 from rag.stores.sql.schema import metadata
 from tests.builders import ingest_folders, open_test_stores
 from tests.postgres import create_database, drop_database
+from tests.secrets_in_logs import SESSION
 
-PASSWORD = "reader-" + uuid.uuid4().hex
+PASSWORD = SESSION.secret("reader-" + uuid.uuid4().hex, "the SQL reader role's password") or ""
 
 
 def orders(amount: int = 10) -> Table:
