@@ -20,8 +20,10 @@ what it was; the session fails on any.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 #: shorter values are words, not secrets: they would match by chance
 MIN_SECRET_LENGTH = 8
@@ -41,18 +43,25 @@ class Finding:
         return f"{self.what} ({self.shown}) in {self.where}"
 
 
-class _Recorder(logging.Handler):
-    def __init__(self, detector: LeakDetector) -> None:
-        super().__init__(logging.NOTSET)
-        self.detector = detector
-        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+class _Recorder:
+    """Reads each record as it is made (a record factory), so a logger that does not propagate
+    to the root (uvicorn's, once its own logging config ran in this process) or was disabled
+    by a `dictConfig` is read as well."""
 
-    def emit(self, record: logging.LogRecord) -> None:
+    def __init__(self, detector: LeakDetector) -> None:
+        self.detector = detector
+        self.formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
+        self.previous: Callable[..., logging.LogRecord] | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        assert self.previous is not None
+        record = self.previous(*args, **kwargs)
         try:
-            text = self.format(record)
+            text = self.formatter.format(record)
         except Exception:  # a record that cannot be formatted holds nothing to leak
-            return
+            return record
         self.detector.text(f"log record of {record.name}", text)
+        return record
 
 
 class LeakDetector:
@@ -62,7 +71,7 @@ class LeakDetector:
         self.secrets: dict[str, str] = {}
         self.texts: list[tuple[str, str]] = []
         self.files: dict[Path, str] = {}
-        self.handler = _Recorder(self)
+        self.recorder = _Recorder(self)
         self._levels: dict[str, int] = {}
 
     def secret(self, value: str | None, what: str) -> str | None:
@@ -85,14 +94,17 @@ class LeakDetector:
 
     def install(self) -> None:
         """Read every record of this process from now on, the project's at every level."""
-        logging.getLogger().addHandler(self.handler)
+        self.recorder.previous = logging.getLogRecordFactory()
+        logging.setLogRecordFactory(self.recorder)
         for name in PROJECT_LOGGERS:
             logger = logging.getLogger(name)
             self._levels[name] = logger.level
             logger.setLevel(logging.DEBUG)
 
     def uninstall(self) -> None:
-        logging.getLogger().removeHandler(self.handler)
+        if self.recorder.previous is not None:
+            logging.setLogRecordFactory(self.recorder.previous)
+            self.recorder.previous = None
         for name, level in self._levels.items():
             logging.getLogger(name).setLevel(level)
 
