@@ -8,7 +8,9 @@ Two passes keep memory bounded and make crashes resumable:
    been through both is `done`.
 A re-run skips what is done, resumes what a crash interrupted (a `stored` document goes through
 the second pass again from its first chunk; every write there is an upsert by id), and replaces
-what changed.
+what changed. The ledger records which vector collection (embedding model) holds each document's
+vectors, so a run under another `RAG_EMBED_MODEL` embeds every document of the KB that the
+configured collection lacks, walked this time or not, without extracting its graph again.
 """
 
 from __future__ import annotations
@@ -89,6 +91,9 @@ class IngestSummary:
     changed: int = 0
     unchanged: int = 0
     resumed: int = 0
+    #: documents whose chunks were embedded again for the configured model (their vectors were
+    #: in another model's collection, or nowhere)
+    reembedded: int = 0
     deleted: int = 0
     failed: int = 0
     chunks: int = 0
@@ -137,6 +142,8 @@ class _Work:
     kb: str
     chunk_count: int
     done: int = 0
+    #: False for a document whose graph is already there: only its vectors are missing
+    graph: bool = True
 
 
 class IngestPipeline:
@@ -171,7 +178,6 @@ class IngestPipeline:
         started = time.perf_counter()
         summary = IngestSummary(kb=kb)
         self.stores.sql.create_kb(kb)
-        reembedding = self._reembed_if_model_changed(kb)
         refused: list[tuple[str, str]] = []
         files = list(walk(paths, SUPPORTED_EXTENSIONS, include, exclude, refused))
         for source, reason in refused:  # a name no store can hold is reported, not recorded
@@ -189,33 +195,36 @@ class IngestPipeline:
         if prune:
             with summary.timed("prune"):
                 summary.deleted = self._prune(paths, kb, {str(f) for f in files})
-        self._embed_and_graph(work, summary)
+        reembed = self._missing_vectors(kb)
+        summary.reembedded = len(reembed)
+        self._embed_and_graph(work + reembed, summary)
         if summary.vectors >= self.stores.settings.vector_index_threshold > 0:
             with summary.timed("index"):
                 self.stores.vector.optimize()
         if summary.chunks >= ANALYZE_AFTER_CHUNKS:
             with summary.timed("index"):
                 self.stores.sql.analyze()
-        if self._kb_changed(kb, reembedding):
+        if self._kb_changed(kb, bool(reembed)):
             with summary.timed("fusion"):
                 summary.fusion_weights = refit(self.stores, self.embedder, kb)
         summary.seconds = round(time.perf_counter() - started, 3)
         return summary
 
-    def _reembed_if_model_changed(self, kb: str) -> bool:
-        """A KB whose chunks have no vector in this embedding model's collection was ingested under
-        another model (the setting changed, or an upgrade changed its default): its documents go
-        back to `stored`, so this run embeds their chunks again instead of finding them unchanged.
-        True when it does."""
-        # the two counts first: reading the KB's ledger on every run would cost a large KB dearly
-        if self.stores.vector.count(kb) > 0 or self.stores.sql.chunk_count(kb) == 0:
-            return False
-        done = self.stores.sql.documents_with_status(kb, [DocumentStatus.DONE])
-        if not done:
-            return False
-        log.info("event=reembed kb=%s documents=%d model=%s", kb, len(done), self.stores.embedding.name)
-        self.stores.sql.set_status([entry.id for entry in done], DocumentStatus.STORED)
-        return True
+    def _missing_vectors(self, kb: str) -> list[_Work]:
+        """The KB's `done` documents whose vectors the configured collection lacks (ingested under
+        another embedding model, or the collection was emptied), as work for their vectors alone.
+        Their stale points in the collection, if any, go first: chunk ids are stable, so a point
+        left from an older version of the document would otherwise stand for a new chunk."""
+        collection = self.stores.collection
+        emptied = self.stores.vector.count(kb) == 0
+        if not emptied:  # documents from before the ledger recorded collections hold their vectors here
+            self.stores.sql.claim_vectors(kb, collection)
+        missing = self.stores.sql.missing_vectors(kb, collection, everything=emptied)
+        if not missing:
+            return []
+        log.info("event=reembed kb=%s documents=%d model=%s", kb, len(missing), self.stores.embedding.name)
+        self.stores.vector.delete_documents(kb, [entry.id for entry in missing])
+        return [_Work(entry.id, kb, entry.chunk_count, graph=False) for entry in missing]
 
     def _kb_changed(self, kb: str, reembedded: bool = False) -> bool:
         """Whether the KB's fusion weights should be learned again: the run changed what it holds
@@ -335,9 +344,10 @@ class IngestPipeline:
                     [VectorPoint(id=c.id, vector=vectors[c.text], payload=filterable(c)) for c in page]
                 )
             summary.vectors += len(page)
-            if self.extractor is not None:
+            to_extract = [chunk for chunk in page if by_id[chunk.document_id].graph]
+            if self.extractor is not None and to_extract:
                 with summary.timed("graph"):
-                    graph = self.extractor.extract(page[0].kb, page)
+                    graph = self.extractor.extract(page[0].kb, to_extract)
                     self.stores.graph.upsert(graph)
                 entities.update(e.id for e in graph.entities)
                 summary.relations += len(graph.relations)
@@ -349,7 +359,7 @@ class IngestPipeline:
                 if item.done == item.chunk_count:
                     finished.append(item.entry_id)
             if finished:
-                self.stores.sql.set_status(finished, DocumentStatus.DONE)
+                self.stores.sql.set_status(finished, DocumentStatus.DONE, vectors_in=self.stores.collection)
             self.progress.chunks_done(len(page))
         summary.entities = len(entities)
         counts = summary.extraction

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from rag.answer.pipeline import AnswerPipeline
     from rag.config import Settings
     from rag.evaluate.dataset import EvalSet
+    from rag.stores.factory import Stores
 
 R = TypeVar("R")
 
@@ -215,6 +216,8 @@ def _run(
                     learned[group_kb] = stored.weights
                 if summary.failed:
                     raise fail(f"{summary.failed} passages failed to ingest: {summary.failures[0]}")
+                if "vector" in names:
+                    _require_vectors(stores, group_kb)
             pipeline = open_pipeline(stores, settings, names)
             try:
                 pipeline.warm_up()
@@ -223,6 +226,17 @@ def _run(
                 pipeline.close()
         except (StoreUnavailable, ModelError, DatasetError, EmbeddingModelError, RerankerError) as exc:
             raise fail(str(exc)) from None
+
+
+def _require_vectors(stores: Stores, kb: str) -> None:
+    """Refuse to score the vector retriever over a collection that does not hold the whole KB: its
+    figures would measure a missing index, not the retriever."""
+    chunks, covered = stores.sql.vector_coverage(kb, stores.collection)
+    if covered < chunks:
+        raise fail(
+            f"the vectors of {stores.embedding.name} hold {covered} of the {chunks} chunks of KB {kb}:"
+            f" rag eval does not score the vector retriever over an incomplete index (rag ingest --kb {kb})"
+        )
 
 
 def _with_progress(label: str, total: int, work: Callable[[Callable[[int], None]], R]) -> R:

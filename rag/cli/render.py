@@ -92,6 +92,11 @@ def _summary_table(data: dict[str, Any]) -> Table:
 def print_ingest_summary(summary: IngestSummary) -> None:
     """The summary table, then each failed file with the stage it failed in and why."""
     out.print(_summary_table(summary.as_dict()))
+    if summary.reembedded:
+        out.print(
+            f"re-embedded {summary.reembedded} documents whose vectors the configured embedding model"
+            " did not have (ingested under another RAG_EMBED_MODEL, or the vector store was emptied)"
+        )
     for failure in summary.failures:
         where = f"{failure.source} ({failure.stage})"
         err.print(f"[red]failed[/] {escape(where)}: {escape(failure.error)}", highlight=False)
@@ -121,9 +126,25 @@ def print_status(reports: list[dict[str, Any]]) -> None:
         )
     out.print(table)
     for report in reports:
+        _print_other_models(report)
         for failure in report["failed"]:
             where = f"{report['kb']}: {failure['source']} ({failure['stage']})"
             err.print(f"[red]failed[/] {escape(where)}: {escape(failure['error'] or '')}", highlight=False)
+
+
+def _print_other_models(report: dict[str, Any]) -> None:
+    """Chunks whose vectors are in another embedding model's collection than the configured one's."""
+    others = {name: count for name, count in report["vectors_by_collection"].items() if count}
+    current = report["vectors"]
+    if not others or set(others) == {report["collection"]}:
+        return
+    held = ", ".join(f"{count} in {escape(name)}" for name, count in sorted(others.items()))
+    err.print(
+        f"[yellow]{escape(report['kb'])}[/]: the configured model {escape(report['embedding_model'])} has"
+        f" {current} of its {report['chunks']} chunks' vectors; the ledger records {held}:"
+        f" rag ingest --kb {escape(report['kb'])} embeds the rest",
+        highlight=False,
+    )
 
 
 def print_retrieval(question: str, kb: str, found: dict[str, Any]) -> None:

@@ -33,7 +33,7 @@ def open_retrievers(
     built: list[Retriever] = []
     for name in parse_names(",".join(names)):
         if name == "vector":
-            built.append(VectorRetriever(stores.vector, stores.sql, embedder))
+            built.append(VectorRetriever(stores.vector, stores.sql, embedder, stores.collection))
         elif name == "keyword":
             built.append(KeywordRetriever(stores.sql))
         elif name == "graph":

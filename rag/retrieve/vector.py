@@ -7,6 +7,7 @@ from typing import Any
 from rag.embed import Embedder
 from rag.models import Hit
 from rag.retrieve.base import Retriever, chunk_hit, ledger_chunks
+from rag.stores.errors import VectorsMissing
 from rag.stores.sql import SqlStore
 from rag.stores.vector import VectorStore
 
@@ -21,19 +22,31 @@ class VectorRetriever(Retriever):
 
     name = "vector"
 
-    def __init__(self, vector: VectorStore, sql: SqlStore, embedder: Embedder) -> None:
+    def __init__(self, vector: VectorStore, sql: SqlStore, embedder: Embedder, collection: str) -> None:
         self.vector = vector
         self.sql = sql
         self.embedder = embedder
+        #: the collection's name as the ledger records it (`documents.vectors_in`)
+        self.collection = collection
 
     def retrieve(
         self, question: str, kb: str, top_k: int, filters: dict[str, Any] | None = None
     ) -> list[Hit]:
         query = self.embedder.embed_query(question).tolist()
         found = self.vector.search(query, kb, top_k, filters)
+        if not found:
+            self._check_coverage(kb)
         scores = {point.id: float(point.score) for point in found}
         kept = ledger_chunks(self.sql, list(scores), kb, self.name)
         return [
             chunk_hit(chunk, source, scores[chunk.id], self.name, rank)
             for rank, (chunk, source) in enumerate(kept.values(), start=1)
         ]
+
+    def _check_coverage(self, kb: str) -> None:
+        """Nothing found: raise when that is because the KB's vectors are in another model's
+        collection, so fusion names this retriever as failed instead of an empty list passing
+        for "nothing matches". (A filter matching nothing, or an empty KB, still finds nothing.)"""
+        chunks, covered = self.sql.vector_coverage(kb, self.collection)
+        if chunks and not covered and self.vector.count(kb) == 0:
+            raise VectorsMissing(kb, chunks, self.embedder.info.name)

@@ -31,6 +31,11 @@ class Stores:
     graph: GraphStore
     lock: DataDirLock | None = field(default=None, repr=False)
 
+    @property
+    def collection(self) -> str:
+        """The vector collection of the configured embedding model (`vectors_in` in the ledger)."""
+        return collection_name(self.embedding.slug, self.embedding.dimension)
+
     def status(self, kb: str) -> dict[str, Any]:
         """What each store holds for one KB, and its recent failures (`rag status`)."""
         stats = self.sql.stats(kb)
@@ -41,6 +46,11 @@ class Stores:
             "documents": stats.documents,
             "chunks": stats.chunks,
             "vectors": self.vector.count(kb),
+            "embedding_model": self.embedding.name,
+            "collection": self.collection,
+            #: chunks per vector collection (one per embedding model), as the ledger records them:
+            #: a KB ingested under another model shows there until `rag ingest` embeds it again
+            "vectors_by_collection": self.sql.vectors_by_collection(kb),
             "entities": graph["entities"],
             "relations": graph["relations"],
             "tables": stats.tables,

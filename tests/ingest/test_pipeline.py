@@ -123,30 +123,103 @@ def test_unchanged_files_are_skipped_and_changed_ones_replaced_everywhere(
     assert "marie curie" in names and "ada lovelace" not in names
 
 
+def _other_model(settings: Settings) -> Settings:
+    other = "all-MiniLM-L6-v2" if settings.embed_model != "all-MiniLM-L6-v2" else "multilingual-e5-small"
+    return settings.model_copy(update={"embed_model": other})
+
+
 def test_a_kb_ingested_under_another_embedding_model_is_embedded_again(
     settings: Settings, ingest: IngestFn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """After the embedding model changes (a setting, or an upgrade's new default) the files are
-    unchanged, but the new model's collection holds nothing: the next ingest embeds them again, and
-    learns the KB's fusion weights and answer-absent levels again from the new model's scores."""
+    unchanged, but the new model's collection lacks them: the next ingest embeds every document of
+    the KB, those of folders it did not walk too, without extracting their graph again, and learns
+    the KB's fusion weights and answer-absent levels again from the new model's scores."""
     from rag.embed import model_info, open_embedder
 
     write_corpus(tmp_path / "docs")
+    (tmp_path / "more").mkdir()
+    (tmp_path / "more" / "extra.txt").write_text("The lighthouse at Hook Head was lit in 1172.")
     first = ingest([tmp_path / "docs"])
+    extra = ingest([tmp_path / "more"])
     refits: list[str] = []
     monkeypatch.setattr("ingest.pipeline.needs_refit", lambda sql, kb: False)  # as if learned for this size
     monkeypatch.setattr("ingest.pipeline.refit", lambda stores, embedder, kb: refits.append(kb) or {})
-    other = "all-MiniLM-L6-v2" if settings.embed_model != "all-MiniLM-L6-v2" else "multilingual-e5-small"
-    moved = settings.model_copy(update={"embed_model": other})
+    moved = _other_model(settings)
     with open_test_stores(moved) as stores:
         assert stores.vector.count("kb") == 0
-        pipeline = ingest_pipeline(stores, open_embedder(model_info(other)), HeuristicExtractor())
-        again = pipeline.run([tmp_path / "docs"], "kb")
-        assert (again.resumed, again.unchanged, again.vectors) == (GOOD_FILES, 0, first.vectors)
-        assert stores.vector.count("kb") == first.vectors
+        pipeline = ingest_pipeline(stores, open_embedder(model_info(moved.embed_model)), HeuristicExtractor())
+        again = pipeline.run([tmp_path / "docs"], "kb")  # `more` is not walked: embedded all the same
+        assert (again.unchanged, again.reembedded) == (GOOD_FILES, GOOD_FILES + 1)
+        assert again.vectors == first.vectors + extra.vectors == stores.vector.count("kb")
+        assert (again.entities, again.relations) == (0, 0)  # the graph was there already
         assert refits == ["kb"]  # the same chunks, but the old model's scores
-        assert pipeline.run([tmp_path / "docs"], "kb").unchanged == GOOD_FILES
+        report = stores.status("kb")
+        assert report["vectors_by_collection"] == {stores.collection: report["chunks"]}
+        assert pipeline.run([tmp_path / "docs"], "kb").reembedded == 0
         assert refits == ["kb"]
+    # and back: the first model's collection still holds the old points, but the ledger says the
+    # vectors are elsewhere, so they are replaced (not trusted, not duplicated)
+    back = ingest([tmp_path / "more"])
+    assert (back.unchanged, back.reembedded, back.vectors) == (
+        1,
+        GOOD_FILES + 1,
+        first.vectors + extra.vectors,
+    )
+    assert status(settings)["vectors"] == first.vectors + extra.vectors
+
+
+def test_a_kb_embedded_by_another_model_fails_vector_retrieval_with_the_reason(
+    settings: Settings, ingest: IngestFn, tmp_path: Path
+) -> None:
+    """Before the next ingest, vector search under the new model would find nothing: the vector
+    retriever fails, saying why and what to run, so fusion names it instead of passing an empty
+    list for "nothing matches"; `rag status` shows where the vectors are."""
+    from rag.embed import model_info, open_embedder
+    from rag.retrieve.fused import FusedRetriever
+    from rag.retrieve.keyword import KeywordRetriever
+    from rag.retrieve.vector import VectorRetriever
+
+    write_corpus(tmp_path / "docs")
+    ingest([tmp_path / "docs"])
+    with open_test_stores(settings) as stores:
+        old = stores.collection
+    moved = _other_model(settings)
+    with open_test_stores(moved) as stores:
+        embedder = open_embedder(model_info(moved.embed_model))
+        vector = VectorRetriever(stores.vector, stores.sql, embedder, stores.collection)
+        retrievers = [vector, KeywordRetriever(stores.sql)]
+        found = FusedRetriever(retrievers, {"vector": 1.0, "keyword": 1.0}, timeout_s=30).retrieve(
+            "Who designed the Analytical Engine?", "kb", 3
+        )
+        chunks = stores.sql.chunk_count("kb")
+        [failure] = found.failed
+        assert failure.source == "vector" and failure.reason == (
+            f"VectorsMissing: KB kb has {chunks} chunks and no vectors for model {moved.embed_model}:"
+            " run rag ingest --kb kb"
+        )
+        assert found.hits  # the keyword retriever answers meanwhile
+        report = stores.status("kb")
+        assert (report["vectors"], report["vectors_by_collection"]) == (0, {old: chunks})
+        assert vector.retrieve("Analytical Engine", "empty-kb", 3) == []  # an empty KB is no failure
+
+
+def test_documents_ingested_before_the_ledger_recorded_collections_keep_their_vectors(
+    settings: Settings, ingest: IngestFn, tmp_path: Path
+) -> None:
+    """A ledger from before migration 0006 says nothing of where vectors are: when the configured
+    collection holds the KB's vectors, the next ingest takes them as the documents' own."""
+    write_corpus(tmp_path / "docs")
+    first = ingest([tmp_path / "docs"])
+    with open_test_stores(settings) as stores, stores.sql.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE documents SET vectors_in = NULL"))
+    again = ingest([tmp_path / "docs"])
+    assert (again.unchanged, again.reembedded, again.vectors) == (GOOD_FILES, 0, 0)
+    report = status(settings)
+    assert (
+        report["vectors_by_collection"] == {report["collection"]: first.vectors}
+        and report["vectors"] == first.vectors
+    )
 
 
 def _entity_names(stores: Any) -> list[str]:

@@ -42,6 +42,7 @@ _LEDGER = (
     documents.c.content_hash,
     documents.c.status,
     documents.c.chunk_count,
+    documents.c.vectors_in,
 )
 #: the columns of a `DocumentDetails`: what the API shows of a document
 _DETAILS = (
@@ -236,14 +237,72 @@ class Ledger:
             )
         )
 
-    def set_status(self, document_ids: list[str], status: DocumentStatus) -> None:
+    def set_status(
+        self, document_ids: list[str], status: DocumentStatus, vectors_in: str | None = None
+    ) -> None:
+        """Set the documents' status (clearing any failure); `vectors_in` records the vector
+        collection that now holds all their chunk vectors."""
+        values: dict[str, Any] = {"status": status, "stage": None, "error": None}
+        if vectors_in is not None:
+            values["vectors_in"] = vectors_in
         with self.engine.begin() as conn:
             for batch in _batches(document_ids):
                 conn.execute(
-                    documents.update()
-                    .where(documents.c.id.in_(batch))
-                    .values(status=status, stage=None, error=None, updated_at=_now())
+                    documents.update().where(documents.c.id.in_(batch)).values(**values, updated_at=_now())
                 )
+
+    # ------------------------------------------------------------ vectors per model
+    def missing_vectors(self, kb: str, collection: str, everything: bool = False) -> list[LedgerEntry]:
+        """The `done` documents of `kb` with chunks whose vectors `collection` does not hold
+        (all of them with `everything`: the collection was found empty)."""
+        query = sa.select(*_LEDGER).where(
+            documents.c.kb == kb, documents.c.status == DocumentStatus.DONE, documents.c.chunk_count > 0
+        )
+        if not everything:
+            query = query.where(
+                sa.or_(documents.c.vectors_in.is_(None), documents.c.vectors_in != collection)
+            )
+        with self.engine.connect() as conn:
+            return [LedgerEntry(*row) for row in conn.execute(query)]
+
+    def claim_vectors(self, kb: str, collection: str) -> int:
+        """Record `collection` for the `done` documents ingested before the ledger recorded
+        collections (migration 0006), when the caller found the KB's vectors there; how many."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                documents.update()
+                .where(
+                    documents.c.kb == kb,
+                    documents.c.status == DocumentStatus.DONE,
+                    documents.c.vectors_in.is_(None),
+                )
+                .values(vectors_in=collection)
+            )
+            return result.rowcount or 0
+
+    def vector_coverage(self, kb: str, collection: str) -> tuple[int, int]:
+        """How many chunks `kb`'s stored documents have, and how many of them `collection` holds."""
+        held = sa.case((documents.c.vectors_in == collection, documents.c.chunk_count), else_=0)
+        query = sa.select(sa.func.sum(documents.c.chunk_count), sa.func.sum(held)).where(
+            documents.c.kb == kb, documents.c.status.in_([DocumentStatus.DONE, DocumentStatus.STORED])
+        )
+        with self.engine.connect() as conn:
+            total, covered = conn.execute(query).one()
+        return int(total or 0), int(covered or 0)
+
+    def vectors_by_collection(self, kb: str) -> dict[str, int]:
+        """Chunks of `kb` per vector collection holding them, from the ledger (`rag status`)."""
+        query = (
+            sa.select(documents.c.vectors_in, sa.func.sum(documents.c.chunk_count))
+            .where(
+                documents.c.kb == kb,
+                documents.c.status == DocumentStatus.DONE,
+                documents.c.vectors_in.is_not(None),
+            )
+            .group_by(documents.c.vectors_in)
+        )
+        with self.engine.connect() as conn:
+            return {name: int(count or 0) for name, count in conn.execute(query)}
 
     def delete_documents(self, document_ids: list[str]) -> None:
         with self.engine.begin() as conn:

@@ -24,6 +24,8 @@ class LedgerEntry:
     content_hash: str
     status: str
     chunk_count: int
+    #: the vector collection holding its chunk vectors (None: not all there, or never recorded)
+    vectors_in: str | None = None
 
 
 @dataclass(slots=True, frozen=True)

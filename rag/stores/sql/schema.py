@@ -41,6 +41,9 @@ documents = sa.Table(
     sa.Column("metadata", sa.JSON, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # the vector collection (one per embedding model) holding all the document's chunk vectors;
+    # NULL until they are all there (`Ledger.missing_vectors`)
+    sa.Column("vectors_in", sa.String(160)),
     # one document per file and KB: the ledger is keyed by source (`Ledger.ledger`)
     sa.UniqueConstraint("kb", "source", name="uq_documents_kb_source"),
     sa.Index("ix_documents_kb_status", "kb", "status"),

@@ -129,7 +129,7 @@ def test_a_retriever_returning_noise_gets_no_weight_on_a_kb_built_for_it(
 ) -> None:
     assert len(pseudo_queries(stores.sql, "kb")) >= MIN_CHUNKS
     retrievers: list[Retriever] = [
-        VectorRetriever(stores.vector, stores.sql, embedder),
+        VectorRetriever(stores.vector, stores.sql, embedder, stores.collection),
         KeywordRetriever(stores.sql),
         NoiseRetriever(stores, "kb"),
     ]

@@ -47,7 +47,10 @@ def stores(data_dir: Path) -> Iterator[Stores]:
 def test_a_chunk_found_by_both_retrievers_comes_first_with_both_ranks(
     stores: Stores, embedder: Embedder
 ) -> None:
-    retrievers = [VectorRetriever(stores.vector, stores.sql, embedder), KeywordRetriever(stores.sql)]
+    retrievers = [
+        VectorRetriever(stores.vector, stores.sql, embedder, stores.collection),
+        KeywordRetriever(stores.sql),
+    ]
     found = FusedRetriever(retrievers, WEIGHTS, timeout_s=30).retrieve("What does zymurgy study?", "kb", 3)
     assert found.failed == []
     assert set(found.results) == {"vector", "keyword"}
@@ -59,7 +62,10 @@ def test_a_chunk_found_by_both_retrievers_comes_first_with_both_ranks(
 
 def test_a_store_that_fails_costs_its_share_not_the_answer(stores: Stores, embedder: Embedder) -> None:
     stores.vector.close()  # the vector store goes away mid-session
-    retrievers = [VectorRetriever(stores.vector, stores.sql, embedder), KeywordRetriever(stores.sql)]
+    retrievers = [
+        VectorRetriever(stores.vector, stores.sql, embedder, stores.collection),
+        KeywordRetriever(stores.sql),
+    ]
     found = FusedRetriever(retrievers, WEIGHTS, timeout_s=30).retrieve("Glacier Express Alps", "kb", 3)
     assert [f.source for f in found.failed] == ["vector"]
     assert found.failed[0].reason
@@ -70,7 +76,7 @@ def test_a_store_that_fails_costs_its_share_not_the_answer(stores: Stores, embed
 def test_a_retriever_past_its_deadline_is_reported_and_not_waited_for(
     stores: Stores, embedder: Embedder
 ) -> None:
-    retrievers = [VectorRetriever(stores.vector, stores.sql, embedder)]
+    retrievers = [VectorRetriever(stores.vector, stores.sql, embedder, stores.collection)]
     found = FusedRetriever(retrievers, WEIGHTS, timeout_s=0.000_001).retrieve("volcano", "kb", 3)
     assert [(f.source, f.reason) for f in found.failed] == [("vector", "timed out after 1e-06 s")]
     assert found.hits == []

@@ -92,7 +92,10 @@ def corpus(
     with open_test_stores(settings) as stores:
         ingest_folders(stores, embedder, {"main": folder, "other": other})
         yield Corpus(
-            stores, folder, VectorRetriever(stores.vector, stores.sql, embedder), KeywordRetriever(stores.sql)
+            stores,
+            folder,
+            VectorRetriever(stores.vector, stores.sql, embedder, stores.collection),
+            KeywordRetriever(stores.sql),
         )
 
 
