@@ -141,7 +141,7 @@ def _print_other_models(report: dict[str, Any]) -> None:
     held = ", ".join(f"{count} in {escape(name)}" for name, count in sorted(others.items()))
     err.print(
         f"[yellow]{escape(report['kb'])}[/]: the configured model {escape(report['embedding_model'])} has"
-        f" {current} of its {report['chunks']} chunks' vectors; the ledger records {held}:"
+        f" vectors for {current} of its {report['chunks']} chunks; the ledger records {held}:"
         f" rag ingest --kb {escape(report['kb'])} embeds the rest",
         highlight=False,
     )
