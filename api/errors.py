@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from rag.common.chat import ModelError
+from rag.common.chat import ModelError, ModelUnavailable
 from rag.extract.base import ExtractorUnavailable
 from rag.stores.errors import StoreUnavailable
 
@@ -74,7 +74,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ModelError)
     async def _model_failed(_: Request, exc: ModelError) -> JSONResponse:
-        return JSONResponse(error_body("model_error", str(exc)), status_code=502)
+        # a model that cannot be opened at all is this service's state (503), not the reply of an
+        # upstream that failed this request (502)
+        status = 503 if isinstance(exc, ModelUnavailable) else 502
+        return JSONResponse(error_body(model_error_code(exc), str(exc)), status_code=status)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -82,3 +85,9 @@ def install(app: FastAPI) -> None:
         return JSONResponse(
             error_body("internal_error", "internal error; see the server log"), status_code=500
         )
+
+
+def model_error_code(exc: ModelError) -> str:
+    """`model_unavailable` when the chat model cannot be opened (missing weights, no server), else
+    `model_error`: the code of an error body or of a stream's error event."""
+    return "model_unavailable" if isinstance(exc, ModelUnavailable) else "model_error"

@@ -9,10 +9,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.services import Services, services
-from rag.common.chat import ModelUnavailable
 from rag.common.reasons import one_line
 from rag.doctor import check_model_server
-from rag.generate.weights import resolve_source
 
 router = APIRouter(tags=["health"])
 #: seconds each readiness check may take: a probe must answer before its orchestrator gives up
@@ -29,13 +27,7 @@ def healthz() -> dict[str, str]:
 
 def _model_check(found: Services) -> tuple[bool, str]:
     """The in-process model's weights are present, or the model server answers (`rag doctor`'s check)."""
-    settings = found.settings
-    if not settings.llm_url:
-        try:
-            return True, f"in-process model {resolve_source(settings.llm_model).path.name}"
-        except ModelUnavailable as exc:
-            return False, str(exc)
-    check = check_model_server(settings, READY_TIMEOUT_S)
+    check = check_model_server(found.settings, READY_TIMEOUT_S)
     return check.ok, check.detail
 
 

@@ -28,7 +28,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Principal, principal, readable_kb
-from api.errors import ApiError, error_body
+from api.errors import ApiError, error_body, model_error_code
 from api.services import Services, services
 from rag.answer.responses import answer_json, shown_citations
 from rag.common.chat import ModelError
@@ -190,7 +190,7 @@ def _stream(pieces: Iterator[str | Answer], completion_id: str, model: str, http
             else:
                 yield completion_chunk(completion_id, model, {"content": piece})
     except ModelError as exc:
-        yield f"data: {json.dumps(error_body('model_error', str(exc)))}\n\n"
+        yield f"data: {json.dumps(error_body(model_error_code(exc), str(exc)))}\n\n"
     finally:
         pieces.close()
     yield "data: [DONE]\n\n"

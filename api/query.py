@@ -17,7 +17,7 @@ from fastapi.responses import StreamingResponse
 
 from api.auth import Principal, principal, readable_kb
 from api.conversations import readable_conversation
-from api.errors import ApiError, error_body
+from api.errors import ApiError, error_body, model_error_code
 from api.metrics import Metrics
 from api.schemas import QueryRequest, QueryResponse, RetrieveRequest, RetrieveResponse
 from api.services import Services, services
@@ -89,7 +89,7 @@ def _events(pieces: Iterator[str | Answer], shown: Shown) -> Iterator[str]:
             else:
                 yield sse("token", {"text": piece})
     except ModelError as exc:
-        yield sse("error", error_body("model_error", str(exc)))
+        yield sse("error", error_body(model_error_code(exc), str(exc)))
     finally:
         pieces.close()  # a client that went away stops the generation
 

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 import httpx
 import sqlalchemy as sa
 
+from rag.common.chat import ModelUnavailable
 from rag.common.reasons import one_line
 from rag.config import Settings, mask_url
 from rag.embed import EmbeddingModelError, model_info
 from rag.generate.quirks import SERVER_BY_OWNER
+from rag.generate.weights import resolve_source
 from rag.serving.probe import list_models
 from rag.stores.errors import StoreUnavailable
 from rag.stores.lock import StoreLocked
@@ -109,10 +111,11 @@ def _check_extractor(settings: Settings) -> Check | None:
 
 
 def check_model_server(settings: Settings, timeout_s: float = 10.0) -> Check:
-    """`GET /v1/models` of the configured server: reachable, key accepted, the model name served.
-    `/readyz` runs it too, with its own short timeout."""
+    """`GET /v1/models` of the configured server: reachable, key accepted, the model name served;
+    without a server, the in-process model's weights. `/readyz` runs it too, with its own short
+    timeout."""
     if not settings.llm_url:
-        return Check("model server", True, "none configured: answers use the in-process model")
+        return _check_local_model(settings)
     url = settings.llm_url.rstrip("/") + "/models"
     try:
         with httpx.Client(timeout=min(settings.llm_timeout_s, timeout_s)) as http:
@@ -143,6 +146,16 @@ def check_model_server(settings: Settings, timeout_s: float = 10.0) -> Check:
             "OLLAMA_CONTEXT_LENGTH=8192 or more (deploy/ollama)"
         )
     return Check("model server", True, detail)
+
+
+def _check_local_model(settings: Settings) -> Check:
+    """The in-process chat model's weights are there (found, not loaded). Retrieval works without
+    them: only answers need the model."""
+    try:
+        source = resolve_source(settings.llm_model)
+    except ModelUnavailable as exc:
+        return Check("chat model", False, f"{exc} (retrieval works without it; answers need it)")
+    return Check("chat model", True, f"in-process model {source.path.name} (no RAG_LLM_URL)")
 
 
 def run_checks(settings: Settings) -> list[Check]:

@@ -24,6 +24,7 @@ from rag.common.markup import LinkGuard, urls_in
 from rag.config import Settings
 from rag.embed import Embedder, TokenLengths, open_embedder
 from rag.generate.factory import open_chat_model
+from rag.generate.lazy import LazyChatModel
 from rag.models import Abstention, Answer, Turn
 from rag.retrieve.calibrate import LearnedWeightsCache
 from rag.retrieve.factory import open_retrievers
@@ -250,8 +251,9 @@ def open_pipeline(
 ) -> AnswerPipeline:
     """The pipeline the settings describe over open stores; `chat` defaults to the configured model.
 
-    Cheap: nothing loads until the first question (or `warm_up`)."""
-    chat = chat or open_chat_model(settings)
+    Cheap: nothing loads until the first question (or `warm_up`); the chat model is opened when
+    the first answer needs it, so retrieval works without one (`rag.generate.lazy`)."""
+    chat = chat or LazyChatModel(lambda: open_chat_model(settings))
     embedder = open_embedder(stores.embedding, settings.embed_batch_size)
     chosen = open_retrievers(stores, embedder, retrievers, chat=chat)
     learned = LearnedWeightsCache(stores.sql) if settings.fusion_learn else None
