@@ -275,6 +275,8 @@ class IngestPipeline:
             count = self.stores.sql.store_document(
                 document, self._chunks(document, loaded.sections), loaded.tables
             )
+        except StoreUnavailable:  # the server went away: the run stops, nothing is marked failed
+            raise
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
             raise StoreUnavailable(f"{self.stores.sql.description} failed: {one_line(exc)}") from None
         except (LoaderError, UnicodeError, ValueError, OSError, sa.exc.SQLAlchemyError) as exc:

@@ -46,46 +46,76 @@ def _as_server_user(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd]
 
 
+class PostgresServer:
+    """A throw-away server in its own folder; `stop` and `start` again, as an operator (or a
+    crash) would, for the fault tests."""
+
+    def __init__(self) -> None:
+        bin_dir = find_pg_bin()
+        if bin_dir is None:
+            raise FileNotFoundError("PostgreSQL server binaries not found (apt-get install postgresql)")
+        self.bin_dir = bin_dir
+        self.root = Path(tempfile.mkdtemp(prefix="rag-pg-"))
+        self.data = self.root / "data"
+        if os.geteuid() == 0:
+            user = pwd.getpwnam("postgres")
+            os.chown(self.root, user.pw_uid, user.pw_gid)
+        self.port = free_port()
+        password = SESSION.secret(secrets.token_urlsafe(18), "the test PostgreSQL password") or ""
+        password_file = self.root / "password"
+        password_file.write_text(password)
+        if os.geteuid() == 0:
+            os.chown(password_file, user.pw_uid, user.pw_gid)
+        initdb = [str(bin_dir / "initdb"), "-D", str(self.data), "-U", "rag", "-E", "UTF8"]
+        subprocess.run(
+            _as_server_user([*initdb, "-A", "scram-sha-256", f"--pwfile={password_file}"]),
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        password_file.unlink()
+        self.url = f"postgresql+psycopg://rag:{password}@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        listen = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root}"
+        options = f"{listen} -c fsync=off -c full_page_writes=off"
+        pg_ctl = [str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-o", options]
+        subprocess.run(
+            _as_server_user([*pg_ctl, "-l", str(self.root / "log"), "-w", "start"]),
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+
+    def stop(self, mode: str = "immediate") -> None:
+        """`immediate`: every backend killed at once, no checkpoint, as a crash or an OOM kill."""
+        subprocess.run(
+            _as_server_user([str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", mode, "stop"]),
+            capture_output=True,
+        )
+
+    def remove(self) -> None:
+        self.stop()
+        SESSION.read_now(self.root / "log", "the PostgreSQL server log")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextmanager
+def postgres_server() -> Iterator[PostgresServer]:
+    """A started server of its own; stopped and deleted afterwards."""
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.remove()
+
+
 @contextmanager
 def running_postgres() -> Iterator[str]:
     """Start a server on a free loopback port; yield its SQLAlchemy URL; stop and delete it."""
-    bin_dir = find_pg_bin()
-    if bin_dir is None:
-        raise FileNotFoundError("PostgreSQL server binaries not found (apt-get install postgresql)")
-    root = Path(tempfile.mkdtemp(prefix="rag-pg-"))
-    data = root / "data"
-    if os.geteuid() == 0:
-        user = pwd.getpwnam("postgres")
-        os.chown(root, user.pw_uid, user.pw_gid)
-    port = free_port()
-    password = SESSION.secret(secrets.token_urlsafe(18), "the test PostgreSQL password") or ""
-    password_file = root / "password"
-    password_file.write_text(password)
-    if os.geteuid() == 0:
-        os.chown(password_file, user.pw_uid, user.pw_gid)
-    run = dict(check=True, capture_output=True, text=True)
-    initdb = [str(bin_dir / "initdb"), "-D", str(data), "-U", "rag", "-E", "UTF8"]
-    subprocess.run(
-        _as_server_user([*initdb, "-A", "scram-sha-256", f"--pwfile={password_file}"]),
-        **run,
-    )
-    password_file.unlink()
-    options = f"-p {port} -c listen_addresses=127.0.0.1 -k {root} -c fsync=off -c full_page_writes=off"
-    subprocess.run(
-        _as_server_user(
-            [str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"]
-        ),
-        **run,
-    )
-    try:
-        yield f"postgresql+psycopg://rag:{password}@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(
-            _as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
-            capture_output=True,
-        )
-        SESSION.read_now(root / "log", "the PostgreSQL server log")
-        shutil.rmtree(root, ignore_errors=True)
+    with postgres_server() as server:
+        yield server.url
 
 
 def create_database(server_url: str, prefix: str) -> str:

@@ -47,6 +47,25 @@ def create_engine(url: str, timeout: float) -> Engine:
     )
 
 
+def report_unavailable(engine: Engine, description: str) -> None:
+    """Make a lost or refused connection raise StoreUnavailable naming the store, from any query.
+
+    SQLAlchemy reports a server that went away (a killed backend, a restart) and one that refuses
+    connections as `OperationalError`, which every caller would have to tell from a bad query's
+    (a statement timeout and SQLite's syntax errors are `OperationalError` too). The engine knows
+    the difference (`is_disconnect`, or no connection at all), so the rule lives here once: a
+    request handler answers 503 naming the store, an ingest stops with the same line. The pool
+    then replaces the dead connections (`pool_pre_ping`), so the store works again once the
+    server is back, without a restart.
+    """
+
+    @sa.event.listens_for(engine, "handle_error")
+    def _unavailable(context: sa.engine.ExceptionContext) -> None:
+        if context.is_disconnect or context.connection is None:
+            reason = one_line(context.original_exception) if context.original_exception else "lost"
+            raise StoreUnavailable(f"{description} is unreachable: {reason}") from None
+
+
 def check_reachable(engine: Engine, description: str) -> None:
     """Raise StoreUnavailable, naming the store and the driver's reason, unless a query runs."""
     try:

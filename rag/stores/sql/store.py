@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from rag.config import mask_url
 from rag.stores.sql import catalogue, conversations, fusion
-from rag.stores.sql.engine import check_reachable, create_engine, migrate
+from rag.stores.sql.engine import check_reachable, create_engine, migrate, report_unavailable
 from rag.stores.sql.ledger import Ledger
 from rag.stores.sql.results import CatalogueTable, Conversation, KbStats, LearnedWeights
 from rag.stores.sql.stats import kb_stats
@@ -41,6 +41,9 @@ class SqlStore(Ledger):
         #: else the store's own engine. Not connected here: a reader that cannot log in fails the
         #: SQL retriever (and `rag doctor`), not every store.
         self.reader_engine = create_engine(reader_url, timeout) if reader_url else self.engine
+        report_unavailable(self.engine, self.description)
+        if self.reader_engine is not self.engine:
+            report_unavailable(self.reader_engine, f"SQL reader {mask_url(reader_url)}")
         self.health()
         migrate(self.engine)
 
