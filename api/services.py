@@ -42,7 +42,7 @@ class Services:
 
 
 def open_services(settings: Settings) -> Services:
-    stores = open_stores(settings, model_info(settings.embed_model))
+    stores = open_stores(settings, model_info(settings.embed_model), reconnect=True)
     try:
         pipeline = open_pipeline(stores, settings, list(AVAILABLE))
         ingest = open_ingest_pipeline(stores, embedder=pipeline.embedder)

@@ -8,16 +8,19 @@ than the other stores hold (a re-run finishes the work), never points or nodes t
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from rag.config import Settings
+from rag.config import Settings, mask_url
 from rag.models import EmbeddingModelInfo
 from rag.stores.graph import GraphStore, open_graph_store
 from rag.stores.lock import DataDirLock
+from rag.stores.reconnecting import open_or_reconnect
 from rag.stores.sql import LedgerEntry, SqlStore
 from rag.stores.vector import VectorStore, collection_name, open_vector_store
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -89,12 +92,14 @@ class Stores:
         self.close()
 
 
-def open_stores(settings: Settings, embedding: EmbeddingModelInfo) -> Stores:
+def open_stores(settings: Settings, embedding: EmbeddingModelInfo, *, reconnect: bool = False) -> Stores:
     """Open every store, the vector collection the one of `embedding` (`rag.embed.model_info`);
     raises StoreUnavailable / StoreLocked with a clear message.
 
     When any store is an embedded file, the data folder is locked first so that a second
-    writing process fails fast with the holder's name instead of corrupting a store.
+    writing process fails fast with the holder's name instead of corrupting a store. With
+    `reconnect` (`rag serve`), a Qdrant or Neo4j server that does not answer does not stop the
+    opening: that store joins when its server does (`rag.stores.reconnecting`).
     """
     lock = None
     if settings.uses_embedded_store:
@@ -106,19 +111,28 @@ def open_stores(settings: Settings, embedding: EmbeddingModelInfo) -> Stores:
             settings.resolved_sql_url, timeout=settings.store_timeout_s, reader_url=settings.sql_reader_url
         )
         opened.append(sql)
-        vector = open_vector_store(
-            settings.resolved_vector_url,
-            collection_name(embedding.slug, embedding.dimension),
-            embedding.dimension,
-            api_key=settings.vector_api_key.get_secret_value() or None,
-            timeout=settings.store_timeout_s,
+        vector_url, graph_url = settings.resolved_vector_url, settings.resolved_graph_url
+        vector = _server_store(
+            lambda: open_vector_store(
+                vector_url,
+                collection_name(embedding.slug, embedding.dimension),
+                embedding.dimension,
+                api_key=settings.vector_api_key.get_secret_value() or None,
+                timeout=settings.store_timeout_s,
+            ),
+            f"vector store {mask_url(vector_url)}",
+            reconnect and "://" in vector_url,
         )
         opened.append(vector)
-        graph = open_graph_store(
-            settings.resolved_graph_url,
-            user=settings.neo4j_user,
-            password=settings.neo4j_password.get_secret_value(),
-            timeout=settings.store_timeout_s,
+        graph = _server_store(
+            lambda: open_graph_store(
+                graph_url,
+                user=settings.neo4j_user,
+                password=settings.neo4j_password.get_secret_value(),
+                timeout=settings.store_timeout_s,
+            ),
+            f"graph store {mask_url(graph_url)}",
+            reconnect and "://" in graph_url,
         )
     except BaseException:
         for store in reversed(opened):
@@ -127,3 +141,8 @@ def open_stores(settings: Settings, embedding: EmbeddingModelInfo) -> Stores:
             lock.release()
         raise
     return Stores(settings, embedding, sql, vector, graph, lock)
+
+
+def _server_store(open_store: Callable[[], T], description: str, reconnect: bool) -> T:
+    """The store `open_store` opens; with `reconnect`, one standing in for it until it can."""
+    return open_or_reconnect(open_store, description) if reconnect else open_store()
