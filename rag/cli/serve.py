@@ -33,4 +33,16 @@ def serve(
         host = "127.0.0.1"
     elif not keyed:
         err.print("[yellow]no API key exists[/]: open to local clients only (127.0.0.1)", highlight=False)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(settings, local_url(host, port)), host=host, port=port, log_level="info")
+
+
+def local_url(host: str, port: int) -> str | None:
+    """Where the `rag` command on this machine reaches the server: a wildcard address through the
+    loopback of its family; None for port 0 (the port is known only once bound), so no record."""
+    if port == 0:
+        return None
+    if host in ("0.0.0.0", ""):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
