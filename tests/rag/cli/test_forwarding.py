@@ -205,6 +205,22 @@ def test_ask_is_answered_by_the_server_whole_or_streamed(
     assert code == 2 and "no knowledge base named 'nope'" in err
 
 
+def test_ask_continues_a_stored_conversation_through_the_server(
+    served: Served, first_ingest: dict[str, object]
+) -> None:
+    """A conversation the admin key started (shared with the local credential, as with open mode)."""
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    with httpx.Client(base_url=served.url, headers=admin, timeout=30) as client:
+        conversation = client.post("/v1/conversations", json={"kb": "team"}).json()["id"]
+        code, out, err = rag(served, "ask", QUESTION, "--conversation", conversation, "--json")
+        assert code == 0, err
+        shown = json.loads(out)
+        assert shown["conversation_id"] == conversation and shown["kb"] == "team"
+        assert client.get(f"/v1/conversations/{conversation}").json()["turn_count"] == 1
+        code, _, err = rag(served, "ask", QUESTION, "--conversation", conversation, "--kb", "trash")
+        assert code == 2 and f"conversation {conversation!r} asks 'team', not 'trash'" in err
+
+
 def test_other_commands_name_the_server_that_holds_the_data_folder(served: Served) -> None:
     code, _, err = rag(served, "keys", "list")
     assert code == 2
