@@ -32,10 +32,14 @@ def ingest(request: LocalIngestRequest, caller: Caller, found: Found) -> dict[st
     A sync route, so the ingest runs on a worker thread; under the write lock, after any upload
     being ingested and never beside a delete."""
     require_local(caller, "ingesting paths of the server's disk")
+    paths = [Path(path) for path in request.paths]
+    relative = [str(path) for path in paths if not path.is_absolute()]
+    if relative:  # the server's working folder is not the caller's
+        raise ApiError(422, "invalid_request", f"paths: not absolute: {', '.join(relative)}")
     with found.write_lock:
         try:
             summary = found.ingest.run(
-                [Path(path) for path in request.paths],
+                paths,
                 request.kb,
                 request.include,
                 request.exclude,

@@ -245,6 +245,8 @@ def test_only_the_local_credential_may_have_the_server_read_its_disk(
         assert record is not None  # the record's credential is registered as a secret (a SecretStr)
         local = {"Authorization": f"Bearer {record.credential.get_secret_value()}"}
         assert client.get("/v1/local/status", params={"kb": "team"}, headers=local).status_code == 200
+        relative = client.post("/v1/local/ingest", json={"paths": ["docs"]}, headers=local)
+        assert relative.status_code == 422 and "not absolute: docs" in relative.json()["error"]["message"]
 
 
 def test_once_the_server_stops_its_record_is_gone_and_the_commands_print_the_same_alone(
