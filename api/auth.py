@@ -1,4 +1,10 @@
-"""Who is calling: the admin key (a setting), an API key scoped to KBs, or nobody in open mode.
+"""Who is calling: the admin key (a setting), an API key scoped to KBs, the local CLI, or nobody in
+open mode.
+
+The local CLI holds the credential `rag serve` wrote beside the data-folder lock
+(`rag.stores.server_record`), readable only by the OS user the server runs as: it is the admin,
+and it alone may have the server read files from its own disk (`api/local.py`), which no API key,
+not even the admin key, may.
 
 Open mode: with no admin key and no API key at all, every request may do everything, and
 `rag serve` binds to 127.0.0.1 only and says so. As soon as one key exists, every route but the
@@ -29,10 +35,12 @@ class AuthError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """The caller: an admin (the admin key, or anyone in open mode) or the holder of a scoped key."""
+    """The caller: an admin (the admin key, the local credential, or anyone in open mode) or the
+    holder of a scoped key; `local` when it sent the local credential."""
 
     admin: bool
     grant: Grant | None = None
+    local: bool = False
 
     def can_read(self, kb: str) -> bool:
         return self.admin or (self.grant is not None and kb in self.grant.kbs)
@@ -61,7 +69,20 @@ def bearer_token(header: str | None) -> str:
     return token.strip()
 
 
+def local_caller(found: Services, header: str | None) -> bool:
+    """Whether `header` carries the local credential of this server's record."""
+    expected = found.local_credential
+    if expected is None or not header:
+        return False
+    scheme, _, token = header.strip().partition(" ")
+    return scheme.lower() == "bearer" and secrets.compare_digest(
+        token.strip().encode(), expected.get_secret_value().encode()
+    )
+
+
 def authenticate(found: Services, header: str | None) -> Principal:
+    if local_caller(found, header):
+        return Principal(admin=True, local=True)
     if open_mode(found):
         return Principal(admin=True)
     token = bearer_token(header)
@@ -87,6 +108,12 @@ def readable_kb(caller: Principal, found: Services, kb: str) -> str:
     if not caller.can_read(kb) or not found.stores.sql.kb_exists(kb):
         raise ApiError(404, "kb_not_found", f"no knowledge base named {kb!r}")
     return kb
+
+
+def require_local(caller: Principal, what: str) -> None:
+    """403 unless the caller sent the local credential: open mode and the admin key do not do."""
+    if not caller.local:
+        raise ApiError(403, "forbidden", f"{what} is only for the rag command of the user running rag serve")
 
 
 def require_admin(caller: Principal, what: str) -> None:

@@ -129,3 +129,15 @@ class ConversationPage(BaseModel):
     offset: int
     limit: int
     conversations: list[ConversationSummary]
+
+
+class LocalIngestRequest(BaseModel):
+    """`rag ingest`'s arguments, sent to the server that holds the data folder (api/local.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    paths: list[str] = Field(min_length=1, description="Absolute paths of files and folders on the server")
+    kb: str = Field("default", min_length=1, max_length=128, description="Knowledge base name")
+    include: list[str] = Field(default_factory=list, description="Only files matching these globs")
+    exclude: list[str] = Field(default_factory=list, description="Skip files matching these globs")
+    prune: bool = Field(False, description="Delete documents whose files are gone")

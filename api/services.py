@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from fastapi import Request
+from pydantic import SecretStr
 
 from ingest.factory import open_ingest_pipeline
 from ingest.pipeline import IngestPipeline
@@ -34,6 +35,9 @@ class Services:
     queue_lock: threading.Lock = field(default_factory=threading.Lock)
     #: held while documents are written or deleted, so a delete never races an ingest
     write_lock: threading.Lock = field(default_factory=threading.Lock)
+    #: the credential `rag serve` recorded beside the data-folder lock (`rag.stores.server_record`)
+    #: for the CLI of the same OS user; None when the process wrote no record
+    local_credential: SecretStr | None = None
 
     def close(self) -> None:
         self.worker.shutdown(wait=True, cancel_futures=True)

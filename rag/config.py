@@ -215,6 +215,12 @@ class Settings(BaseSettings):
     )
     dify_prefix: str = Field("", description="Also serve Dify's /retrieval under this path prefix")
     store_timeout_s: float = Field(10.0, gt=0, description="Connect/statement timeout for store servers")
+    serve_forward_timeout_s: float = Field(
+        600.0,
+        gt=0,
+        description="How long a CLI command sent to the running `rag serve` of the same data folder "
+        "(it holds the embedded stores) waits for the server's reply, a whole ingest included",
+    )
     vector_index_threshold: int = Field(
         100_000,
         ge=0,

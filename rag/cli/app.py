@@ -3,6 +3,8 @@ status, config, doctor, serve and finetune.
 
 Exit codes: 0 success; 1 some documents failed (each named with its reason); 2 usage or
 configuration errors, including a store that cannot be reached or is held by another process.
+While `rag serve` holds the data folder, `ingest`, `ask`, `retrieve`, `status`, `kb` and `docs`
+are sent to it (`rag/cli/remote.py`) and exit as they would have here.
 
 This module only assembles the command: each command lives in the module of its group, and
 `rag --help` lists them in the order they are registered here.

@@ -7,12 +7,13 @@ to it. The helpers that open the pipeline and find a conversation serve `rag cha
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from rag.cli.remote import Remote, forwarding_server
 from rag.cli.render import print_answer, print_json_line, print_retrieval, write_streamed
 from rag.cli.support import JsonOption, KbOption, configured_stores, fail, print_json
 
@@ -80,9 +81,15 @@ def retrieve(
     """The fused hits for a question, with each one's retrievers, ranks and scores (no answer)."""
     from rag.answer.responses import retrieval_json
 
-    with configured_stores() as stores, configuration_errors():
-        pipeline = open_answer_pipeline(stores, kb, retrievers)
-        found = retrieval_json(question, kb, pipeline.retrieve(question, kb, top_k=top_k))
+    remote = forwarding_server()
+    if remote is not None:
+        body = {"question": question, "kb": kb, "top_k": top_k, "retrievers": retrievers.split(",")}
+        with remote:
+            found = remote.send("POST", "/v1/retrieve", body=body).json()
+    else:
+        with configured_stores() as stores, configuration_errors():
+            pipeline = open_answer_pipeline(stores, kb, retrievers)
+            found = retrieval_json(question, kb, pipeline.retrieve(question, kb, top_k=top_k))
     if as_json:
         print_json(found)
     else:
@@ -104,6 +111,40 @@ def ask(
     with --stream too, one JSON line per piece of text ({"token": …}) and then that object on the
     last line. With --conversation, the answer is added to that conversation.
     """
+    shown_piece = _piece_printer(stream, as_json)
+    remote = forwarding_server()
+    if remote is not None:
+        body = {"question": question, "top_k": top_k, "retrievers": retrievers.split(","), "stream": stream}
+        body |= {"kb": kb} if kb is not None else {}
+        body |= {"conversation_id": conversation_id} if conversation_id else {}
+        with remote:
+            shown = _asked_remotely(remote, body, shown_piece)
+    else:
+        shown = _answered(question, kb, top_k, retrievers, conversation_id, shown_piece)
+    if as_json and stream:
+        print_json_line(shown)
+    elif as_json:
+        print_json(shown)
+    else:
+        print_answer("" if stream else shown["answer"], shown)
+
+
+def _piece_printer(stream: bool, as_json: bool) -> Callable[[str], None]:
+    """What becomes of a piece of the answer as it is written: a JSON line, the text, or nothing."""
+    if stream and as_json:
+        return lambda piece: print_json_line({"token": piece})
+    return write_streamed if stream else lambda _piece: None
+
+
+def _answered(
+    question: str,
+    kb: str | None,
+    top_k: int | None,
+    retrievers: str,
+    conversation_id: str | None,
+    shown_piece: Callable[[str], None],
+) -> dict[str, Any]:
+    """The answer over the stores this process opens, added to the conversation if one is named."""
     from rag.answer.responses import answer_json, turn_json
     from rag.models import Answer
 
@@ -116,18 +157,34 @@ def ask(
         for piece in pipeline.stream(question, kb, top_k=top_k, history=history):
             if isinstance(piece, Answer):
                 answer = piece
-            elif stream and as_json:
-                print_json_line({"token": piece})
-            elif stream:
-                write_streamed(piece)
+            else:
+                shown_piece(piece)
         assert answer is not None  # the pipeline always ends with the Answer
         shown = answer_json(answer)
         if conversation is not None:
             stores.sql.append_turn(conversation.id, **turn_json(answer))
             shown["conversation_id"] = conversation.id
-    if as_json and stream:
-        print_json_line(shown)
-    elif as_json:
-        print_json(shown)
+    return shown
+
+
+def _asked_remotely(
+    remote: Remote, body: dict[str, Any], shown_piece: Callable[[str], None]
+) -> dict[str, Any]:
+    """The answer of `rag serve`: whole, or its `token` events shown as they come and then its
+    `answer` event; without the `conversation_id` the API always sends, unless it names one."""
+    if not body["stream"]:
+        shown = dict(remote.send("POST", "/v1/query", body=body).json())
     else:
-        print_answer("" if stream else answer.answer, shown)
+        shown = {}
+        for event, data in remote.events("/v1/query", body):
+            if event == "token":
+                shown_piece(data["text"])
+            elif event == "answer":
+                shown = data
+            elif event == "error":
+                raise fail(str(data["error"]["message"]))
+        if not shown:
+            raise fail(f"rag serve on {remote.url} ended the answer's stream before the answer")
+    if shown.get("conversation_id") is None:
+        shown.pop("conversation_id", None)
+    return shown

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from rag.cli.remote import Remote, forwarding_server
 from rag.cli.render import ingest_progress, print_ingest_summary
-from rag.cli.support import JsonOption, KbOption, configured_stores, fail, print_json
+from rag.cli.support import JsonOption, KbOption, configured_stores, err, fail, print_json
 
 
 def ingest(
@@ -20,18 +22,52 @@ def ingest(
     as_json: JsonOption = False,
 ) -> None:
     """Load, chunk, embed and graph documents into a knowledge base (incremental, idempotent)."""
+    remote = forwarding_server()
+    if remote is not None:
+        with remote:
+            summary = forwarded(remote, paths, kb, include, exclude, prune, quiet=as_json)
+    else:
+        summary = ingested(paths, kb, include, exclude, prune, quiet=as_json)
+    if as_json:
+        print_json(summary)
+    else:
+        print_ingest_summary(summary)
+    if summary["failed"]:
+        raise typer.Exit(1)
+
+
+def ingested(
+    paths: list[Path], kb: str, include: list[str], exclude: list[str], prune: bool, quiet: bool
+) -> dict[str, Any]:
+    """The run over the stores this process opens, with progress bars unless `quiet`."""
     from ingest.factory import open_ingest_pipeline
     from ingest.walk import PathNotFound
 
-    with configured_stores() as stores, ingest_progress(hidden=as_json) as progress:
+    with configured_stores() as stores, ingest_progress(hidden=quiet) as progress:
         pipeline = open_ingest_pipeline(stores, progress=progress)
         try:
-            summary = pipeline.run(paths, kb, include, exclude, prune)
+            return pipeline.run(paths, kb, include, exclude, prune).as_dict()
         except PathNotFound as exc:
             raise fail(str(exc)) from None
-    if as_json:
-        print_json(summary.as_dict())
-    else:
-        print_ingest_summary(summary)
-    if summary.failed:
-        raise typer.Exit(1)
+
+
+def forwarded(
+    remote: Remote,
+    paths: list[Path],
+    kb: str,
+    include: list[str],
+    exclude: list[str],
+    prune: bool,
+    quiet: bool,
+) -> dict[str, Any]:
+    """The run by the `rag serve` that holds the stores; the paths made absolute first, since the
+    server resolves them from its own working folder."""
+    body = {
+        "paths": [str(path.expanduser().absolute()) for path in paths],
+        "kb": kb,
+        "include": include,
+        "exclude": exclude,
+        "prune": prune,
+    }
+    with err.status("ingesting in rag serve", spinner="dots") if not quiet else nullcontext():
+        return dict(remote.send("POST", "/v1/local/ingest", body=body).json())

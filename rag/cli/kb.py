@@ -1,31 +1,53 @@
-"""`rag kb create|list|delete|grant-reader` and `rag docs list|delete`: KBs and their documents."""
+"""`rag kb create|list|delete|grant-reader` and `rag docs list|delete`: KBs and their documents.
+
+While `rag serve` holds the data folder, all but grant-reader (which touches no embedded store)
+go through its API (`rag.cli.remote`) and print what they print here.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import quote
 
 import typer
 
+from rag.cli.remote import Remote, forwarding_server
 from rag.cli.render import Columns, show_rows
 from rag.cli.support import JsonOption, KbOption, configured_stores, fail, load_settings, out, with_stores
 
 kb_app = typer.Typer(help="Create, list and delete knowledge bases.", no_args_is_help=True)
 docs_app = typer.Typer(help="List and delete documents.", no_args_is_help=True)
+#: documents per request when paging a KB of `rag serve` (the API's largest page)
+_PAGE = 500
 
 
 @kb_app.command("create")
 def kb_create(name: str, description: Annotated[str, typer.Option(help="What the KB holds")] = "") -> None:
     """Create a knowledge base."""
-    created = with_stores(lambda s: s.sql.create_kb(name, description))
+    remote = forwarding_server()
+    if remote is not None:
+        with remote:
+            body = {"name": name, "description": description}
+            created = remote.send("POST", "/v1/knowledge-bases", body=body, expect=(409,)).status_code != 409
+    else:
+        created = with_stores(lambda s: s.sql.create_kb(name, description))
     out.print(f"created {name!r}" if created else f"{name!r} already exists")
 
 
 @kb_app.command("list")
 def kb_list(as_json: JsonOption = False) -> None:
     """List knowledge bases with their document counts."""
-    rows = [asdict(row) for row in with_stores(lambda s: s.sql.list_kbs())]
+    remote = forwarding_server()
+    if remote is not None:
+        with remote:
+            rows = remote.send("GET", "/v1/knowledge-bases").json()["knowledge_bases"]
+        for row in rows:  # a datetime again, shown as a local run shows it
+            row["created_at"] = datetime.fromisoformat(row["created_at"])
+    else:
+        rows = [asdict(row) for row in with_stores(lambda s: s.sql.list_kbs())]
     columns: Columns = {
         "name": lambda row: row["name"],
         "documents": lambda row: row["documents"],
@@ -43,6 +65,12 @@ def kb_delete(
 
     if not yes:
         typer.confirm(f"delete knowledge base {name!r} and everything in it?", abort=True)
+    remote = forwarding_server()
+    if remote is not None:
+        with remote:  # the server's 404 says "no knowledge base named …" as below
+            remote.send("DELETE", f"/v1/knowledge-bases/{quote(name, safe='')}")
+        out.print(f"deleted {name!r}")
+        return
     with configured_stores() as stores:
         if not stores.sql.kb_exists(name):
             raise fail(f"no knowledge base named {name!r}")
@@ -85,7 +113,16 @@ def docs_delete(
     kb: Annotated[str | None, typer.Option("--kb", help="Only in this knowledge base")] = None,
 ) -> None:
     """Delete one document (by id or source path) from every store."""
-
+    remote = forwarding_server()
+    if remote is not None:
+        with remote:
+            ids = _remote_matches(remote, ref, kb)
+            if not ids:
+                raise fail(f"no document with id or source {ref!r}")
+            for doc_id in ids:
+                remote.send("DELETE", f"/v1/documents/{quote(doc_id, safe='')}")
+        out.print(f"deleted {len(ids)} document(s)")
+        return
     with configured_stores() as stores:
         entries = stores.sql.find_documents(ref, kb)
         if not entries and Path(ref).exists():
@@ -96,11 +133,54 @@ def docs_delete(
     out.print(f"deleted {count} document(s)")
 
 
+def _remote_matches(remote: Remote, ref: str, kb: str | None) -> list[str]:
+    """The ids of the documents `ref` names on the server, as `find_documents` finds them here: the
+    document of that id, else those whose source is `ref` (or the file it names), in `kb` or any."""
+    found = remote.send("GET", f"/v1/documents/{quote(ref, safe='')}", expect=(404,))
+    if found.status_code != 404 and kb in (None, found.json()["kb"]):
+        return [ref]
+    sources = {ref, str(Path(ref).resolve())} if Path(ref).exists() else {ref}
+    kbs = (
+        [kb]
+        if kb
+        else [row["name"] for row in remote.send("GET", "/v1/knowledge-bases").json()["knowledge_bases"]]
+    )
+    return [doc["id"] for name in kbs for doc in _remote_documents(remote, name) if doc["source"] in sources]
+
+
+def _remote_documents(remote: Remote, kb: str) -> list[dict[str, Any]]:
+    """Every document of a KB on the server, a page at a time; none for a KB it does not have (a
+    local run lists none either)."""
+    documents: list[dict[str, Any]] = []
+    while True:
+        params = {"offset": len(documents), "limit": _PAGE}
+        page = remote.send(
+            "GET", f"/v1/knowledge-bases/{quote(kb, safe='')}/documents", params=params, expect=(404,)
+        )
+        if page.status_code == 404:
+            return documents
+        body = page.json()
+        documents.extend(body["documents"])
+        if not body["documents"] or len(documents) >= body["total"]:
+            return documents
+
+
 @docs_app.command("list")
 def docs_list(kb: KbOption = "default", as_json: JsonOption = False) -> None:
     """List the documents of a knowledge base with their state."""
-    entries = with_stores(lambda s: s.sql.documents_in_kb(kb))
-    rows = [{"id": e.id, "source": e.source, "status": e.status, "chunks": e.chunk_count} for e in entries]
+    remote = forwarding_server()
+    if remote is not None:
+        with remote:
+            shown = _remote_documents(remote, kb)
+        rows = [
+            {"id": d["id"], "source": d["source"], "status": d["status"], "chunks": d["chunk_count"]}
+            for d in shown
+        ]
+    else:
+        entries = with_stores(lambda s: s.sql.documents_in_kb(kb))
+        rows = [
+            {"id": e.id, "source": e.source, "status": e.status, "chunks": e.chunk_count} for e in entries
+        ]
     columns: Columns = {
         name: lambda row, name=name: row[name] for name in ("id", "status", "chunks", "source")
     }

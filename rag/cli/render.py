@@ -20,7 +20,6 @@ from rich.table import Table
 from rag.cli.support import err, out, print_json
 
 if TYPE_CHECKING:
-    from ingest.pipeline import IngestSummary
     from rag.doctor import Check
 
 #: a table's columns: header → the cell of a row
@@ -89,17 +88,18 @@ def _summary_table(data: dict[str, Any]) -> Table:
     return table
 
 
-def print_ingest_summary(summary: IngestSummary) -> None:
-    """The summary table, then each failed file with the stage it failed in and why."""
-    out.print(_summary_table(summary.as_dict()))
-    if summary.reembedded:
+def print_ingest_summary(data: dict[str, Any]) -> None:
+    """The summary table, then each failed file with the stage it failed in and why: from
+    `IngestSummary.as_dict()`, the shape both a local run and `rag serve` give."""
+    out.print(_summary_table(data))
+    if data["reembedded"]:
         out.print(
-            f"re-embedded {summary.reembedded} documents whose vectors the configured embedding model"
+            f"re-embedded {data['reembedded']} documents whose vectors the configured embedding model"
             " did not have (ingested under another RAG_EMBED_MODEL, or the vector store was emptied)"
         )
-    for failure in summary.failures:
-        where = f"{failure.source} ({failure.stage})"
-        err.print(f"[red]failed[/] {escape(where)}: {escape(failure.error)}", highlight=False)
+    for failure in data["failures"]:
+        where = f"{failure['source']} ({failure['stage']})"
+        err.print(f"[red]failed[/] {escape(where)}: {escape(failure['error'])}", highlight=False)
 
 
 #: the columns of `rag status` that count something

@@ -1,4 +1,9 @@
-"""`rag serve`: the HTTP API, kept to 127.0.0.1 while no API key exists."""
+"""`rag serve`: the HTTP API, kept to 127.0.0.1 while no API key exists.
+
+It holds the embedded stores as long as it runs, so it records where it listens beside the lock
+(`rag.stores.server_record`): the `rag` commands of the same user on that data folder then send
+their work to it (`rag.cli.remote`) instead of stopping on the lock.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,10 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
 ) -> None:
-    """Run the HTTP API (docs at /docs). With no key at all, it listens on 127.0.0.1 only."""
+    """Run the HTTP API (docs at /docs). With no key at all, it listens on 127.0.0.1 only.
+
+    While it runs, rag ingest, ask, retrieve, status, kb and docs on the same data folder go
+    through it."""
     import uvicorn
 
     from api.app import create_app
@@ -33,4 +41,16 @@ def serve(
         host = "127.0.0.1"
     elif not keyed:
         err.print("[yellow]no API key exists[/]: open to local clients only (127.0.0.1)", highlight=False)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(settings, local_url(host, port)), host=host, port=port, log_level="info")
+
+
+def local_url(host: str, port: int) -> str | None:
+    """Where the `rag` command on this machine reaches the server: a wildcard address through the
+    loopback of its family; None for port 0 (the port is known only once bound), so no record."""
+    if port == 0:
+        return None
+    if host in ("0.0.0.0", ""):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from rag.cli.remote import forwarding_server
 from rag.cli.render import print_checks, print_settings, print_status
 from rag.cli.support import JsonOption, configured_stores, fail, load_settings, print_json
 
@@ -15,11 +16,17 @@ def status(
     as_json: JsonOption = False,
 ) -> None:
     """Documents by state, chunks, vectors, entities, relations, tables and the last errors, per KB."""
-    with configured_stores() as stores:
-        names = [kb] if kb else [row.name for row in stores.sql.list_kbs()]
-        if kb and not stores.sql.kb_exists(kb):
-            raise fail(f"no knowledge base named {kb!r} (rag kb list shows them)")
-        reports = [stores.status(name) for name in names]
+    remote = forwarding_server()
+    if remote is not None:
+        with remote:
+            found = remote.send("GET", "/v1/local/status", params={"kb": kb} if kb else None).json()
+        reports = [found] if kb else found["knowledge_bases"]
+    else:
+        with configured_stores() as stores:
+            names = [kb] if kb else [row.name for row in stores.sql.list_kbs()]
+            if kb and not stores.sql.kb_exists(kb):
+                raise fail(f"no knowledge base named {kb!r} (rag kb list shows them)")
+            reports = [stores.status(name) for name in names]
     if as_json:
         print_json(reports[0] if kb else {"knowledge_bases": reports})
     else:

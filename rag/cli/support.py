@@ -57,7 +57,9 @@ def configured_stores() -> Iterator[Stores]:
     settings = load_settings()
     try:
         stores = open_stores(settings, model_info(settings.embed_model))
-    except (StoreUnavailable, StoreLocked, EmbeddingModelError) as exc:
+    except StoreLocked as exc:
+        raise fail(locked_message(settings, exc)) from None
+    except (StoreUnavailable, EmbeddingModelError) as exc:
         raise fail(str(exc)) from None
     try:
         yield stores
@@ -66,6 +68,20 @@ def configured_stores() -> Iterator[Stores]:
         raise fail(str(exc)) from None
     finally:
         stores.close()
+
+
+def locked_message(settings: Settings, exc: StoreLocked) -> str:
+    """Why the stores are locked: when `rag serve` holds them (and the command was not one it takes
+    over, `rag.cli.remote`), say so and where it runs; else the lock's own message."""
+    from rag.stores.server_record import running_server
+
+    server = running_server(settings.data_dir)
+    if server is None:
+        return str(exc)
+    return (
+        f"rag serve on {server.url} holds this data folder ({settings.data_dir}): "
+        "stop it, or send the work to its HTTP API"
+    )
 
 
 def with_stores(action: Callable[[Stores], T]) -> T:

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import sys
 from pathlib import Path
 from typing import IO
+
+#: what `DataDirLock` writes into the lock file: "process 1234 (rag serve)"
+_HOLDER = re.compile(r"process (\d+) ")
 
 
 class StoreLocked(Exception):
@@ -51,3 +55,24 @@ class DataDirLock:
             fcntl.flock(self._file, fcntl.LOCK_UN)
             self._file.close()
             self._file = None
+
+
+def lock_holder(data_dir: Path) -> int | None:
+    """The pid of the process that holds `<data_dir>/rag.lock` now; None when nobody holds it.
+
+    The text of the file alone could be stale (a holder that died mid-write, a file copied with
+    its folder), so a shared non-blocking `flock` first asks the kernel whether the lock is held:
+    only then is the pid the file names believed. A probe that gets the lock lets go at once.
+    """
+    try:
+        handle = (data_dir / "rag.lock").open("r")
+    except OSError:
+        return None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            found = _HOLDER.match(handle.read(200))
+            return int(found.group(1)) if found else None
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return None

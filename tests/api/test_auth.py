@@ -28,6 +28,13 @@ def test_open_mode_needs_no_key(client: TestClient) -> None:
     assert response.status_code == 200
 
 
+def test_open_mode_may_not_have_the_server_ingest_paths_of_its_disk(client: TestClient) -> None:
+    """Only the local credential of `rag serve`'s record may (api/local.py); the status it may read."""
+    refused = client.post("/v1/local/ingest", json={"paths": ["/etc"], "kb": DEMO})
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+    assert client.get("/v1/local/status", params={"kb": DEMO}).json()["kb"] == DEMO
+
+
 @pytest.mark.parametrize(
     "headers",
     [

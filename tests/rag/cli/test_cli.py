@@ -223,3 +223,15 @@ def test_doctor_checks_the_served_model_names_and_warns_about_ollamas_context(
     with ChatServer(smollm2, owned_by="library").running() as ollama:
         code, check = model_check(ollama.url, SERVED)
         assert code == 0 and check["ok"] and "OLLAMA_CONTEXT_LENGTH" in check["detail"]
+
+
+@pytest.mark.fast
+def test_rag_serve_records_the_address_a_local_command_reaches() -> None:
+    """A wildcard address through the loopback of its family; port 0 is known only once bound."""
+    from rag.cli.serve import local_url
+
+    assert local_url("0.0.0.0", 8000) == "http://127.0.0.1:8000"
+    assert local_url("::", 8000) == "http://[::1]:8000"
+    assert local_url("127.0.0.1", 9) == "http://127.0.0.1:9"
+    assert local_url("fe80::1", 80) == "http://[fe80::1]:80"
+    assert local_url("127.0.0.1", 0) is None

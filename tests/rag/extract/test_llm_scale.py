@@ -166,6 +166,6 @@ def test_the_share_of_chunks_whose_json_failed_is_in_the_summary_and_the_log(
 
     console = Console(record=True, width=100)
     monkeypatch.setattr(render, "out", console)  # `rag ingest`'s table, as the terminal shows it
-    print_ingest_summary(summary)
+    print_ingest_summary(summary.as_dict())
     shown = console.export_text()
     assert "asked 4" in shown and "bad json 2" in shown and "50% bad" in shown
