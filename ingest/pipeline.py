@@ -187,6 +187,7 @@ class IngestPipeline:
         self.progress.files(len(files))
         work: list[_Work] = []
         for path in files:
+            self.stores.require_space()
             with summary.timed("prepare"):
                 item = self._prepare(path, kb, known.get(str(path)), summary)
             if item is not None:
@@ -337,6 +338,7 @@ class IngestPipeline:
         entities: set[str] = set()
         batch_size = max(self.embedder.batch_size * 4, 128)
         for page in self.stores.sql.iter_chunks(list(by_id), batch_size):
+            self.stores.require_space()
             with summary.timed("embed"):
                 # repeated text (boilerplate, identical rows) is embedded once per page
                 unique = list(dict.fromkeys(c.text for c in page))

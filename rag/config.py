@@ -101,6 +101,13 @@ class Settings(BaseSettings):
         description="Deepest nesting of a JSON or HTML document (browsers' HTML parsers stop at 512); "
         "deeper ones fail instead of costing time quadratic in the depth",
     )
+    min_free_mb: float = Field(
+        100.0,
+        ge=0,
+        description="Ingest stops, resumably, when a folder of the embedded stores has less free space "
+        "than this: their engines map files into memory, and a full disk kills the process (SIGBUS) "
+        "instead of failing a write",
+    )
     extractor: Literal["auto", "heuristic", "spacy", "llm", "none"] = Field(
         "auto",
         description="auto: the LLM extractor when RAG_LLM_URL is set, else offline heuristics; "
@@ -267,6 +274,16 @@ class Settings(BaseSettings):
             or "://" not in self.resolved_vector_url
             or "://" not in self.resolved_graph_url
         )
+
+    @property
+    def embedded_folders(self) -> list[Path]:
+        """The folders the embedded stores write to (none when every store is a server)."""
+        folders = []
+        if self.resolved_sql_url.startswith("sqlite:///") and not self.resolved_sql_url.endswith(":memory:"):
+            folders.append(Path(self.resolved_sql_url.removeprefix("sqlite:///")).parent)
+        servers = (self.resolved_vector_url, self.resolved_graph_url)
+        folders += [Path(url) for url in servers if "://" not in url]
+        return folders
 
     def masked(self) -> dict[str, Any]:
         """Every setting with secrets and URL passwords hidden, for `rag config` and logs."""

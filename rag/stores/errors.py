@@ -16,3 +16,9 @@ class VectorsMissing(Exception):
             f"KB {kb} has {chunks} chunks and no vectors for model {model}: run rag ingest --kb {kb}"
         )
         self.kb = kb
+
+
+class DiskFull(StoreUnavailable):
+    """A folder of the embedded stores has less free space than RAG_MIN_FREE_MB: writing on would
+    risk the process (the engines map their files into memory: a full disk is a SIGBUS, not an
+    error), so the ingest stops where it can resume."""

@@ -14,9 +14,11 @@ from typing import Any, TypeVar
 
 from rag.config import Settings, mask_url
 from rag.models import EmbeddingModelInfo
+from rag.stores.errors import DiskFull
 from rag.stores.graph import GraphStore, open_graph_store
 from rag.stores.lock import DataDirLock
 from rag.stores.reconnecting import open_or_reconnect
+from rag.stores.space import require_free_space
 from rag.stores.sql import LedgerEntry, SqlStore
 from rag.stores.vector import VectorStore, collection_name, open_vector_store
 
@@ -62,6 +64,14 @@ class Stores:
             "fusion_weights": learned.weights if learned is not None else {},
         }
 
+    def require_space(self) -> None:
+        """Raise DiskFull when an embedded store's folder is short of space (`rag.stores.space`)."""
+        require_free_space(
+            self.settings.embedded_folders,
+            self.settings.min_free_mb,
+            then="run rag ingest again; it resumes where it stopped",
+        )
+
     def delete_documents(self, entries: Iterable[LedgerEntry]) -> int:
         """Remove documents from every store: vectors and graph first, the ledger rows last."""
         by_kb: dict[str, list[str]] = defaultdict(list)
@@ -105,6 +115,11 @@ def open_stores(settings: Settings, embedding: EmbeddingModelInfo, *, reconnect:
     if settings.uses_embedded_store:
         lock = DataDirLock(settings.data_dir)
         lock.acquire()
+        try:
+            require_free_space(settings.embedded_folders, settings.min_free_mb / 2, then="try again")
+        except DiskFull:
+            lock.release()
+            raise
     opened: list[object] = []
     try:
         sql = SqlStore(
