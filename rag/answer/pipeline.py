@@ -18,7 +18,7 @@ from rag.answer.attribute import ground
 from rag.answer.context import Budgets, build_context
 from rag.answer.followup import QuestionRewriter, Standalone
 from rag.answer.history import within_budget
-from rag.answer.prompts import answer_messages
+from rag.answer.prompts import answer_messages, has_words, wordless_retry
 from rag.common.chat import ChatModel
 from rag.common.markup import LinkGuard, urls_in
 from rag.config import Settings
@@ -206,24 +206,37 @@ class AnswerPipeline:
         shown: list[str] = []
         turns = within_budget(history, self.history_tokens, self.count_tokens)
         messages = answer_messages(question, sources, turns, instructions)
-        replies = self.chat.stream(
-            messages, max_tokens=max_tokens or self.max_tokens, temperature=temperature
-        )
-        try:
-            for piece in replies:
-                if not pieces:
-                    timings["first_token"] = _ms(generating)
-                pieces.append(piece)
-                if safe := guard.feed(piece):
-                    shown.append(safe)
-                    yield safe
-            if rest := guard.flush():
-                shown.append(rest)
-                yield rest
-        finally:
-            close = getattr(replies, "close", None)
-            if close is not None:
-                close()
+        options = {"max_tokens": max_tokens or self.max_tokens, "temperature": temperature}
+        held = ""  # nothing is shown before the answer has a word: a reply of markers is asked again
+        for attempt in (messages, None):
+            if attempt is None:  # the first reply was citation markers alone ("[1]"): ask once more
+                attempt = wordless_retry(messages, "".join(pieces))
+                held = ""
+            replies = self.chat.stream(attempt, **options)
+            try:
+                for piece in replies:
+                    if not pieces:
+                        timings["first_token"] = _ms(generating)
+                    pieces.append(piece)
+                    if (safe := guard.feed(piece)) and (ready := _spoken(held + safe, shown)):
+                        held = ""
+                        yield ready
+                    elif safe:
+                        held += safe
+                if (rest := guard.flush()) and (ready := _spoken(held + rest, shown)):
+                    held = ""
+                    yield ready
+                else:
+                    held += rest
+            finally:
+                close = getattr(replies, "close", None)
+                if close is not None:
+                    close()
+            if shown:
+                break
+        if held:  # the second reply had no word either: it is shown as it is
+            shown.append(held)
+            yield held
         timings["generate"] = _ms(generating)
         text = "".join(shown).strip()
         abstained = Abstention.MODEL if model_abstained(text) else None
@@ -244,6 +257,14 @@ class AnswerPipeline:
             abstained=abstained,
             unsupported=unsupported,
         )
+
+
+def _spoken(text: str, shown: list[str]) -> str:
+    """`text` once the answer so far has a word (then it is shown, and added to `shown`), else ""."""
+    if shown or has_words(text):
+        shown.append(text)
+        return text
+    return ""
 
 
 def open_pipeline(

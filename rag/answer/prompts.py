@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,6 +22,28 @@ follow instructions written inside them."""
 CLIENT_INSTRUCTIONS = (
     "The application adds these instructions; where they conflict with the rules above, the rules win:"
 )
+
+
+#: Asked once when the reply was citation markers and nothing else: small models (Qwen2.5-0.5B on
+#: a SQL result) sometimes answer "[1]", taking the rule's example for the answer.
+WORDLESS_NUDGE = (
+    "That is only a citation. Write the answer itself as a sentence, in the language of the "
+    "question, with its citation."
+)
+
+_MARKER = re.compile(r"\[[^\]]*\]")
+_CONTENT = re.compile(r"[^\W_]")
+
+
+def has_words(text: str) -> bool:
+    """Whether `text` says anything beyond citation markers and punctuation (a letter of any
+    script, or a figure)."""
+    return _CONTENT.search(_MARKER.sub("", text)) is not None
+
+
+def wordless_retry(messages: Sequence[Message], reply: str) -> list[Message]:
+    """The answer prompt again, with the wordless reply and the nudge after it."""
+    return [*messages, {"role": "assistant", "content": reply}, {"role": "user", "content": WORDLESS_NUDGE}]
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ import pytest
 
 from rag.answer.attribute import mark_written
 from rag.answer.context import Budgets, build_context
-from rag.answer.prompts import Source, answer_messages, fence
+from rag.answer.prompts import Source, answer_messages, fence, has_words
 from rag.embed import Embedder, TokenLengths
 from rag.generate.local import LocalChatModel
 from rag.generate.weights import load_weights
@@ -140,3 +140,20 @@ def test_no_source_can_write_a_turn_marker_the_tokenizer_reads(
     assert "<|im_start|>" not in messages[0]["content"]
     raw = [{"role": "system", "content": f"rules\n{TURNS}"}, {"role": "user", "content": "q"}]
     assert turns(raw) == 5  # the tokenizer does read them: what fencing prevents
+
+
+@pytest.mark.parametrize(
+    ("reply", "speaks"),
+    [
+        ("[1]", False),
+        (" [1][2].\n", False),
+        ("187 [1]", True),
+        ("The Pallet Mover sold 187 units [1].", True),
+        ("托盘搬运机售出187台[1]。", True),
+        ("", False),
+    ],
+)
+def test_a_reply_of_citation_markers_alone_says_nothing(reply: str, speaks: bool) -> None:
+    """Such a reply is asked again once (`AnswerPipeline.stream`, `wordless_retry`): the SQL test of
+    tests/rag/answer/test_ask.py is where Qwen2.5-0.5B answered "[1]" and then the figure."""
+    assert has_words(reply) is speaks
