@@ -77,6 +77,8 @@ def check_sql_reader(settings: Settings, sql: SqlStore) -> Check:
         return Check(name, False, str(exc))
     except sa.exc.SQLAlchemyError as exc:
         return Check(name, False, f"RAG_SQL_READER_URL cannot connect: {one_line(exc, driver=True)}")
+    except StoreUnavailable as exc:  # refused at connect (a wrong password): the engine says so
+        return Check(name, False, f"RAG_SQL_READER_URL cannot connect: {exc}")
     if report.unreadable_kb_schemas:
         schemas = ", ".join(report.unreadable_kb_schemas)
         return Check(name, False, f"{report.role} cannot read KB schemas {schemas}: run rag kb grant-reader")

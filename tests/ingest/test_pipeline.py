@@ -269,11 +269,15 @@ def test_knowledge_bases_are_isolated_and_deleted_from_every_store(
     with open_test_stores(settings) as stores:
         stores.delete_kb("alpha")
         assert [row.name for row in stores.sql.list_kbs()] == ["beta"]
-    assert status(settings, "alpha") == {
+    emptied = status(settings, "alpha")
+    assert emptied == {
         "kb": "alpha",
         "documents": {},
         "chunks": 0,
         "vectors": 0,
+        "embedding_model": settings.embed_model,
+        "collection": emptied["collection"],
+        "vectors_by_collection": {},
         "entities": 0,
         "relations": 0,
         "tables": 0,

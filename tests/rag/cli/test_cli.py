@@ -167,7 +167,8 @@ def test_knowledge_base_and_document_commands(tmp_path: Path, docs: Path) -> Non
 def test_doctor_reports_each_part_and_a_fix(tmp_path: Path) -> None:
     code, out, _ = rag(tmp_path / "data", "doctor")
     assert code == 0
-    for part in ("embedding model", "relational store", "vector store", "graph store", "model server"):
+    # without RAG_LLM_URL, the in-process model's weights are checked ("chat model")
+    for part in ("embedding model", "relational store", "vector store", "graph store", "chat model"):
         assert part in out
     code, out, _ = rag(tmp_path / "data", "doctor", RAG_LLM_URL="http://127.0.0.1:9/v1")
     assert code == 2 and "RAG_LLM_URL" in out

@@ -168,7 +168,7 @@ def test_the_kb_embedded_again_with_it_goes_to_a_new_collection(kb: dict[str, An
     with open_test_stores(moved) as stores:
         assert stores.vector.count("kb") == 0
         again = open_ingest_pipeline(stores).run([kb["docs"]], "kb")  # as `rag ingest` builds it
-        assert (again.resumed, again.vectors) == (len(PASSAGES), len(PASSAGES))
+        assert (again.reembedded, again.vectors) == (len(PASSAGES), len(PASSAGES))
         assert stores.vector.count("kb") == len(PASSAGES)
     with open_test_stores(kb["settings"]) as stores:
         assert stores.vector.count("kb") == len(PASSAGES)  # the old collection is left as it was
