@@ -135,3 +135,15 @@ def stable_folder(name: str) -> Path:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     return folder
+
+
+def depot_notes(folder: Path, count: int) -> Path:
+    """`count` one-chunk notes, each with its own figures and names: a corpus small enough to
+    ingest in seconds, large enough to be cut in the middle (the fault tests)."""
+    folder.mkdir()
+    for number in range(count):
+        (folder / f"note-{number:02d}.txt").write_text(
+            f"Depot {number} in Harbour Street keeps {number * 7 + 3} pallets of cedar planks. "
+            f"Its manager, Ines Varga {number}, signs every delivery note before noon.\n"
+        )
+    return folder

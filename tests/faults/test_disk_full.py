@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.corpus import depot_notes
+
 RAG = str(Path(sys.executable).parent / "rag")
 FILES = 40
 DISK_MB = 200
@@ -50,16 +52,6 @@ def _rag(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([RAG, *args], env=env, capture_output=True, text=True, timeout=600)
 
 
-def _corpus(folder: Path) -> Path:
-    folder.mkdir()
-    for number in range(FILES):
-        (folder / f"note-{number:02d}.txt").write_text(
-            f"Depot {number} in Harbour Street keeps {number * 7 + 3} pallets of cedar planks. "
-            f"Its manager, Ines Varga {number}, signs every delivery note before noon.\n"
-        )
-    return folder
-
-
 def _counts(data: Path) -> dict[str, object]:
     shown = _rag(data, "status", "--kb", "kb", "--json")
     assert shown.returncode == 0, shown.stderr
@@ -75,7 +67,7 @@ def _free_mb(folder: Path) -> float:
 def test_a_full_disk_stops_the_ingest_clearly_and_the_rerun_completes(
     small_disk: Path, tmp_path: Path
 ) -> None:
-    docs = _corpus(tmp_path / "docs")
+    docs = depot_notes(tmp_path / "docs", FILES)
     clean = tmp_path / "clean"
     assert _rag(clean, "ingest", str(docs), "--kb", "kb").returncode == 0
 

@@ -23,6 +23,7 @@ from rag.embed import Embedder
 from rag.extract.heuristic import HeuristicExtractor
 from rag.stores.errors import StoreUnavailable
 from tests.builders import ingest_pipeline, open_test_stores
+from tests.corpus import depot_notes
 from tests.postgres import PostgresServer, create_database, find_pg_bin, postgres_server
 
 SAMPLES = Path(__file__).resolve().parents[2] / "docs" / "samples"
@@ -37,16 +38,6 @@ def server() -> Iterator[PostgresServer]:
         pytest.skip("PostgreSQL binaries not found: apt-get install postgresql (then re-run)")
     with postgres_server() as started:
         yield started
-
-
-def _corpus(folder: Path) -> Path:
-    folder.mkdir()
-    for number in range(FILES):
-        (folder / f"note-{number:02d}.txt").write_text(
-            f"Depot {number} in Harbour Street keeps {number * 7 + 3} pallets of cedar planks. "
-            f"Its manager, Ines Varga {number}, signs every delivery note before noon.\n"
-        )
-    return folder
 
 
 class _KillAfter:
@@ -74,7 +65,7 @@ def _counts(settings: Settings, kb: str) -> dict[str, object]:
 def test_an_ingest_cut_by_a_killed_server_stops_clearly_and_resumes_cleanly(
     server: PostgresServer, embedder: Embedder, tmp_path: Path
 ) -> None:
-    docs = _corpus(tmp_path / "docs")
+    docs = depot_notes(tmp_path / "docs", FILES)
     password = sa.engine.make_url(server.url).password or ""
     cut = Settings(data_dir=tmp_path / "cut", sql_url=create_database(server.url, "cut"))
     clean = Settings(data_dir=tmp_path / "clean", sql_url=create_database(server.url, "clean"))
