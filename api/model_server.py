@@ -15,10 +15,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
 from api.openai_compat import ChatMessage, ChatRequest, completion_chunk, message_text, usage
+from api.streaming import sse_response
 from api.tool_calls import ToolCall, offered_names, parse_tool_calls, template_message
 from rag.common.chat import ModelError, ModelRequestError, ServableChatModel
 
@@ -101,11 +102,7 @@ def create_model_app(model: ServableChatModel, served_name: str) -> FastAPI:
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
         if request.stream and not tools:
             pieces = model.stream(messages, max_tokens=max_tokens, temperature=temperature)
-            return StreamingResponse(
-                _stream(model, messages, pieces, completion_id, served_name, include_usage),
-                media_type="text/event-stream",
-                headers={"Cache-Control": "no-cache"},
-            )
+            return sse_response(_stream(model, messages, pieces, completion_id, served_name, include_usage))
         try:
             reply = model.complete(messages, max_tokens=max_tokens, temperature=temperature, tools=tools)
         except ModelRequestError as exc:
@@ -120,9 +117,7 @@ def create_model_app(model: ServableChatModel, served_name: str) -> FastAPI:
             events = _whole_reply_stream(
                 text, calls, finish, completion_id, served_name, counted, include_usage
             )
-            return StreamingResponse(
-                events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
-            )
+            return sse_response(events)
         return {
             "id": completion_id,
             "object": "chat.completion",

@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Principal, principal, readable_kb
 from api.errors import ApiError, error_body, model_error_code
 from api.services import Services, services
+from api.streaming import sse_response
 from rag.answer.responses import answer_json, shown_citations
 from rag.common.chat import ModelError
 from rag.common.markup import neutralise
@@ -212,10 +212,8 @@ def chat_completions(request: ChatRequest, caller: Caller, found: Found, http: R
     )
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     if request.stream:
-        return StreamingResponse(
-            _stream(pieces, completion_id, request.model, http),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        return sse_response(
+            _stream(pieces, completion_id, request.model, http), headers={"X-Accel-Buffering": "no"}
         )
     answer = next(piece for piece in pieces if isinstance(piece, Answer))
     http.app.state.metrics.observe_answer(answer)

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import StreamingResponse
 
 from api.auth import Principal, principal, readable_kb
 from api.conversations import readable_conversation
@@ -21,6 +20,7 @@ from api.errors import ApiError, error_body, model_error_code
 from api.metrics import Metrics
 from api.schemas import QueryRequest, QueryResponse, RetrieveRequest, RetrieveResponse
 from api.services import Services, services
+from api.streaming import sse_response
 from rag.answer.pipeline import AnswerPipeline
 from rag.answer.responses import answer_json, retrieval_json, turn_json
 from rag.common.chat import ModelError
@@ -111,11 +111,7 @@ def query(request: QueryRequest, caller: Caller, found: Found, http: Request) ->
         pieces = pipeline.stream(
             request.question, kb, top_k=request.top_k, filters=request.filters, history=history
         )
-        return StreamingResponse(
-            _events(pieces, shown),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
+        return sse_response(_events(pieces, shown), headers={"X-Accel-Buffering": "no"})
     return shown(
         pipeline.ask(request.question, kb, top_k=request.top_k, filters=request.filters, history=history)
     )

@@ -13,7 +13,9 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -54,18 +56,21 @@ def model_server(tmp_path: Path, model_cache: Path, smollm2: LocalChatModel) -> 
             os.kill(process.pid, signal.SIGCONT)  # a stopped process cannot act on the SIGTERM
 
 
+@contextmanager
+def _serving(data: Path, embedder: Embedder, model_url: str, **settings: Any) -> Iterator[str]:
+    """The service over the sample corpus, answering with the model server at `model_url`."""
+    configured = Settings(data_dir=data, llm_url=model_url, llm_model="smollm2", **settings)
+    with open_test_stores(configured) as stores:
+        ingest_pipeline(stores, embedder, HeuristicExtractor()).run([SAMPLES], "demo")
+    with serving(create_app(configured)) as url:
+        yield url
+
+
 @pytest.fixture
 def service(tmp_path: Path, embedder: Embedder, model_server: tuple[str, int]) -> Iterator[str]:
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        llm_url=model_server[0],
-        llm_model="smollm2",
-        llm_timeout_s=TIMEOUT_S,
-        answer_max_tokens=8,
-    )
-    with open_test_stores(settings) as stores:
-        ingest_pipeline(stores, embedder, HeuristicExtractor()).run([SAMPLES], "demo")
-    with serving(create_app(settings)) as url:
+    with _serving(
+        tmp_path / "data", embedder, model_server[0], llm_timeout_s=TIMEOUT_S, answer_max_tokens=8
+    ) as url:
         yield url
 
 
@@ -104,3 +109,22 @@ def test_a_hung_model_server_fails_answers_in_time_and_nothing_else(
 
     os.kill(model_server[1], signal.SIGCONT)
     assert httpx.post(f"{service}/v1/query", json=question, timeout=120).status_code == 200
+
+
+def test_a_client_that_hangs_up_on_a_streamed_answer_stops_its_generation(
+    tmp_path: Path, embedder: Embedder, model_server: tuple[str, int]
+) -> None:
+    """The model server generates one reply at a time: had the abandoned answer gone on to its
+    200 tokens, the next request would wait for it. It waits only for its own few tokens."""
+    question = {"question": "Count from 1 to 300, separated by commas.", "kb": "demo"}
+    quick = {"model": "smollm2", "messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 4}
+    with _serving(
+        tmp_path / "data", embedder, model_server[0], llm_timeout_s=120, answer_max_tokens=200
+    ) as url:
+        whole, took_whole = _timed("POST", f"{url}/v1/query", json=question)
+        assert whole.status_code == 200 and took_whole > 3, took_whole  # a long answer: seconds
+        with httpx.stream("POST", f"{url}/v1/query", json={**question, "stream": True}, timeout=120) as reply:
+            assert next(line for line in reply.iter_lines() if line.startswith("event: token"))
+        # hung up after the first token
+        answered, took_next = _timed("POST", f"{model_server[0]}/chat/completions", json=quick)
+    assert answered.status_code == 200 and took_next < took_whole / 2, (took_next, took_whole)
