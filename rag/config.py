@@ -51,6 +51,16 @@ def mask_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The database file a SQLite URL names (`sqlite:///rel`, `sqlite:////abs`, any driver);
+    None for another database or an in-memory one. The engine makes its folder, and the ingest
+    checks the free space there."""
+    if not url.startswith("sqlite") or ":///" not in url:
+        return None
+    path = url.split(":///", 1)[1]
+    return Path(path) if path and path != ":memory:" else None
+
+
 class Settings(BaseSettings):
     """The effective configuration. Field names map to `RAG_<NAME>` environment variables."""
 
@@ -279,8 +289,8 @@ class Settings(BaseSettings):
     def embedded_folders(self) -> list[Path]:
         """The folders the embedded stores write to (none when every store is a server)."""
         folders = []
-        if self.resolved_sql_url.startswith("sqlite:///") and not self.resolved_sql_url.endswith(":memory:"):
-            folders.append(Path(self.resolved_sql_url.removeprefix("sqlite:///")).parent)
+        if (database := sqlite_file(self.resolved_sql_url)) is not None:
+            folders.append(database.parent)
         servers = (self.resolved_vector_url, self.resolved_graph_url)
         folders += [Path(url) for url in servers if "://" not in url]
         return folders

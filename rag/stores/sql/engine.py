@@ -16,6 +16,7 @@ from alembic.config import Config
 from sqlalchemy.engine import Engine
 
 from rag.common.reasons import one_line
+from rag.config import sqlite_file
 from rag.stores.errors import StoreUnavailable
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -25,9 +26,8 @@ def create_engine(url: str, timeout: float) -> Engine:
     """An engine for `url`: SQLite with foreign keys on and WAL (its folder created), or a
     pre-pinged PostgreSQL pool; `timeout` bounds the wait for a lock or a connection."""
     if url.startswith("sqlite"):
-        path = url.split(":///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if (database := sqlite_file(url)) is not None:
+            database.parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"timeout": timeout})
 
         @sa.event.listens_for(engine, "connect")
