@@ -8,6 +8,7 @@ import sys
 import textwrap
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import ladybug
@@ -16,6 +17,7 @@ import pytest
 from rag.models import Chunk, Entity, GraphBatch, Mention, Relation, chunk_id, document_id, entity_id
 from rag.stores.errors import StoreUnavailable
 from rag.stores.graph import GraphStore, open_graph_store
+from rag.stores.graph import ladybug as ladybug_backend
 from rag.stores.graph import neo4j as neo4j_backend
 from rag.stores.graph.cypher import batch_rows
 from rag.stores.graph.ladybug import DB_FILE, LadybugGraphStore
@@ -149,7 +151,12 @@ def test_a_large_batch_is_recorded_whole(store: GraphStore, kbs: tuple[str, str]
     assert store.count(kb) == counts(documents=1, chunks=300, entities=400, relations=len(set(pairs)))
 
 
-def test_ladybug_keeps_names_with_quotes_commas_and_newlines(tmp_path: Path) -> None:
+@pytest.mark.parametrize("written_by", ["statements", "copy"])
+def test_ladybug_keeps_names_with_quotes_commas_and_newlines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, written_by: str
+) -> None:
+    if written_by == "copy":
+        monkeypatch.setattr(ladybug_backend, "SMALL_BATCH_ROWS", 0)
     kb = "kb"
     names = ['Acme, "The Best" Inc', "back\\slash", "两行\n名字"]
     store = LadybugGraphStore(tmp_path / "graph")
@@ -160,6 +167,18 @@ def test_ladybug_keeps_names_with_quotes_commas_and_newlines(tmp_path: Path) -> 
     stored = ladybug.Connection(db).execute("MATCH (e:Entity) RETURN e.name").get_all()
     db.close()
     assert sorted(row[0] for row in stored) == sorted(names)
+
+
+def test_ladybug_reads_do_not_wait_for_an_open_write(tmp_path: Path) -> None:
+    """A question's graph reads run beside an ingest's write transaction and see the last commit."""
+    store = LadybugGraphStore(tmp_path / "graph")
+    store.upsert(make_batch("kb", "a.txt", [["Acme"]]))
+    with ThreadPoolExecutor(1) as reader, store._lock, store._transaction():  # a writer mid-upsert
+        store._run("CREATE (:Entity {id: 'x', kb: 'kb', name: 'Zed', type: 'person'})")
+        assert reader.submit(store.count, "kb").result(timeout=10)["entities"] == 1
+        assert reader.submit(store.find_entities, "kb", ["acme"]).result(timeout=10)[0].name == "Acme"
+    assert store.count("kb")["entities"] == 2
+    store.close()
 
 
 def test_ladybug_persists_across_reopen(tmp_path: Path) -> None:
