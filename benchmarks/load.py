@@ -114,10 +114,22 @@ async def sample_rss(pid: int | None, run: Run, started: float, stop: asyncio.Ev
 
 
 async def drive(
-    url: str, kb: str, rate: float, seconds: float, mix: dict[str, float], timeout_s: float, pid: int | None
+    url: str,
+    kb: str,
+    rate: float,
+    seconds: float,
+    mix: dict[str, float],
+    timeout_s: float,
+    pid: int | None,
+    pool: int = 0,
+    first: int = 0,
 ) -> Run:
-    """Send `rate` requests a second for `seconds`, each at its scheduled time."""
-    questions = Corpus().questions(200)
+    """Send `rate` requests a second for `seconds`, each at its scheduled time, asking questions of a
+    pool of `pool` (0: a question of its own for each request, as from many users; a small pool
+    lets the service's memory of query vectors answer most of them without the model); `first`
+    skips the questions an earlier step of `--find` asked."""
+    total = int(rate * seconds)
+    questions = Corpus().questions(pool) if pool else Corpus().questions(first + total)[first:]
     chooser = random.Random(7)
     kinds, weights = list(mix), list(mix.values())
     run = Run(rate, seconds)
@@ -137,7 +149,6 @@ async def drive(
         started = time.monotonic()
         sampler = asyncio.create_task(sample_rss(pid, run, started, stop))
         tasks: set[asyncio.Task] = set()
-        total = int(rate * seconds)
         for serial in range(total):
             scheduled = started + serial / rate
             delay = scheduled - time.monotonic()
@@ -276,6 +287,9 @@ def main() -> None:
     parser.add_argument("--timeout-s", type=float, default=30.0, help="a reply later than this is an error")
     parser.add_argument("--url", default="", help="an already running service (skips building and starting)")
     parser.add_argument("--kb", default=KB, help="the KB questions go to, with --url")
+    parser.add_argument(
+        "--questions", type=int, default=0, help="distinct questions to cycle through (0: one per request)"
+    )
     parser.add_argument("--chunks", type=int, default=10_000, help="chunks in the built KB")
     parser.add_argument("--base-vectors", type=int, default=BASE_VECTORS)
     args = parser.parse_args()
@@ -293,15 +307,21 @@ def main() -> None:
             prepare(url, kb, mix, args.timeout_s)
             pid = server.pid if server else None
             if args.find:
+                sent = 0
                 for rate in [float(r) for r in args.find.split(",")]:
-                    run = asyncio.run(drive(url, kb, rate, args.step_s, mix, args.timeout_s, pid))
+                    run = asyncio.run(
+                        drive(url, kb, rate, args.step_s, mix, args.timeout_s, pid, args.questions, sent)
+                    )
+                    sent += len(run.outcomes)
                     console.print(summary_table(run, f"{rate:g} requests/s for {args.step_s:g} s"))
                     console.print("\n".join(verdict(run)))
                     if not sustained(run):
                         console.print(f"[bold]{rate:g}/s is not sustained; stopping[/]")
                         break
             else:
-                run = asyncio.run(drive(url, kb, args.rate, args.minutes * 60, mix, args.timeout_s, pid))
+                run = asyncio.run(
+                    drive(url, kb, args.rate, args.minutes * 60, mix, args.timeout_s, pid, args.questions)
+                )
                 console.print(
                     summary_table(run, f"{args.rate:g} requests/s for {args.minutes:g} min ({args.mix})")
                 )
