@@ -402,3 +402,39 @@ def test_rag_ingest_of_a_3_gb_docx_bomb_stays_small(tmp_path: Path) -> None:
     assert summary["failed"] == 1 and "a zip bomb?" in summary["failures"][0]["error"]
     # before: 6.4 GB and 32 s; the command's own imports are most of what is left
     assert peak_mb < 400 and seconds < 60, (peak_mb, seconds)
+
+
+def test_symbolic_links_out_of_a_walked_folder_are_reported_and_not_followed(
+    embedder: Embedder, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    (outside / "private").mkdir(parents=True)
+    (outside / "passwd").write_text("root:x:0:0:SECRET-ROOT-LINE:/root:/bin/bash\n")
+    (outside / "private" / "diary.md").write_text("SECRET-DIARY-LINE")
+    folder = tmp_path / "docs"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "guide.md").write_text("# Guide\n\nThe Oslo office opens at nine.")
+    (folder / "passwd.txt").symlink_to(outside / "passwd")  # a file out of the folder
+    (folder / "sub" / "relative.txt").symlink_to("../../outside/passwd")  # the same, relative
+    (folder / "private").symlink_to(outside / "private", target_is_directory=True)  # a folder out
+    (folder / "latest.md").symlink_to(folder / "guide.md")  # inside: the target is walked anyway
+    (folder / "sub" / "up").symlink_to("..", target_is_directory=True)  # a loop, inside
+    (folder / "self.md").symlink_to(folder / "self.md")  # a link to itself
+    (folder / "gone.md").symlink_to(outside / "gone.md")  # dangling, out of the folder
+    settings = Settings(data_dir=tmp_path / "data")
+    started = time.perf_counter()
+    summary = _run(settings, embedder, folder, Limits())
+    assert time.perf_counter() - started < 60
+    out = "a symbolic link out of the folder walked (to {}); not followed"
+    assert {f.source: (f.stage, f.error) for f in summary.failures} == {
+        f"{folder}/passwd.txt": ("read", out.format(outside / "passwd")),
+        f"{folder}/sub/relative.txt": ("read", out.format(outside / "passwd")),
+        f"{folder}/private": ("read", out.format(outside / "private")),
+        f"{folder}/gone.md": ("read", out.format(outside / "gone.md")),
+    }
+    assert (summary.new, summary.failed) == (1, 4)
+    stored = _stored(settings)
+    assert stored["documents"] == {"guide.md": ("done", 1, None)}  # the link inside is not a second copy
+    with open_test_stores(settings) as stores, stores.sql.engine.connect() as conn:
+        texts = " ".join(conn.scalars(sa.text("SELECT text FROM chunks")))
+    assert "Oslo" in texts and "SECRET" not in texts
