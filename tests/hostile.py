@@ -1,5 +1,7 @@
 """Hostile files, built at test time and cheaply: zip bombs (honest and with a lying directory),
-a workbook of a million rows, a PDF of ten thousand pages, documents nested 100,000 levels deep.
+Word files of tens of thousands of empty entries, a workbook of a million rows, a PDF of ten
+thousand pages, a PDF whose content stream inflates to gigabytes, documents nested 100,000 levels
+deep, HTML of millions of sibling elements or attributes.
 
 Nothing here is committed as a file: a 3 GB bomb is 3 MB on disk and about a second to write,
 because its deflate stream is one compressed megabyte of "A" repeated (a full flush resets the
@@ -133,6 +135,26 @@ def docx_bomb(path: Path, inflated: int, declared: int | None = None) -> Path:
         ]
     bomb = ("word/document.xml", *_deflated_bomb(_DOCUMENT_HEAD, _DOCUMENT_TAIL, inflated))
     _write_zip(path, iter([*parts, bomb]), {} if declared is None else {"word/document.xml": declared})
+    return path
+
+
+def docx_entries(path: Path, entries: int, declared: int | None = None) -> Path:
+    """A valid Word file with `entries` empty members more (`x/0`, `x/1`...), stored: a directory
+    of 56 bytes an entry. With `declared`, its end record says that many entries instead (a lying
+    count: zipfile ignores it and parses the whole directory). More than 65,535 entries need the
+    Zip64 end record, which zipfile writes."""
+    base = io.BytesIO()
+    docx.Document().save(base)
+    with zipfile.ZipFile(base) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        for member in source.infolist():
+            archive.writestr(member.filename, source.read(member))
+        for number in range(entries):
+            archive.writestr(f"x/{number}", b"")
+    if declared is not None:
+        assert entries + 20 < 0xFFFF, "a lying count is written into the 16-bit end record"
+        data = bytearray(path.read_bytes())
+        data[-22 + 8 : -22 + 12] = struct.pack("<2H", declared, declared)  # on this disk, in all
+        path.write_bytes(bytes(data))
     return path
 
 

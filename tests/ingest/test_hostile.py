@@ -31,7 +31,15 @@ from rag.config import Settings
 from rag.embed import Embedder
 from tests.builders import REPO, ingest_pipeline, open_test_stores
 from tests.corpus import write_docx, write_pdf
-from tests.hostile import deep_html, deep_json, docx_bomb, pdf_pages, xlsx_bomb, xlsx_rows
+from tests.hostile import (
+    deep_html,
+    deep_json,
+    docx_bomb,
+    docx_entries,
+    pdf_pages,
+    xlsx_bomb,
+    xlsx_rows,
+)
 from tests.postgres import create_database
 
 GB = 1 << 30
@@ -94,19 +102,35 @@ def load_in_child(path: Path, **limits: int) -> tuple[dict[str, Any], float]:
 
 def test_the_limits_are_settings_that_rag_config_shows() -> None:
     shown = Settings().masked()
-    assert {
-        name: shown[name] for name in ("max_unzipped_mb", "max_table_rows", "max_pdf_pages", "max_nesting")
-    } == {
+    defaults = {
         "max_unzipped_mb": 256.0,
+        "max_zip_entries": 10_000,
         "max_table_rows": 300_000,
         "max_pdf_pages": 5000,
         "max_nesting": 512,
+        "max_html_elements": 200_000,
     }
+    assert {name: shown[name] for name in defaults} == defaults
+    assert all(Settings.model_fields[name].description for name in defaults)
     assert Limits() == Limits.from_settings(Settings())  # the defaults are the settings' own
     custom = Limits.from_settings(
-        Settings(max_unzipped_mb=1.5, max_table_rows=7, max_pdf_pages=3, max_nesting=9)
+        Settings(
+            max_unzipped_mb=1.5,
+            max_zip_entries=5,
+            max_table_rows=7,
+            max_pdf_pages=3,
+            max_nesting=9,
+            max_html_elements=11,
+        )
     )
-    assert custom == Limits(max_unzipped_bytes=3 << 19, max_table_rows=7, max_pdf_pages=3, max_nesting=9)
+    assert custom == Limits(
+        max_unzipped_bytes=3 << 19,
+        max_zip_entries=5,
+        max_table_rows=7,
+        max_pdf_pages=3,
+        max_nesting=9,
+        max_html_elements=11,
+    )
 
 
 # --- zip bombs ---------------------------------------------------------------------------------
@@ -160,6 +184,31 @@ def test_an_archive_under_the_limit_is_read(tmp_path: Path) -> None:
     assert sum(len(s.text) for s in document.sections) == 8 << 20
     with pytest.raises(LoaderError, match=r"over the 4\.0 MB limit"):
         load(tmp_path / "big.docx", limits=Limits(max_unzipped_bytes=4 << 20))
+
+
+# --- zips of too many entries ---------------------------------------------------------------
+
+
+def test_a_docx_of_70000_entries_fails_from_its_end_record_in_bounded_memory(tmp_path: Path) -> None:
+    many = docx_entries(tmp_path / "many.docx", 70_000)  # over 65,535: the Zip64 end record
+    result, peak_mb = load_in_child(many)
+    # before: zipfile parsed the whole directory (1,000,000 entries: 19 s and 620 MB) and took it
+    assert result["error"] == (
+        "the archive lists 70,017 entries, over the 10,000 limit; raise RAG_MAX_ZIP_ENTRIES to allow it"
+    )
+    assert result["seconds"] < 1 and peak_mb < CHILD_MB, (result, peak_mb)  # measured at 1M: 0.02 s, 45 MB
+
+
+def test_a_zip_whose_end_record_understates_its_entries_is_counted_header_by_header(tmp_path: Path) -> None:
+    limits = Limits(max_zip_entries=100)
+    with pytest.raises(
+        LoaderError, match=r"the archive's directory holds over 100 entries \(its end record says 5\)"
+    ):
+        load(docx_entries(tmp_path / "liar.docx", 200, declared=5), limits=limits)
+    assert list(load(docx_entries(tmp_path / "fine.docx", 80, declared=3), limits=limits).sections) == []
+    docx_entries(tmp_path / "many.docx", 200).rename(tmp_path / "many.pdf")  # not opened to be named
+    with pytest.raises(LoaderError, match=r"not a PDF \(content is a zip archive of too many entries\)"):
+        load(tmp_path / "many.pdf", limits=limits)
 
 
 # --- rows, pages, nesting ------------------------------------------------------------------------
