@@ -231,3 +231,16 @@ def deep_html(path: Path, depth: int, closed: bool = True) -> Path:
     body = "<div>" * depth + "deep text" + ("</div>" * depth if closed else "")
     path.write_text(f"<html><body>{body}</body></html>")
     return path
+
+
+def wide_html(path: Path, siblings: int) -> Path:
+    """A page of one `<div>` holding `siblings` paragraphs side by side (8 bytes each)."""
+    path.write_text("<html><body><div>" + "<p>x</p>" * siblings + "</div></body></html>")
+    return path
+
+
+def attributes_html(path: Path, attributes: int) -> Path:
+    """A page of one `<div>` with `attributes` empty attributes (`a0=""`, `a1=""`...) in its start tag."""
+    names = " ".join(f'a{n}=""' for n in range(attributes))
+    path.write_text(f"<html><body><div {names}>text</div></body></html>")
+    return path

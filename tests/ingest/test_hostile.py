@@ -32,11 +32,13 @@ from rag.embed import Embedder
 from tests.builders import REPO, ingest_pipeline, open_test_stores
 from tests.corpus import write_docx, write_pdf
 from tests.hostile import (
+    attributes_html,
     deep_html,
     deep_json,
     docx_bomb,
     docx_entries,
     pdf_pages,
+    wide_html,
     xlsx_bomb,
     xlsx_rows,
 )
@@ -283,6 +285,61 @@ def test_nesting_under_the_limit_is_read(tmp_path: Path) -> None:
     assert section.text.strip() == "[0]" * 399 + ": 1"  # the top-level array's items have no index
     [section] = load(deep_html(tmp_path / "deep.html", 400)).sections
     assert section.text.strip() == "deep text"
+
+
+# --- wide HTML -----------------------------------------------------------------------------------
+
+WIDE = (
+    "HTML of over 200,000 elements (attributes counted as elements); raise RAG_MAX_HTML_ELEMENTS to allow it"
+)
+
+
+def test_html_of_two_million_sibling_elements_fails_before_its_tree_is_built(tmp_path: Path) -> None:
+    result, peak_mb = load_in_child(wide_html(tmp_path / "wide.html", 2_000_000))  # 16 MB
+    # before: BeautifulSoup built all two million elements, 50 s and 2.9 GB
+    assert result["error"] == WIDE
+    assert result["seconds"] < 10 and peak_mb < CHILD_MB, (result, peak_mb)  # measured: 0.4 s, 75 MB
+
+
+def test_one_element_of_a_million_attributes_fails_before_lxml_reads_its_start_tag(tmp_path: Path) -> None:
+    result, peak_mb = load_in_child(attributes_html(tmp_path / "attributes.html", 1_000_000))  # 11 MB
+    # before: 2 s and 437 MB (5 million in 59 MB: 17 s and 1.8 GB); counted in its text, not by lxml
+    assert result["error"] == WIDE
+    assert result["seconds"] < 10 and peak_mb < CHILD_MB, (result, peak_mb)
+
+
+def test_html_under_the_element_limit_is_read_and_a_long_data_uri_is_one_attribute(tmp_path: Path) -> None:
+    limits = Limits(max_html_elements=1000)
+    # html, body, div and 997 paragraphs: 1,000 elements
+    assert (
+        load(wide_html(tmp_path / "fits.html", 997), limits=limits).sections.__next__().text.count("x") == 997
+    )
+    with pytest.raises(LoaderError, match=r"HTML of over 1,000 elements"):
+        load(wide_html(tmp_path / "over.html", 998), limits=limits)
+    with pytest.raises(LoaderError, match=r"HTML of over 1,000 elements"):
+        load(attributes_html(tmp_path / "attributes.html", 998), limits=limits)  # a 7 KB start tag
+    with pytest.raises(LoaderError, match=r"HTML of over 1,000 elements"):
+        load(attributes_html(tmp_path / "long.html", 20_000), limits=limits)  # a 208 KB one, counted in text
+    image = "data:image/png;base64," + "QUJD" * 100_000  # a 400 KB inline image: one attribute
+    page = tmp_path / "inline.html"
+    page.write_text(f'<html><body><p>Before</p><img alt="a b = c" src="{image}"><p>after.</p></body></html>')
+    assert " ".join(load(page, limits=Limits(max_html_elements=7)).sections.__next__().text.split()) == (
+        "Before after."
+    )
+
+
+def test_a_huge_flat_html_file_is_bounded_by_the_file_size_limit(tmp_path: Path) -> None:
+    """No element limit is needed for one long text: its cost follows the file's size, which
+    RAG_MAX_FILE_MB bounds (95 MB of words: 0.5 s at 407 MB, before and after)."""
+    page = tmp_path / "flat.html"
+    page.write_text("<html><body><p>" + "word " * 4_000_000 + "</p></body></html>")  # 20 MB
+    result, peak_mb = load_in_child(page)
+    assert result == {"sections": 1, "rows": 0}
+    assert peak_mb < CHILD_MB + 5 * 20, peak_mb
+    with pytest.raises(
+        LoaderError, match=r"file is 19\.1 MB, over the 16\.0 MB limit; raise RAG_MAX_FILE_MB"
+    ):
+        load(page, max_bytes=16 << 20)
 
 
 # --- content that is not what its extension says -----------------------------------------------
