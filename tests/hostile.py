@@ -208,16 +208,7 @@ def pdf_pages(path: Path, pages: int) -> Path:
         )
         kids.append(b"%d 0 R" % len(objects))
     objects[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(kids), pages)
-    with path.open("wb") as out:
-        out.write(b"%PDF-1.4\n")
-        offsets = []
-        for number, body in enumerate(objects, start=1):
-            offsets.append(out.tell())
-            out.write(b"%d 0 obj\n%s\nendobj\n" % (number, body))
-        xref = out.tell()
-        out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
-        out.write(b"".join(b"%010d 00000 n \n" % offset for offset in offsets))
-        out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
+    _write_pdf(path, objects)
     return path
 
 
@@ -244,3 +235,55 @@ def attributes_html(path: Path, attributes: int) -> Path:
     names = " ".join(f'a{n}=""' for n in range(attributes))
     path.write_text(f"<html><body><div {names}>text</div></body></html>")
     return path
+
+
+def _deflated_zeros(head: bytes, zeros: int) -> bytes:
+    """A zlib stream of `head` then `zeros` NUL bytes (white space to a PDF content stream), a
+    megabyte at a time: about a thousandth of what it inflates to (1 GB: 1 MB, in a second)."""
+    compressor = zlib.compressobj(9)
+    block = bytes(1 << 20)
+    parts = [compressor.compress(head)]
+    for start in range(0, zeros, len(block)):
+        parts.append(compressor.compress(block[: min(len(block), zeros - start)]))
+    return b"".join(parts) + compressor.flush()
+
+
+def pdf_stream_bomb(path: Path, inflated: int, pages: int = 1, shared: bool = False) -> Path:
+    """A PDF of `pages` pages, each with one line of text ("Page n of the bomb.") in a FlateDecode
+    content stream padded with zeros to `inflated` bytes; `shared`: all pages draw one such stream."""
+    objects: list[bytes] = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"",  # the page tree, once the pages are numbered
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    kids, content = [], 0
+    for number in range(1, pages + 1):
+        if not shared or number == 1:
+            head = f"BT /F1 12 Tf 72 720 Td (Page {number} of the bomb.) Tj ET\n".encode()
+            stream = _deflated_zeros(head, inflated - len(head))
+            objects.append(
+                b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(stream), stream)
+            )
+            content = len(objects)
+        objects.append(
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
+            b"/Contents %d 0 R >>" % content
+        )
+        kids.append(b"%d 0 R" % len(objects))
+    objects[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(kids), pages)
+    _write_pdf(path, objects)
+    return path
+
+
+def _write_pdf(path: Path, objects: list[bytes]) -> None:
+    """Numbered objects (from 1), their cross-reference table and trailer, the first the catalog."""
+    with path.open("wb") as out:
+        out.write(b"%PDF-1.4\n")
+        offsets = []
+        for number, body in enumerate(objects, start=1):
+            offsets.append(out.tell())
+            out.write(b"%d 0 obj\n%s\nendobj\n" % (number, body))
+        xref = out.tell()
+        out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+        out.write(b"".join(b"%010d 00000 n \n" % offset for offset in offsets))
+        out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))

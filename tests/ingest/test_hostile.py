@@ -38,6 +38,7 @@ from tests.hostile import (
     docx_bomb,
     docx_entries,
     pdf_pages,
+    pdf_stream_bomb,
     wide_html,
     xlsx_bomb,
     xlsx_rows,
@@ -285,6 +286,45 @@ def test_nesting_under_the_limit_is_read(tmp_path: Path) -> None:
     assert section.text.strip() == "[0]" * 399 + ": 1"  # the top-level array's items have no index
     [section] = load(deep_html(tmp_path / "deep.html", 400)).sections
     assert section.text.strip() == "deep text"
+
+
+# --- PDF stream bombs ----------------------------------------------------------------------------
+
+MB = 1 << 20
+
+
+def test_a_pdf_whose_content_stream_inflates_to_1_gb_fails_in_bounded_memory(tmp_path: Path) -> None:
+    bomb = pdf_stream_bomb(tmp_path / "bomb.pdf", GB)
+    assert bomb.stat().st_size < 2 * MB  # 1 MB on disk
+    result, peak_mb = load_in_child(bomb)
+    # pypdf's own limit for one stream (75 MB) held before too, reported as a corrupt PDF
+    assert result["error"] == (
+        "page 1: a compressed stream inflates past 71.5 MB, pypdf's limit for one stream (a stream bomb?)"
+    )
+    assert result["seconds"] < 10 and peak_mb < CHILD_MB + 100, (result, peak_mb)  # measured: 0.2 s, 200 MB
+
+
+def test_the_pages_of_a_pdf_share_one_inflate_budget(tmp_path: Path) -> None:
+    # eight pages of 20 MB each: pypdf kept every page's stream (10 of 70 MB: 27 s and 910 MB, read)
+    bomb = pdf_stream_bomb(tmp_path / "pages.pdf", 20 * MB, pages=8)
+    result, peak_mb = load_in_child(bomb, max_unzipped_bytes=64 * MB)
+    assert result["error"] == (
+        "the PDF's compressed streams inflate past the 64.0 MB limit by page 4 (a stream bomb?); "
+        "raise RAG_MAX_UNZIPPED_MB to allow it"
+    )
+    assert result["seconds"] < 20 and peak_mb < CHILD_MB + 60, (result, peak_mb)
+
+
+def test_a_pdf_inflating_within_the_budget_is_read_and_a_shared_stream_counts_each_page(
+    tmp_path: Path,
+) -> None:
+    limits = Limits(max_unzipped_bytes=8 * MB)
+    sections = load(pdf_stream_bomb(tmp_path / "fits.pdf", 2 * MB, pages=3), limits=limits).sections
+    assert [s.text.strip() for s in sections] == [f"Page {n} of the bomb." for n in (1, 2, 3)]
+    # each page inflates the one stream again: twenty pages would inflate it twenty times
+    shared = pdf_stream_bomb(tmp_path / "shared.pdf", 3 * MB, pages=20, shared=True)
+    with pytest.raises(LoaderError, match=r"inflate past the 8\.0 MB limit by page 3 \(a stream bomb\?\)"):
+        list(load(shared, limits=limits).sections)
 
 
 # --- wide HTML -----------------------------------------------------------------------------------
