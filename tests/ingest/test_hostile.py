@@ -471,7 +471,13 @@ def test_hostile_files_fail_alone_and_leave_what_is_stored_untouched(
     folder.mkdir()
     (folder / "guide.md").write_text("# Guide\n\nThe Oslo office opens at nine and closes at five.")
     (folder / "staff.csv").write_text("name,city\nAda,London\nAlan,Wilmslow\n")
-    limits = Limits(max_unzipped_bytes=64 << 20, max_table_rows=1000, max_pdf_pages=100)
+    limits = Limits(
+        max_unzipped_bytes=64 << 20,
+        max_zip_entries=1000,
+        max_table_rows=1000,
+        max_pdf_pages=100,
+        max_html_elements=10_000,
+    )
     first = _run(settings, embedder, folder, limits)
     assert (first.new, first.failed) == (2, 0)
     before = _stored(settings)
@@ -485,6 +491,9 @@ def test_hostile_files_fail_alone_and_leave_what_is_stored_untouched(
     _pdf(tmp_path / "real.pdf").rename(folder / "really-a-pdf.docx")
     (folder / "page.json").write_text("<!doctype html><html><body>not json</body></html>")
     (folder / "binary.txt").write_bytes(b"\xd6" * 5000)  # read as GB18030: "种种种…"
+    docx_entries(folder / "entries.docx", 1001)
+    pdf_stream_bomb(folder / "stream-bomb.pdf", 256 << 20)
+    wide_html(folder / "wide.html", 20_000)
     second = _run(settings, embedder, folder, limits)
 
     reasons = {Path(f.source).name: f.error for f in second.failures}
@@ -498,6 +507,9 @@ def test_hostile_files_fail_alone_and_leave_what_is_stored_untouched(
         "really-a-pdf.docx": "content is PDF",
         "page.json": "not JSON (content is HTML)",
         "binary.txt": "binary content: a pattern of 1 byte(s) repeated",
+        "entries.docx": "the archive lists 1,018 entries, over the 1,000 limit",
+        "stream-bomb.pdf": "the PDF's compressed streams inflate past the 64.0 MB limit by page 1",
+        "wide.html": "HTML of over 10,000 elements",
     }
     assert set(reasons) == set(expected) and (second.new, second.unchanged) == (0, 2), second
     for name, reason in expected.items():
