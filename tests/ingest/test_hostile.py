@@ -1,9 +1,12 @@
 """Hostile and broken input: each fails alone with a clear reason, fast and in bounded memory, and
 nothing already stored is lost.
 
-Zip bombs in .docx and .xlsx (honest and with a directory that understates them), a million-row
-workbook, a 10,000-page PDF, JSON and HTML nested 100,000 levels deep, files of another type than
-their extension, binary bytes in a .txt, and file names no store can hold. The files are built at
+Zip bombs in .docx and .xlsx (honest and with a directory that understates them), zips of tens of
+thousands of entries (and an end record that understates them), a million-row workbook, a
+10,000-page PDF, PDF stream bombs (one stream of 1 GB, pages that inflate past the budget
+together), JSON and HTML nested 100,000 levels deep, HTML of millions of siblings or of one
+element's attributes, files of another type than their extension, binary bytes in a .txt, file
+names no store can hold, and symbolic links out of a walked folder. The files are built at
 test time (tests/hostile.py); memory is the peak RSS of a child process that loads one file.
 """
 
