@@ -287,3 +287,28 @@ def _write_pdf(path: Path, objects: list[bytes]) -> None:
         out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
         out.write(b"".join(b"%010d 00000 n \n" % offset for offset in offsets))
         out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
+
+
+def pdf_form_bomb(path: Path, inflated: int, pages: int, draws: int = 1) -> Path:
+    """A PDF of `pages` pages that each draw one form XObject `draws` times (`/X0 Do`), the form a
+    line of text ("In the form.") in a FlateDecode stream padded with zeros to `inflated` bytes."""
+    form = _deflated_zeros(b"BT /F1 12 Tf 72 700 Td (In the form.) Tj ET\n", inflated)
+    objects: list[bytes] = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"",  # the page tree, once the pages are numbered
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
+        b"/Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(form), form),
+    ]
+    kids = []
+    for number in range(1, pages + 1):
+        content = b"BT /F1 12 Tf 72 720 Td (Page %d draws the form.) Tj ET" % number + b" /X0 Do" * draws
+        objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content))
+        objects.append(
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> "
+            b"/XObject << /X0 4 0 R >> >> /Contents %d 0 R >>" % len(objects)
+        )
+        kids.append(b"%d 0 R" % len(objects))
+    objects[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(kids), pages)
+    _write_pdf(path, objects)
+    return path

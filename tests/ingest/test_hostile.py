@@ -40,6 +40,7 @@ from tests.hostile import (
     deep_json,
     docx_bomb,
     docx_entries,
+    pdf_form_bomb,
     pdf_pages,
     pdf_stream_bomb,
     wide_html,
@@ -328,6 +329,31 @@ def test_a_pdf_inflating_within_the_budget_is_read_and_a_shared_stream_counts_ea
     shared = pdf_stream_bomb(tmp_path / "shared.pdf", 3 * MB, pages=20, shared=True)
     with pytest.raises(LoaderError, match=r"inflate past the 8\.0 MB limit by page 3 \(a stream bomb\?\)"):
         list(load(shared, limits=limits).sections)
+
+
+def test_a_form_xobject_counts_each_time_a_page_draws_it(tmp_path: Path) -> None:
+    # pypdf parses a form again for every `Do`: a 60 MB form drawn by 100 pages took 200 s before
+    limits = Limits(max_unzipped_bytes=8 * MB)
+    fits = pdf_form_bomb(tmp_path / "fits.pdf", 1 * MB, pages=3, draws=2)  # 6 MB drawn in all
+    assert [s.text.split("\n")[0] for s in load(fits, limits=limits).sections] == [
+        f"Page {n} draws the form." for n in (1, 2, 3)
+    ]
+    over = r"inflate past the 8\.0 MB limit by page {} \(a stream bomb\?\)"
+    with pytest.raises(LoaderError, match=over.format(4)):
+        list(load(pdf_form_bomb(tmp_path / "pages.pdf", 2 * MB, pages=20), limits=limits).sections)
+    with pytest.raises(LoaderError, match=over.format(1)):
+        list(load(pdf_form_bomb(tmp_path / "draws.pdf", 1 * MB, pages=1, draws=5000), limits=limits).sections)
+
+
+def test_a_form_xobject_bomb_fails_the_pdf_though_pypdf_only_warns(tmp_path: Path) -> None:
+    bomb = pdf_form_bomb(tmp_path / "form.pdf", GB, pages=100)
+    started = time.perf_counter()
+    # before: pypdf warned and left the form out, trying it again on each page (100 pages: 12.5 s)
+    with pytest.raises(
+        LoaderError, match=r"^page 1: a compressed stream inflates past 71\.5 MB, pypdf's limit"
+    ):
+        list(load(bomb).sections)
+    assert time.perf_counter() - started < 10
 
 
 # --- wide HTML -----------------------------------------------------------------------------------
