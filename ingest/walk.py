@@ -8,6 +8,13 @@ A path that cannot be a document's source is refused, not walked: bytes that are
 (Python reads them as lone surrogates, which no store can write: one such name stopped the whole
 run with a traceback) or control characters (a newline or an escape code would forge log lines
 and redraw the terminal wherever the source is shown). The caller reports each with its reason.
+
+Symbolic links inside a walked folder are never followed. One that leads out of the folder (to
+`/etc/passwd`, to a home directory) is refused and reported like a bad name: following it would
+ingest, and serve to anyone who may query the knowledge base, a file the user never chose. One
+that stays inside is skipped without a word: its target is walked in its own right, so following
+it would only store the same text twice under two names (a target in a hidden or excluded folder
+stays out, as the user asked). Never following a link also means a loop cannot hang the walk.
 """
 
 from __future__ import annotations
@@ -40,6 +47,16 @@ def printable(path: Path) -> str:
     return "".join(char if char.isprintable() else ascii(char)[1:-1] for char in str(path))
 
 
+def link_problem(link: Path, root: Path) -> str | None:
+    """Why the symbolic link `link`, met while walking `root`, is refused: it leads out of `root`.
+    None for a link that stays inside (skipped, not refused). `os.path.realpath` follows the
+    whole chain without raising on a loop (a loop resolves to somewhere inside, or fails to)."""
+    target = Path(os.path.realpath(link))
+    if target == root or target.is_relative_to(root):
+        return None
+    return f"a symbolic link out of the folder walked (to {printable(target)}); not followed"
+
+
 def _matches(relative: str, patterns: Sequence[str]) -> bool:
     name = relative.rsplit("/", 1)[-1]
     return any(fnmatch.fnmatch(relative, p) or fnmatch.fnmatch(name, p) for p in patterns)
@@ -57,7 +74,8 @@ def walk(
     `include` globs (if any) must match a file's path relative to the folder walked, or its
     name; `exclude` globs drop matches (and whole folders whose relative path matches). A file
     whose path `name_problem` refuses is not yielded but added to `refused` as (its printable
-    path, the reason).
+    path, the reason), and so is a symbolic link out of the folder walked (`link_problem`);
+    links that stay inside are skipped.
     """
 
     def storable(path: Path) -> bool:
@@ -65,6 +83,11 @@ def walk(
         if problem is not None and refused is not None:
             refused.append((printable(path), problem))
         return problem is None
+
+    def refuse_link(link: Path, root: Path) -> None:
+        problem = link_problem(link, root)
+        if problem is not None and refused is not None:
+            refused.append((printable(link), problem))
 
     suffixes = {e.lower() for e in extensions}
     seen: set[Path] = set()
@@ -86,6 +109,9 @@ def walk(
                 for d in dirs
                 if not d.startswith(".") and not _matches(f"{rel_base}/{d}".removeprefix("./"), exclude)
             )
+            for name in dirs:  # os.walk lists a link to a folder here and does not descend into it
+                if (base / name).is_symlink():
+                    refuse_link(base / name, root)
             for name in sorted(files):
                 if name.startswith("."):
                     continue
@@ -93,7 +119,13 @@ def walk(
                 relative = path.relative_to(root).as_posix()
                 if path.suffix.lower() not in suffixes or (include and not _matches(relative, include)):
                     continue
-                if _matches(relative, exclude) or path in seen or not path.is_file():
+                if _matches(relative, exclude) or path in seen:
+                    continue
+                if path.is_symlink():
+                    seen.add(path)
+                    refuse_link(path, root)
+                    continue
+                if not path.is_file():
                     continue
                 seen.add(path)
                 if storable(path):

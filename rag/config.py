@@ -93,7 +93,14 @@ class Settings(BaseSettings):
         256.0,
         gt=0,
         description="Largest size a .docx/.xlsx (a zip archive) may inflate to, all members together as "
-        "its zip directory declares them; over it (a zip bomb) it fails before anything is inflated",
+        "its zip directory declares them; over it (a zip bomb) it fails before anything is inflated. "
+        "Also what a PDF's compressed streams may inflate to, all pages together (a stream bomb)",
+    )
+    max_zip_entries: int = Field(
+        10_000,
+        ge=1,
+        description="Entries a .docx/.xlsx (a zip archive) may list (Office files hold tens to a few "
+        "thousand); over it the file fails from its zip directory's end record, before the directory is read",
     )
     max_table_rows: int = Field(
         300_000,
@@ -110,6 +117,13 @@ class Settings(BaseSettings):
         ge=1,
         description="Deepest nesting of a JSON or HTML document (browsers' HTML parsers stop at 512); "
         "deeper ones fail instead of costing time quadratic in the depth",
+    )
+    max_html_elements: int = Field(
+        200_000,
+        ge=1,
+        description="Elements an HTML document may hold, each attribute counted as one more (a large "
+        "page holds tens of thousands); over it the file fails before its tree is built, which costs "
+        "about 1.4 KB of memory per element",
     )
     min_free_mb: float = Field(
         100.0,

@@ -1,5 +1,7 @@
 """Hostile files, built at test time and cheaply: zip bombs (honest and with a lying directory),
-a workbook of a million rows, a PDF of ten thousand pages, documents nested 100,000 levels deep.
+Word files of tens of thousands of empty entries, a workbook of a million rows, a PDF of ten
+thousand pages, a PDF whose content stream inflates to gigabytes, documents nested 100,000 levels
+deep, HTML of millions of sibling elements or attributes.
 
 Nothing here is committed as a file: a 3 GB bomb is 3 MB on disk and about a second to write,
 because its deflate stream is one compressed megabyte of "A" repeated (a full flush resets the
@@ -136,6 +138,26 @@ def docx_bomb(path: Path, inflated: int, declared: int | None = None) -> Path:
     return path
 
 
+def docx_entries(path: Path, entries: int, declared: int | None = None) -> Path:
+    """A valid Word file with `entries` empty members more (`x/0`, `x/1`...), stored: a directory
+    of 56 bytes an entry. With `declared`, its end record says that many entries instead (a lying
+    count: zipfile ignores it and parses the whole directory). More than 65,535 entries need the
+    Zip64 end record, which zipfile writes."""
+    base = io.BytesIO()
+    docx.Document().save(base)
+    with zipfile.ZipFile(base) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        for member in source.infolist():
+            archive.writestr(member.filename, source.read(member))
+        for number in range(entries):
+            archive.writestr(f"x/{number}", b"")
+    if declared is not None:
+        assert entries + 20 < 0xFFFF, "a lying count is written into the 16-bit end record"
+        data = bytearray(path.read_bytes())
+        data[-22 + 8 : -22 + 12] = struct.pack("<2H", declared, declared)  # on this disk, in all
+        path.write_bytes(bytes(data))
+    return path
+
+
 def xlsx_bomb(path: Path, inflated: int) -> Path:
     """A workbook whose one sheet's XML inflates to `inflated` bytes (one huge text run)."""
     parts = [_small(name, text.encode()) for name, text in _XLSX_PARTS.items()]
@@ -186,16 +208,7 @@ def pdf_pages(path: Path, pages: int) -> Path:
         )
         kids.append(b"%d 0 R" % len(objects))
     objects[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(kids), pages)
-    with path.open("wb") as out:
-        out.write(b"%PDF-1.4\n")
-        offsets = []
-        for number, body in enumerate(objects, start=1):
-            offsets.append(out.tell())
-            out.write(b"%d 0 obj\n%s\nendobj\n" % (number, body))
-        xref = out.tell()
-        out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
-        out.write(b"".join(b"%010d 00000 n \n" % offset for offset in offsets))
-        out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
+    _write_pdf(path, objects)
     return path
 
 
@@ -208,4 +221,94 @@ def deep_json(path: Path, depth: int, kind: str = "array") -> Path:
 def deep_html(path: Path, depth: int, closed: bool = True) -> Path:
     body = "<div>" * depth + "deep text" + ("</div>" * depth if closed else "")
     path.write_text(f"<html><body>{body}</body></html>")
+    return path
+
+
+def wide_html(path: Path, siblings: int) -> Path:
+    """A page of one `<div>` holding `siblings` paragraphs side by side (8 bytes each)."""
+    path.write_text("<html><body><div>" + "<p>x</p>" * siblings + "</div></body></html>")
+    return path
+
+
+def attributes_html(path: Path, attributes: int) -> Path:
+    """A page of one `<div>` with `attributes` empty attributes (`a0=""`, `a1=""`...) in its start tag."""
+    names = " ".join(f'a{n}=""' for n in range(attributes))
+    path.write_text(f"<html><body><div {names}>text</div></body></html>")
+    return path
+
+
+def _deflated_zeros(head: bytes, zeros: int) -> bytes:
+    """A zlib stream of `head` then `zeros` NUL bytes (white space to a PDF content stream), a
+    megabyte at a time: about a thousandth of what it inflates to (1 GB: 1 MB, in a second)."""
+    compressor = zlib.compressobj(9)
+    block = bytes(1 << 20)
+    parts = [compressor.compress(head)]
+    for start in range(0, zeros, len(block)):
+        parts.append(compressor.compress(block[: min(len(block), zeros - start)]))
+    return b"".join(parts) + compressor.flush()
+
+
+def pdf_stream_bomb(path: Path, inflated: int, pages: int = 1, shared: bool = False) -> Path:
+    """A PDF of `pages` pages, each with one line of text ("Page n of the bomb.") in a FlateDecode
+    content stream padded with zeros to `inflated` bytes; `shared`: all pages draw one such stream."""
+    objects: list[bytes] = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"",  # the page tree, once the pages are numbered
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    kids, content = [], 0
+    for number in range(1, pages + 1):
+        if not shared or number == 1:
+            head = f"BT /F1 12 Tf 72 720 Td (Page {number} of the bomb.) Tj ET\n".encode()
+            stream = _deflated_zeros(head, inflated - len(head))
+            objects.append(
+                b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(stream), stream)
+            )
+            content = len(objects)
+        objects.append(
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
+            b"/Contents %d 0 R >>" % content
+        )
+        kids.append(b"%d 0 R" % len(objects))
+    objects[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(kids), pages)
+    _write_pdf(path, objects)
+    return path
+
+
+def _write_pdf(path: Path, objects: list[bytes]) -> None:
+    """Numbered objects (from 1), their cross-reference table and trailer, the first the catalog."""
+    with path.open("wb") as out:
+        out.write(b"%PDF-1.4\n")
+        offsets = []
+        for number, body in enumerate(objects, start=1):
+            offsets.append(out.tell())
+            out.write(b"%d 0 obj\n%s\nendobj\n" % (number, body))
+        xref = out.tell()
+        out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+        out.write(b"".join(b"%010d 00000 n \n" % offset for offset in offsets))
+        out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
+
+
+def pdf_form_bomb(path: Path, inflated: int, pages: int, draws: int = 1) -> Path:
+    """A PDF of `pages` pages that each draw one form XObject `draws` times (`/X0 Do`), the form a
+    line of text ("In the form.") in a FlateDecode stream padded with zeros to `inflated` bytes."""
+    form = _deflated_zeros(b"BT /F1 12 Tf 72 700 Td (In the form.) Tj ET\n", inflated)
+    objects: list[bytes] = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"",  # the page tree, once the pages are numbered
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
+        b"/Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(form), form),
+    ]
+    kids = []
+    for number in range(1, pages + 1):
+        content = b"BT /F1 12 Tf 72 720 Td (Page %d draws the form.) Tj ET" % number + b" /X0 Do" * draws
+        objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content))
+        objects.append(
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> "
+            b"/XObject << /X0 4 0 R >> >> /Contents %d 0 R >>" % len(objects)
+        )
+        kids.append(b"%d 0 R" % len(objects))
+    objects[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(kids), pages)
+    _write_pdf(path, objects)
     return path

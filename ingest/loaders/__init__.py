@@ -1,7 +1,8 @@
 """Pick the loader for a file by its extension, after checking that the content fits the extension.
 
 `load` raises `LoaderError` for what it can tell up front (size, emptiness, content that is
-not what the extension says, an archive that would inflate past `Limits.max_unzipped_bytes`);
+not what the extension says, an archive that lists over `Limits.max_zip_entries` entries or would
+inflate past `Limits.max_unzipped_bytes`);
 the loaders enforce the other `Limits` as they read. Problems found deeper in a file (a broken
 PDF page, a scan with no text layer) raise `LoaderError` while `sections` is consumed.
 Messages are one line and never name the file: the caller adds it.
@@ -109,17 +110,17 @@ def load(path: Path, max_bytes: int | None = None, limits: Limits = DEFAULT_LIMI
             f"file is {megabytes(size)}, over the {limit} limit; raise RAG_MAX_FILE_MB to allow it"
         )
     extension = path.suffix.lower()
-    _check_content(_REGISTRY[extension][2], extension, head, path)
+    _check_content(_REGISTRY[extension][2], extension, head, path, limits)
     if _REGISTRY[extension][2] == "zip":
-        check_archive(path, extension, limits.max_unzipped_bytes)
+        check_archive(path, extension, limits.max_unzipped_bytes, limits.max_zip_entries)
     return loader.load(path, limits)
 
 
-def _check_content(expected: str, extension: str, head: bytes, path: Path) -> None:
+def _check_content(expected: str, extension: str, head: bytes, path: Path, limits: Limits) -> None:
     """Refuse content that contradicts the extension, naming what it looks like instead."""
     found = next((kind for magic, kind in _MAGIC.items() if head.startswith(magic)), None)
     if found and head.startswith(_ZIP):
-        found = describe_archive(path)
+        found = describe_archive(path, limits.max_zip_entries)
     check = "check the file's extension"
     if expected == "pdf" and b"%PDF-" not in head[:1024]:
         raise LoaderError(f"not a PDF (content is {found or 'something else'}); {check}")

@@ -27,13 +27,16 @@ def _default(name: str) -> Any:
 @dataclass(frozen=True, slots=True)
 class Limits:
     """How much of a hostile or broken file a loader reads before it refuses it: the settings of the
-    same names (`Limits()` holds their defaults), so a zip bomb, a million-row sheet or a page count
-    in the tens of thousands fails with a reason instead of exhausting memory or time."""
+    same names (`Limits()` holds their defaults), so a zip bomb, a zip of a million entries, a
+    million-row sheet, a page count in the tens of thousands, HTML of millions of elements or a PDF
+    stream that inflates to gigabytes fails with a reason instead of exhausting memory or time."""
 
     max_unzipped_bytes: int = int(_default("max_unzipped_mb") * 2**20)
     max_table_rows: int = _default("max_table_rows")
     max_pdf_pages: int = _default("max_pdf_pages")
     max_nesting: int = _default("max_nesting")
+    max_zip_entries: int = _default("max_zip_entries")
+    max_html_elements: int = _default("max_html_elements")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
@@ -42,6 +45,8 @@ class Limits:
             max_table_rows=settings.max_table_rows,
             max_pdf_pages=settings.max_pdf_pages,
             max_nesting=settings.max_nesting,
+            max_zip_entries=settings.max_zip_entries,
+            max_html_elements=settings.max_html_elements,
         )
 
     def check_rows(self, count: int, where: str) -> None:

@@ -3,6 +3,7 @@
 Opening, decryption and the page count are checked in `load`, so those failures surface
 before any work; page text is extracted lazily while the sections are consumed. The count is the
 page tree's own `/Count`, read without visiting the pages (pypdf reads no more pages than it says).
+What the pages' compressed streams inflate to is bounded for the whole document (`pdf_budget`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pypdf import PdfReader
 from pypdf.errors import DependencyError
 
 from ingest.loaders.base import DEFAULT_LIMITS, Limits, LoadedDocument, LoaderError, Section
+from ingest.loaders.pdf_budget import InflateBudget
 from rag.common.reasons import one_line
 
 _CORRUPT = "corrupt or unreadable PDF"
@@ -42,7 +44,11 @@ class PdfLoader:
         metadata: dict[str, object] = {"pages": pages}
         if title:
             metadata["title"] = str(title)
-        return LoadedDocument(mime=self.mime, sections=_iter_pages(reader), metadata=metadata)
+        return LoadedDocument(
+            mime=self.mime,
+            sections=_iter_pages(reader, InflateBudget(limits.max_unzipped_bytes)),
+            metadata=metadata,
+        )
 
 
 def _decrypt(reader: PdfReader) -> None:
@@ -55,11 +61,14 @@ def _decrypt(reader: PdfReader) -> None:
         raise LoaderError("password-protected PDF; remove the password and add it again")
 
 
-def _iter_pages(reader: PdfReader) -> Iterator[Section]:
+def _iter_pages(reader: PdfReader, budget: InflateBudget) -> Iterator[Section]:
     found_text = False
     for number, page in enumerate(reader.pages, start=1):
         try:
-            text = page.extract_text()
+            with budget.page(number, page):
+                text = page.extract_text()
+        except LoaderError:
+            raise
         except Exception as exc:  # same breadth as above: one broken page stream fails the file
             raise LoaderError(f"{_CORRUPT} (page {number}: {one_line(exc)})") from exc
         if text.strip():

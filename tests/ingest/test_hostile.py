@@ -1,9 +1,12 @@
 """Hostile and broken input: each fails alone with a clear reason, fast and in bounded memory, and
 nothing already stored is lost.
 
-Zip bombs in .docx and .xlsx (honest and with a directory that understates them), a million-row
-workbook, a 10,000-page PDF, JSON and HTML nested 100,000 levels deep, files of another type than
-their extension, binary bytes in a .txt, and file names no store can hold. The files are built at
+Zip bombs in .docx and .xlsx (honest and with a directory that understates them), zips of tens of
+thousands of entries (and an end record that understates them), a million-row workbook, a
+10,000-page PDF, PDF stream bombs (one stream of 1 GB, pages that inflate past the budget
+together), JSON and HTML nested 100,000 levels deep, HTML of millions of siblings or of one
+element's attributes, files of another type than their extension, binary bytes in a .txt, file
+names no store can hold, and symbolic links out of a walked folder. The files are built at
 test time (tests/hostile.py); memory is the peak RSS of a child process that loads one file.
 """
 
@@ -31,7 +34,19 @@ from rag.config import Settings
 from rag.embed import Embedder
 from tests.builders import REPO, ingest_pipeline, open_test_stores
 from tests.corpus import write_docx, write_pdf
-from tests.hostile import deep_html, deep_json, docx_bomb, pdf_pages, xlsx_bomb, xlsx_rows
+from tests.hostile import (
+    attributes_html,
+    deep_html,
+    deep_json,
+    docx_bomb,
+    docx_entries,
+    pdf_form_bomb,
+    pdf_pages,
+    pdf_stream_bomb,
+    wide_html,
+    xlsx_bomb,
+    xlsx_rows,
+)
 from tests.postgres import create_database
 
 GB = 1 << 30
@@ -94,19 +109,35 @@ def load_in_child(path: Path, **limits: int) -> tuple[dict[str, Any], float]:
 
 def test_the_limits_are_settings_that_rag_config_shows() -> None:
     shown = Settings().masked()
-    assert {
-        name: shown[name] for name in ("max_unzipped_mb", "max_table_rows", "max_pdf_pages", "max_nesting")
-    } == {
+    defaults = {
         "max_unzipped_mb": 256.0,
+        "max_zip_entries": 10_000,
         "max_table_rows": 300_000,
         "max_pdf_pages": 5000,
         "max_nesting": 512,
+        "max_html_elements": 200_000,
     }
+    assert {name: shown[name] for name in defaults} == defaults
+    assert all(Settings.model_fields[name].description for name in defaults)
     assert Limits() == Limits.from_settings(Settings())  # the defaults are the settings' own
     custom = Limits.from_settings(
-        Settings(max_unzipped_mb=1.5, max_table_rows=7, max_pdf_pages=3, max_nesting=9)
+        Settings(
+            max_unzipped_mb=1.5,
+            max_zip_entries=5,
+            max_table_rows=7,
+            max_pdf_pages=3,
+            max_nesting=9,
+            max_html_elements=11,
+        )
     )
-    assert custom == Limits(max_unzipped_bytes=3 << 19, max_table_rows=7, max_pdf_pages=3, max_nesting=9)
+    assert custom == Limits(
+        max_unzipped_bytes=3 << 19,
+        max_zip_entries=5,
+        max_table_rows=7,
+        max_pdf_pages=3,
+        max_nesting=9,
+        max_html_elements=11,
+    )
 
 
 # --- zip bombs ---------------------------------------------------------------------------------
@@ -160,6 +191,31 @@ def test_an_archive_under_the_limit_is_read(tmp_path: Path) -> None:
     assert sum(len(s.text) for s in document.sections) == 8 << 20
     with pytest.raises(LoaderError, match=r"over the 4\.0 MB limit"):
         load(tmp_path / "big.docx", limits=Limits(max_unzipped_bytes=4 << 20))
+
+
+# --- zips of too many entries ---------------------------------------------------------------
+
+
+def test_a_docx_of_70000_entries_fails_from_its_end_record_in_bounded_memory(tmp_path: Path) -> None:
+    many = docx_entries(tmp_path / "many.docx", 70_000)  # over 65,535: the Zip64 end record
+    result, peak_mb = load_in_child(many)
+    # before: zipfile parsed the whole directory (1,000,000 entries: 19 s and 620 MB) and took it
+    assert result["error"] == (
+        "the archive lists 70,017 entries, over the 10,000 limit; raise RAG_MAX_ZIP_ENTRIES to allow it"
+    )
+    assert result["seconds"] < 1 and peak_mb < CHILD_MB, (result, peak_mb)  # measured at 1M: 0.02 s, 45 MB
+
+
+def test_a_zip_whose_end_record_understates_its_entries_is_counted_header_by_header(tmp_path: Path) -> None:
+    limits = Limits(max_zip_entries=100)
+    with pytest.raises(
+        LoaderError, match=r"the archive's directory holds over 100 entries \(its end record says 5\)"
+    ):
+        load(docx_entries(tmp_path / "liar.docx", 200, declared=5), limits=limits)
+    assert list(load(docx_entries(tmp_path / "fine.docx", 80, declared=3), limits=limits).sections) == []
+    docx_entries(tmp_path / "many.docx", 200).rename(tmp_path / "many.pdf")  # not opened to be named
+    with pytest.raises(LoaderError, match=r"not a PDF \(content is a zip archive of too many entries\)"):
+        load(tmp_path / "many.pdf", limits=limits)
 
 
 # --- rows, pages, nesting ------------------------------------------------------------------------
@@ -234,6 +290,125 @@ def test_nesting_under_the_limit_is_read(tmp_path: Path) -> None:
     assert section.text.strip() == "[0]" * 399 + ": 1"  # the top-level array's items have no index
     [section] = load(deep_html(tmp_path / "deep.html", 400)).sections
     assert section.text.strip() == "deep text"
+
+
+# --- PDF stream bombs ----------------------------------------------------------------------------
+
+MB = 1 << 20
+
+
+def test_a_pdf_whose_content_stream_inflates_to_1_gb_fails_in_bounded_memory(tmp_path: Path) -> None:
+    bomb = pdf_stream_bomb(tmp_path / "bomb.pdf", GB)
+    assert bomb.stat().st_size < 2 * MB  # 1 MB on disk
+    result, peak_mb = load_in_child(bomb)
+    # pypdf's own limit for one stream (75 MB) held before too, reported as a corrupt PDF
+    assert result["error"] == (
+        "page 1: a compressed stream inflates past 71.5 MB, pypdf's limit for one stream (a stream bomb?)"
+    )
+    assert result["seconds"] < 10 and peak_mb < CHILD_MB + 100, (result, peak_mb)  # measured: 0.2 s, 200 MB
+
+
+def test_the_pages_of_a_pdf_share_one_inflate_budget(tmp_path: Path) -> None:
+    # eight pages of 20 MB each: pypdf kept every page's stream (10 of 70 MB: 27 s and 910 MB, read)
+    bomb = pdf_stream_bomb(tmp_path / "pages.pdf", 20 * MB, pages=8)
+    result, peak_mb = load_in_child(bomb, max_unzipped_bytes=64 * MB)
+    assert result["error"] == (
+        "the PDF's compressed streams inflate past the 64.0 MB limit by page 4 (a stream bomb?); "
+        "raise RAG_MAX_UNZIPPED_MB to allow it"
+    )
+    assert result["seconds"] < 20 and peak_mb < CHILD_MB + 60, (result, peak_mb)
+
+
+def test_a_pdf_inflating_within_the_budget_is_read_and_a_shared_stream_counts_each_page(
+    tmp_path: Path,
+) -> None:
+    limits = Limits(max_unzipped_bytes=8 * MB)
+    sections = load(pdf_stream_bomb(tmp_path / "fits.pdf", 2 * MB, pages=3), limits=limits).sections
+    assert [s.text.strip() for s in sections] == [f"Page {n} of the bomb." for n in (1, 2, 3)]
+    # each page inflates the one stream again: twenty pages would inflate it twenty times
+    shared = pdf_stream_bomb(tmp_path / "shared.pdf", 3 * MB, pages=20, shared=True)
+    with pytest.raises(LoaderError, match=r"inflate past the 8\.0 MB limit by page 3 \(a stream bomb\?\)"):
+        list(load(shared, limits=limits).sections)
+
+
+def test_a_form_xobject_counts_each_time_a_page_draws_it(tmp_path: Path) -> None:
+    # pypdf parses a form again for every `Do`: a 60 MB form drawn by 100 pages took 200 s before
+    limits = Limits(max_unzipped_bytes=8 * MB)
+    fits = pdf_form_bomb(tmp_path / "fits.pdf", 1 * MB, pages=3, draws=2)  # 6 MB drawn in all
+    assert [s.text.split("\n")[0] for s in load(fits, limits=limits).sections] == [
+        f"Page {n} draws the form." for n in (1, 2, 3)
+    ]
+    over = r"inflate past the 8\.0 MB limit by page {} \(a stream bomb\?\)"
+    with pytest.raises(LoaderError, match=over.format(4)):
+        list(load(pdf_form_bomb(tmp_path / "pages.pdf", 2 * MB, pages=20), limits=limits).sections)
+    with pytest.raises(LoaderError, match=over.format(1)):
+        list(load(pdf_form_bomb(tmp_path / "draws.pdf", 1 * MB, pages=1, draws=5000), limits=limits).sections)
+
+
+def test_a_form_xobject_bomb_fails_the_pdf_though_pypdf_only_warns(tmp_path: Path) -> None:
+    bomb = pdf_form_bomb(tmp_path / "form.pdf", GB, pages=100)
+    started = time.perf_counter()
+    # before: pypdf warned and left the form out, trying it again on each page (100 pages: 12.5 s)
+    with pytest.raises(
+        LoaderError, match=r"^page 1: a compressed stream inflates past 71\.5 MB, pypdf's limit"
+    ):
+        list(load(bomb).sections)
+    assert time.perf_counter() - started < 10
+
+
+# --- wide HTML -----------------------------------------------------------------------------------
+
+WIDE = (
+    "HTML of over 200,000 elements (attributes counted as elements); raise RAG_MAX_HTML_ELEMENTS to allow it"
+)
+
+
+def test_html_of_two_million_sibling_elements_fails_before_its_tree_is_built(tmp_path: Path) -> None:
+    result, peak_mb = load_in_child(wide_html(tmp_path / "wide.html", 2_000_000))  # 16 MB
+    # before: BeautifulSoup built all two million elements, 50 s and 2.9 GB
+    assert result["error"] == WIDE
+    assert result["seconds"] < 10 and peak_mb < CHILD_MB, (result, peak_mb)  # measured: 0.4 s, 75 MB
+
+
+def test_one_element_of_a_million_attributes_fails_before_lxml_reads_its_start_tag(tmp_path: Path) -> None:
+    result, peak_mb = load_in_child(attributes_html(tmp_path / "attributes.html", 1_000_000))  # 11 MB
+    # before: 2 s and 437 MB (5 million in 59 MB: 17 s and 1.8 GB); counted in its text, not by lxml
+    assert result["error"] == WIDE
+    assert result["seconds"] < 10 and peak_mb < CHILD_MB, (result, peak_mb)
+
+
+def test_html_under_the_element_limit_is_read_and_a_long_data_uri_is_one_attribute(tmp_path: Path) -> None:
+    limits = Limits(max_html_elements=1000)
+    # html, body, div and 997 paragraphs: 1,000 elements
+    assert (
+        load(wide_html(tmp_path / "fits.html", 997), limits=limits).sections.__next__().text.count("x") == 997
+    )
+    with pytest.raises(LoaderError, match=r"HTML of over 1,000 elements"):
+        load(wide_html(tmp_path / "over.html", 998), limits=limits)
+    with pytest.raises(LoaderError, match=r"HTML of over 1,000 elements"):
+        load(attributes_html(tmp_path / "attributes.html", 998), limits=limits)  # a 7 KB start tag
+    with pytest.raises(LoaderError, match=r"HTML of over 1,000 elements"):
+        load(attributes_html(tmp_path / "long.html", 20_000), limits=limits)  # a 208 KB one, counted in text
+    image = "data:image/png;base64," + "QUJD" * 100_000  # a 400 KB inline image: one attribute
+    page = tmp_path / "inline.html"
+    page.write_text(f'<html><body><p>Before</p><img alt="a b = c" src="{image}"><p>after.</p></body></html>')
+    assert " ".join(load(page, limits=Limits(max_html_elements=7)).sections.__next__().text.split()) == (
+        "Before after."
+    )
+
+
+def test_a_huge_flat_html_file_is_bounded_by_the_file_size_limit(tmp_path: Path) -> None:
+    """No element limit is needed for one long text: its cost follows the file's size, which
+    RAG_MAX_FILE_MB bounds (95 MB of words: 0.5 s at 407 MB, before and after)."""
+    page = tmp_path / "flat.html"
+    page.write_text("<html><body><p>" + "word " * 4_000_000 + "</p></body></html>")  # 20 MB
+    result, peak_mb = load_in_child(page)
+    assert result == {"sections": 1, "rows": 0}
+    assert peak_mb < CHILD_MB + 5 * 20, peak_mb
+    with pytest.raises(
+        LoaderError, match=r"file is 19\.1 MB, over the 16\.0 MB limit; raise RAG_MAX_FILE_MB"
+    ):
+        load(page, max_bytes=16 << 20)
 
 
 # --- content that is not what its extension says -----------------------------------------------
@@ -325,7 +500,13 @@ def test_hostile_files_fail_alone_and_leave_what_is_stored_untouched(
     folder.mkdir()
     (folder / "guide.md").write_text("# Guide\n\nThe Oslo office opens at nine and closes at five.")
     (folder / "staff.csv").write_text("name,city\nAda,London\nAlan,Wilmslow\n")
-    limits = Limits(max_unzipped_bytes=64 << 20, max_table_rows=1000, max_pdf_pages=100)
+    limits = Limits(
+        max_unzipped_bytes=64 << 20,
+        max_zip_entries=1000,
+        max_table_rows=1000,
+        max_pdf_pages=100,
+        max_html_elements=10_000,
+    )
     first = _run(settings, embedder, folder, limits)
     assert (first.new, first.failed) == (2, 0)
     before = _stored(settings)
@@ -339,6 +520,9 @@ def test_hostile_files_fail_alone_and_leave_what_is_stored_untouched(
     _pdf(tmp_path / "real.pdf").rename(folder / "really-a-pdf.docx")
     (folder / "page.json").write_text("<!doctype html><html><body>not json</body></html>")
     (folder / "binary.txt").write_bytes(b"\xd6" * 5000)  # read as GB18030: "种种种…"
+    docx_entries(folder / "entries.docx", 1001)
+    pdf_stream_bomb(folder / "stream-bomb.pdf", 256 << 20)
+    wide_html(folder / "wide.html", 20_000)
     second = _run(settings, embedder, folder, limits)
 
     reasons = {Path(f.source).name: f.error for f in second.failures}
@@ -352,6 +536,9 @@ def test_hostile_files_fail_alone_and_leave_what_is_stored_untouched(
         "really-a-pdf.docx": "content is PDF",
         "page.json": "not JSON (content is HTML)",
         "binary.txt": "binary content: a pattern of 1 byte(s) repeated",
+        "entries.docx": "the archive lists 1,018 entries, over the 1,000 limit",
+        "stream-bomb.pdf": "the PDF's compressed streams inflate past the 64.0 MB limit by page 1",
+        "wide.html": "HTML of over 10,000 elements",
     }
     assert set(reasons) == set(expected) and (second.new, second.unchanged) == (0, 2), second
     for name, reason in expected.items():
@@ -402,3 +589,39 @@ def test_rag_ingest_of_a_3_gb_docx_bomb_stays_small(tmp_path: Path) -> None:
     assert summary["failed"] == 1 and "a zip bomb?" in summary["failures"][0]["error"]
     # before: 6.4 GB and 32 s; the command's own imports are most of what is left
     assert peak_mb < 400 and seconds < 60, (peak_mb, seconds)
+
+
+def test_symbolic_links_out_of_a_walked_folder_are_reported_and_not_followed(
+    embedder: Embedder, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    (outside / "private").mkdir(parents=True)
+    (outside / "passwd").write_text("root:x:0:0:SECRET-ROOT-LINE:/root:/bin/bash\n")
+    (outside / "private" / "diary.md").write_text("SECRET-DIARY-LINE")
+    folder = tmp_path / "docs"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "guide.md").write_text("# Guide\n\nThe Oslo office opens at nine.")
+    (folder / "passwd.txt").symlink_to(outside / "passwd")  # a file out of the folder
+    (folder / "sub" / "relative.txt").symlink_to("../../outside/passwd")  # the same, relative
+    (folder / "private").symlink_to(outside / "private", target_is_directory=True)  # a folder out
+    (folder / "latest.md").symlink_to(folder / "guide.md")  # inside: the target is walked anyway
+    (folder / "sub" / "up").symlink_to("..", target_is_directory=True)  # a loop, inside
+    (folder / "self.md").symlink_to(folder / "self.md")  # a link to itself
+    (folder / "gone.md").symlink_to(outside / "gone.md")  # dangling, out of the folder
+    settings = Settings(data_dir=tmp_path / "data")
+    started = time.perf_counter()
+    summary = _run(settings, embedder, folder, Limits())
+    assert time.perf_counter() - started < 60
+    out = "a symbolic link out of the folder walked (to {}); not followed"
+    assert {f.source: (f.stage, f.error) for f in summary.failures} == {
+        f"{folder}/passwd.txt": ("read", out.format(outside / "passwd")),
+        f"{folder}/sub/relative.txt": ("read", out.format(outside / "passwd")),
+        f"{folder}/private": ("read", out.format(outside / "private")),
+        f"{folder}/gone.md": ("read", out.format(outside / "gone.md")),
+    }
+    assert (summary.new, summary.failed) == (1, 4)
+    stored = _stored(settings)
+    assert stored["documents"] == {"guide.md": ("done", 1, None)}  # the link inside is not a second copy
+    with open_test_stores(settings) as stores, stores.sql.engine.connect() as conn:
+        texts = " ".join(conn.scalars(sa.text("SELECT text FROM chunks")))
+    assert "Oslo" in texts and "SECRET" not in texts
