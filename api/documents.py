@@ -136,7 +136,8 @@ def _ingest(found: Services, kb: str, paths: list[Path], ids: list[str]) -> None
     client polling `GET /v1/documents/{id}` never sees them vanish in between."""
     try:
         with found.write_lock:
-            found.ingest.run(paths, kb)
+            summary = found.ingest.run(paths, kb, learn=False)
+        found.learn_soon(kb, summary)
     except Exception:  # a store failing mid-way: the reply of a queued upload is long gone
         log.exception("event=upload_ingest_failed kb=%s files=%d", kb, len(paths))
         raise

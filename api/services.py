@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -10,13 +11,15 @@ from fastapi import Request
 from pydantic import SecretStr
 
 from ingest.factory import open_ingest_pipeline
-from ingest.pipeline import IngestPipeline
+from ingest.pipeline import IngestPipeline, IngestSummary
 from rag.answer.pipeline import AnswerPipeline, open_pipeline
 from rag.config import Settings
 from rag.embed import model_info
 from rag.retrieve.factory import AVAILABLE
 from rag.stores.factory import Stores, open_stores
 from rag.stores.sql.keys import ApiKeys
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -35,12 +38,37 @@ class Services:
     queue_lock: threading.Lock = field(default_factory=threading.Lock)
     #: held while documents are written or deleted, so a delete never races an ingest
     write_lock: threading.Lock = field(default_factory=threading.Lock)
+    #: fusion weights are learned again after an upload on a thread of their own (a refit is a
+    #: hundred retrievals, seconds, which held the upload's reply and the next upload's ingest);
+    #: KB → whether one of its uploads embedded documents again, for each KB waiting for a refit
+    learner: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="learn")
+    )
+    learning: dict[str, bool] = field(default_factory=dict)
     #: the credential `rag serve` recorded beside the data-folder lock (`rag.stores.server_record`)
     #: for the CLI of the same OS user; None when the process wrote no record
     local_credential: SecretStr | None = None
 
+    def learn_soon(self, kb: str, summary: IngestSummary) -> None:
+        """Learn the KB's fusion weights again, if the upload changed it enough, in the background;
+        a KB already waiting is not queued twice, as its refit will see this upload too."""
+        with self.queue_lock:
+            waiting = kb in self.learning
+            self.learning[kb] = self.learning.get(kb, False) or summary.reembedded > 0
+        if not waiting:
+            self.learner.submit(self._learn, kb)
+
+    def _learn(self, kb: str) -> None:
+        with self.queue_lock:
+            reembedded = self.learning.pop(kb)
+        try:
+            self.ingest.learn(kb, IngestSummary(kb=kb, reembedded=int(reembedded)))
+        except Exception:  # a store failing, or the KB deleted meanwhile: the old weights stay
+            log.exception("event=fusion_learn_failed kb=%s", kb)
+
     def close(self) -> None:
         self.worker.shutdown(wait=True, cancel_futures=True)
+        self.learner.shutdown(wait=True, cancel_futures=True)
         self.pipeline.close()
         self.stores.close()
 

@@ -174,7 +174,11 @@ class IngestPipeline:
         include: Sequence[str] = (),
         exclude: Sequence[str] = (),
         prune: bool = False,
+        learn: bool = True,
     ) -> IngestSummary:
+        """Ingest `paths` into `kb`. With `learn`, the KB's fusion weights are learned again at the
+        end when the run changed the KB enough (`learn`); a service passes False and learns them in
+        the background instead, so an upload's reply does not wait seconds for pseudo-queries."""
         started = time.perf_counter()
         summary = IngestSummary(kb=kb)
         self.stores.sql.create_kb(kb)
@@ -205,9 +209,8 @@ class IngestPipeline:
         if summary.chunks >= ANALYZE_AFTER_CHUNKS:
             with summary.timed("index"):
                 self.stores.sql.analyze()
-        if self._kb_changed(kb, bool(reembed)):
-            with summary.timed("fusion"):
-                summary.fusion_weights = refit(self.stores, self.embedder, kb)
+        if learn:
+            self.learn(kb, summary)
         summary.seconds = round(time.perf_counter() - started, 3)
         return summary
 
@@ -226,6 +229,12 @@ class IngestPipeline:
         log.info("event=reembed kb=%s documents=%d model=%s", kb, len(missing), self.stores.embedding.name)
         self.stores.vector.delete_documents(kb, [entry.id for entry in missing])
         return [_Work(entry.id, kb, entry.chunk_count, graph=False) for entry in missing]
+
+    def learn(self, kb: str, summary: IngestSummary) -> None:
+        """Learn the KB's fusion weights again if the run `summary` describes changed it enough."""
+        if self._kb_changed(kb, summary.reembedded > 0):
+            with summary.timed("fusion"):
+                summary.fusion_weights = refit(self.stores, self.embedder, kb)
 
     def _kb_changed(self, kb: str, reembedded: bool = False) -> bool:
         """Whether the KB's fusion weights should be learned again: the run changed what it holds

@@ -158,15 +158,21 @@ def absent_level(vector_hits: list[Hit], document_id: str) -> float | None:
     return max((hit.score for hit in vector_hits if hit.document_id != document_id), default=None)
 
 
-def calibrate(retriever: FusedRetriever, sql: SqlStore, kb: str) -> dict[str, float]:
+def calibrate(
+    retriever: FusedRetriever, sql: SqlStore, kb: str, embedder: Embedder | None = None
+) -> dict[str, float]:
     """Learn the KB's weights from its pseudo-queries and store them; the weights kept (none for
-    a KB too small to learn from). Every retriever of `retriever` but the SQL one takes part."""
+    a KB too small to learn from). Every retriever of `retriever` but the SQL one takes part.
+    With the retrievers' `embedder`, the pseudo-queries are embedded first, in one bulk call that
+    gives way to real questions; one by one, each would go ahead of them as a question does."""
     started = time.perf_counter()
     chunk_count = sql.chunk_count(kb)
     if chunk_count < MIN_CHUNKS:
         return {}
     plain = retriever.only([r.name for r in retriever.retrievers if r.name not in UNLEARNED])
     queries = pseudo_queries(sql, kb)
+    if embedder is not None:
+        embedder.embed_remembered([query.text for query in queries])
     lists, answers, absent = [], [], []
     for query in queries:
         found = plain.retrieve(query.text, kb, plain.candidates)
@@ -209,7 +215,7 @@ def refit(stores: Stores, embedder: Embedder, kb: str) -> dict[str, float]:
         settings.retriever_timeout_s,
         method=settings.fusion,
     )
-    return calibrate(retriever, stores.sql, kb)
+    return calibrate(retriever, stores.sql, kb, embedder)
 
 
 class LearnedWeightsCache:

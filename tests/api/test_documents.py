@@ -190,3 +190,25 @@ def test_a_relative_data_folder_gives_the_same_document_ids_as_the_ledger(served
         [document] = response.json()["documents"]
         assert document["status"] == "done"
         assert client.get(f"/v1/documents/{document['id']}").json()["status"] == "done"
+
+
+def test_the_fusion_weights_of_an_uploaded_kb_are_learned_after_the_reply(client: TestClient) -> None:
+    """Uploads that grow a KB past the calibration size (30 chunks) answer as soon as the documents
+    are stored; the refit (a hundred retrievals) follows on the service's own thread."""
+    client.post("/v1/knowledge-bases", json={"name": "learned"})
+    cities = ["Oslo", "Lyon", "Porto", "Turin", "Ghent", "Malmo", "Cork", "Graz"]
+    notes = [
+        (f"note-{n}.md", f"# Depot {n}\n\nDepot {n} in {cities[n % 8]} stores {n * 7} crates of item {n}.")
+        for n in range(36)
+    ]
+    for batch in (notes[:18], notes[18:]):
+        files = [("files", (name, text.encode())) for name, text in batch]
+        response = client.post("/v1/knowledge-bases/learned/documents", files=files)
+        assert response.status_code == 200
+        assert {document["status"] for document in response.json()["documents"]} == {"done"}
+    sql = client.app.state.services.stores.sql
+    deadline = time.monotonic() + POLL_TIMEOUT_S
+    while (learned := sql.learned_weights("learned")) is None:
+        assert time.monotonic() < deadline, "the KB's weights were never learned"
+        time.sleep(0.5)
+    assert learned.chunks == 36 and set(learned.weights) == {"vector", "keyword", "graph"}
