@@ -255,6 +255,9 @@ def verdict(run: Run) -> list[str]:
         f"errors: {errors} ({'met' if errors == 0 else 'missed'}: target 0)",
         f"p99/p50: {p99 / p50:.2f} ({'met' if p99 <= 5 * p50 else 'missed'}: target <= 5)",
         f"client send lag p99: {percentile(run.send_lag_ms, 99):.1f} ms (the generator's own delay)",
+        "median of the first and last third: {:.0f} and {:.0f} ms ({})".format(
+            *backlog(run), "kept up" if keeps_up(run) else "missed: a queue built up"
+        ),
     ]
     steady = [mib for at, mib in run.rss if at >= 60]
     if len(steady) >= 2:
@@ -270,9 +273,24 @@ def verdict(run: Run) -> list[str]:
     return lines
 
 
+def backlog(run: Run) -> tuple[float, float]:
+    """The median latency of the first and of the last third of the requests, by scheduled time: a
+    server that keeps up answers the last as fast as the first, while one that does not builds a
+    queue, and then every request is slow alike (p99/p50 alone would call that steady)."""
+    ordered = [o.latency_ms for o in sorted(run.outcomes, key=lambda o: o.scheduled)]
+    third = max(len(ordered) // 3, 1)
+    return percentile(ordered[:third], 50), percentile(ordered[-third:], 50)
+
+
+def keeps_up(run: Run) -> bool:
+    first, last = backlog(run)
+    return last <= 2 * first + 20
+
+
 def sustained(run: Run) -> bool:
     latencies = [o.latency_ms for o in run.outcomes]
-    return all(o.ok for o in run.outcomes) and percentile(latencies, 99) <= 5 * percentile(latencies, 50)
+    steady = percentile(latencies, 99) <= 5 * percentile(latencies, 50)
+    return all(o.ok for o in run.outcomes) and steady and keeps_up(run)
 
 
 def main() -> None:

@@ -27,9 +27,10 @@ _POSITIONS = 512
 _PREFIX_TOKENS = 2
 
 
-#: texts a call may have and still count as a question's (the question, the names a fuzzy link
-#: compares): such calls go before the next step of a bulk call
-INTERACTIVE_TEXTS = 4
+#: texts a call may have and still count as a question's (the question, or a fuzzy link's mention
+#: and the 8 names it compares, `rag.retrieve.graph_link.EMBEDDED_CANDIDATES`): such calls go
+#: before the next step of a bulk call, on a thread of their own
+INTERACTIVE_TEXTS = 9
 #: texts of a bulk call (an ingest's passages, calibration's pseudo-queries) per hold of the model:
 #: a question waits for at most this many, about 0.3 s of passages on two cores, not a whole batch
 BULK_STEP = 8
