@@ -51,6 +51,12 @@ def mask_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
+def url_scheme(url: str) -> str:
+    """A store setting's scheme, lower-cased (`http`, `bolt`, `postgresql+psycopg`), or "" for a
+    folder: a vector or graph store setting without `://` is the embedded engine's folder."""
+    return url.split("://", 1)[0].lower() if "://" in url else ""
+
+
 def sqlite_file(url: str) -> Path | None:
     """The database file a SQLite URL names (`sqlite:///rel`, `sqlite:////abs`, any driver);
     None for another database or an in-memory one. The engine makes its folder, and the ingest
@@ -295,8 +301,8 @@ class Settings(BaseSettings):
         """True when any store is an in-process file that only one writer may open."""
         return (
             self.resolved_sql_url.startswith("sqlite")
-            or "://" not in self.resolved_vector_url
-            or "://" not in self.resolved_graph_url
+            or not url_scheme(self.resolved_vector_url)
+            or not url_scheme(self.resolved_graph_url)
         )
 
     @property
@@ -306,7 +312,7 @@ class Settings(BaseSettings):
         if (database := sqlite_file(self.resolved_sql_url)) is not None:
             folders.append(database.parent)
         servers = (self.resolved_vector_url, self.resolved_graph_url)
-        folders += [Path(url) for url in servers if "://" not in url]
+        folders += [Path(url) for url in servers if not url_scheme(url)]
         return folders
 
     def masked(self) -> dict[str, Any]:
@@ -318,7 +324,7 @@ class Settings(BaseSettings):
                 value = "***" if value.get_secret_value() else ""
             elif isinstance(value, Path):
                 value = str(value)
-            elif isinstance(value, str) and "://" in value:
+            elif isinstance(value, str) and url_scheme(value):
                 value = mask_url(value)
             shown[name] = value
         for name in ("resolved_sql_url", "resolved_vector_url", "resolved_graph_url"):

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
-from rag.config import Settings, mask_url
+from rag.config import Settings, mask_url, url_scheme
 from rag.models import EmbeddingModelInfo
 from rag.stores.errors import DiskFull
 from rag.stores.graph import GraphStore, open_graph_store
@@ -136,7 +136,7 @@ def open_stores(settings: Settings, embedding: EmbeddingModelInfo, *, reconnect:
                 timeout=settings.store_timeout_s,
             ),
             f"vector store {mask_url(vector_url)}",
-            reconnect and "://" in vector_url,
+            reconnect and bool(url_scheme(vector_url)),
         )
         opened.append(vector)
         graph = _server_store(
@@ -147,7 +147,7 @@ def open_stores(settings: Settings, embedding: EmbeddingModelInfo, *, reconnect:
                 timeout=settings.store_timeout_s,
             ),
             f"graph store {mask_url(graph_url)}",
-            reconnect and "://" in graph_url,
+            reconnect and bool(url_scheme(graph_url)),
         )
     except BaseException:
         for store in reversed(opened):

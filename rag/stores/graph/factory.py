@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rag.config import url_scheme
 from rag.stores.errors import StoreUnavailable
 from rag.stores.graph.base import GraphStore
 
@@ -17,7 +18,7 @@ def open_graph_store(url: str, user: str = "neo4j", password: str = "", timeout:
     Any other scheme is refused rather than taken as a folder named like a URL. Backends
     are imported on demand, so the embedded default never pays for the Neo4j driver.
     """
-    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    scheme = url_scheme(url)
     if scheme in NEO4J_SCHEMES:
         from rag.stores.graph.neo4j import Neo4jGraphStore
 

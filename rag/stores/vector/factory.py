@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rag.config import url_scheme
 from rag.models import slug
 from rag.stores.errors import StoreUnavailable
 from rag.stores.vector.base import VectorStore
@@ -21,7 +22,7 @@ def open_vector_store(
     Any other scheme is refused rather than taken as a folder named like a URL. Backends
     are imported on demand: `qdrant-client` alone takes over a second to import.
     """
-    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    scheme = url_scheme(url)
     if scheme in ("http", "https"):
         from rag.stores.vector.qdrant import QdrantVectorStore
 
