@@ -14,7 +14,7 @@ import io
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docx
@@ -193,23 +193,11 @@ def xlsx_rows(path: Path, rows: int) -> Path:
 def pdf_pages(path: Path, pages: int) -> Path:
     """A valid PDF of `pages` pages, each with one line of text ("Page n of the long manual."),
     written object by object: 10,000 pages in a tenth of a second."""
-    objects: list[bytes] = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"",  # the page tree, once the pages are numbered
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    kids = []
-    for number in range(1, pages + 1):
-        content = f"BT /F1 12 Tf 72 720 Td (Page {number} of the long manual.) Tj ET".encode()
-        objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content))
-        objects.append(
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
-            b"/Contents %d 0 R >>" % len(objects)
-        )
-        kids.append(b"%d 0 R" % len(objects))
-    objects[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(kids), pages)
-    _write_pdf(path, objects)
-    return path
+
+    def content(number: int) -> bytes:
+        return b"BT /F1 12 Tf 72 720 Td (Page %d of the long manual.) Tj ET" % number
+
+    return _paged_pdf(path, [], pages, content, b"")
 
 
 def deep_json(path: Path, depth: int, kind: str = "array") -> Path:
@@ -275,6 +263,31 @@ def pdf_stream_bomb(path: Path, inflated: int, pages: int = 1, shared: bool = Fa
     return path
 
 
+def _paged_pdf(
+    path: Path, shared: list[bytes], pages: int, content: Callable[[int], bytes], resources: bytes
+) -> Path:
+    """A PDF of `pages` pages drawing `content(n)` in Helvetica (object 3), with `shared` objects
+    numbered from 4 and `resources` added to every page's resources."""
+    objects: list[bytes] = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"",  # the page tree, once the pages are numbered
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        *shared,
+    ]
+    kids = []
+    for number in range(1, pages + 1):
+        stream = content(number)
+        objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream))
+        objects.append(
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> "
+            b"%s>> /Contents %d 0 R >>" % (resources, len(objects))
+        )
+        kids.append(b"%d 0 R" % len(objects))
+    objects[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(kids), pages)
+    _write_pdf(path, objects)
+    return path
+
+
 def _write_pdf(path: Path, objects: list[bytes]) -> None:
     """Numbered objects (from 1), their cross-reference table and trailer, the first the catalog."""
     with path.open("wb") as out:
@@ -293,22 +306,12 @@ def pdf_form_bomb(path: Path, inflated: int, pages: int, draws: int = 1) -> Path
     """A PDF of `pages` pages that each draw one form XObject `draws` times (`/X0 Do`), the form a
     line of text ("In the form.") in a FlateDecode stream padded with zeros to `inflated` bytes."""
     form = _deflated_zeros(b"BT /F1 12 Tf 72 700 Td (In the form.) Tj ET\n", inflated)
-    objects: list[bytes] = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"",  # the page tree, once the pages are numbered
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    shared = [
         b"<< /Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
         b"/Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(form), form),
     ]
-    kids = []
-    for number in range(1, pages + 1):
-        content = b"BT /F1 12 Tf 72 720 Td (Page %d draws the form.) Tj ET" % number + b" /X0 Do" * draws
-        objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content))
-        objects.append(
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> "
-            b"/XObject << /X0 4 0 R >> >> /Contents %d 0 R >>" % len(objects)
-        )
-        kids.append(b"%d 0 R" % len(objects))
-    objects[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(kids), pages)
-    _write_pdf(path, objects)
-    return path
+
+    def content(number: int) -> bytes:
+        return b"BT /F1 12 Tf 72 720 Td (Page %d draws the form.) Tj ET" % number + b" /X0 Do" * draws
+
+    return _paged_pdf(path, shared, pages, content, b"/XObject << /X0 4 0 R >> ")
