@@ -25,12 +25,6 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-def _model_check(found: Services) -> tuple[bool, str]:
-    """The in-process model's weights are present, or the model server answers (`rag doctor`'s check)."""
-    check = check_model_server(found.settings, READY_TIMEOUT_S)
-    return check.ok, check.detail
-
-
 @router.get("/readyz", responses={503: {"description": "Something is down; the body names it"}})
 def readyz(found: Found) -> Any:
     """Each store and the model, each checked quickly; 503 naming what is down."""
@@ -45,8 +39,9 @@ def readyz(found: Found) -> Any:
             checks[name] = {"ok": True, "detail": store.description}
         except Exception as exc:  # any failure means not ready; the reason is shown, not raised
             checks[name] = {"ok": False, "detail": one_line(exc)}
-    ok, detail = _model_check(found)
-    checks["model"] = {"ok": ok, "detail": detail}
+    # the in-process model's weights are present, or the model server answers (`rag doctor`'s check)
+    model = check_model_server(found.settings, READY_TIMEOUT_S)
+    checks["model"] = {"ok": model.ok, "detail": model.detail}
     down = [name for name, check in checks.items() if not check["ok"]]
     body = {"status": "ready" if not down else "unavailable", "down": down, "checks": checks}
     return JSONResponse(body, status_code=503 if down else 200)

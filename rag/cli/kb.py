@@ -124,9 +124,8 @@ def docs_delete(
         out.print(f"deleted {len(ids)} document(s)")
         return
     with configured_stores() as stores:
-        entries = stores.sql.find_documents(ref, kb)
-        if not entries and Path(ref).exists():
-            entries = stores.sql.find_documents(str(Path(ref).resolve()), kb)
+        found = (stores.sql.find_documents(source, kb) for source in _sources_named(ref))
+        entries = next((entries for entries in found if entries), [])
         if not entries:
             raise fail(f"no document with id or source {ref!r}")
         count = stores.delete_documents(entries)
@@ -139,13 +138,23 @@ def _remote_matches(remote: Remote, ref: str, kb: str | None) -> list[str]:
     found = remote.send("GET", f"/v1/documents/{quote(ref, safe='')}", expect=(404,))
     if found.status_code != 404 and kb in (None, found.json()["kb"]):
         return [ref]
-    sources = {ref, str(Path(ref).resolve())} if Path(ref).exists() else {ref}
     kbs = (
         [kb]
         if kb
         else [row["name"] for row in remote.send("GET", "/v1/knowledge-bases").json()["knowledge_bases"]]
     )
-    return [doc["id"] for name in kbs for doc in _remote_documents(remote, name) if doc["source"] in sources]
+    listed = [doc for name in kbs for doc in _remote_documents(remote, name)]
+    for source in _sources_named(ref):
+        if ids := [doc["id"] for doc in listed if doc["source"] == source]:
+            return ids
+    return []
+
+
+def _sources_named(ref: str) -> list[str]:
+    """What a `docs delete` reference may name, in the order it is tried: the text itself (an id,
+    or a source as the ledger records it), then the file it names, resolved as ingest records it."""
+    resolved = str(Path(ref).resolve()) if Path(ref).exists() else ref
+    return list(dict.fromkeys([ref, resolved]))
 
 
 def _remote_documents(remote: Remote, kb: str) -> list[dict[str, Any]]:
