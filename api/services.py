@@ -56,7 +56,12 @@ class Services:
             waiting = kb in self.learning
             self.learning[kb] = self.learning.get(kb, False) or summary.reembedded > 0
         if not waiting:
-            self.learner.submit(self._learn, kb)
+            try:
+                self.learner.submit(self._learn, kb)
+            except RuntimeError:  # shutting down: the next ingest of the KB learns them
+                with self.queue_lock:
+                    self.learning.pop(kb, None)
+                raise
 
     def _learn(self, kb: str) -> None:
         with self.queue_lock:
@@ -68,7 +73,9 @@ class Services:
 
     def close(self) -> None:
         self.worker.shutdown(wait=True, cancel_futures=True)
-        self.learner.shutdown(wait=True, cancel_futures=True)
+        # a refit still waiting runs before exit: after a restart, a re-embedded KB would keep the
+        # old model's weights (the chunk count that triggers a refit did not change)
+        self.learner.shutdown(wait=True)
         self.pipeline.close()
         self.stores.close()
 

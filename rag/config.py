@@ -324,7 +324,7 @@ class Settings(BaseSettings):
                 value = "***" if value.get_secret_value() else ""
             elif isinstance(value, Path):
                 value = str(value)
-            elif isinstance(value, str) and url_scheme(value):
+            elif isinstance(value, str) and "://" in value:  # anything URL-like may carry a password
                 value = mask_url(value)
             shown[name] = value
         for name in ("resolved_sql_url", "resolved_vector_url", "resolved_graph_url"):

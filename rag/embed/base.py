@@ -173,25 +173,28 @@ class Embedder(ABC):
             computed: Future[dict[str, np.ndarray]] = Future()
             self._computing.update(dict.fromkeys(mine, computed))
         if mine:
+            vectors: dict[str, np.ndarray] = {}
             try:
                 vectors = dict(zip(mine, self.embed_queries(mine), strict=True))
+                for vector in vectors.values():
+                    vector.setflags(write=False)
             except BaseException as exc:
-                with self._queries_lock:
-                    for text in mine:
-                        del self._computing[text]
                 computed.set_exception(exc)
                 raise
-            with self._queries_lock:
-                for text, vector in vectors.items():
-                    vector.setflags(write=False)
-                    self._queries[text] = vector
-                    del self._computing[text]
-                while len(self._queries) > self.QUERY_MEMORY:
-                    self._queries.popitem(last=False)
+            finally:  # whatever happened, no later caller waits for these texts
+                with self._queries_lock:
+                    self._queries.update(vectors)
+                    for text in mine:
+                        del self._computing[text]
+                    while len(self._queries) > self.QUERY_MEMORY:
+                        self._queries.popitem(last=False)
             computed.set_result(vectors)
             known.update(vectors)
         for text, theirs in waiting.items():
-            known[text] = theirs.result()[text]
+            try:
+                known[text] = theirs.result()[text]
+            except Exception:  # another text of that call failed it: this one is tried on its own
+                known[text] = self.embed_queries([text])[0]
         return [known[text] for text in texts]
 
     @abstractmethod

