@@ -29,8 +29,8 @@ _PREFIX_TOKENS = 2
 
 
 #: texts a call may have and still count as a question's (the question, or a fuzzy link's mention
-#: and the 8 names it compares, `rag.retrieve.graph_link.EMBEDDED_CANDIDATES`): such calls go
-#: before the next step of a bulk call, on a thread of their own
+#: and the 8 names it compares, `rag.retrieve.graph_link.EMBEDDED_CANDIDATES`; an upload of a note
+#: too): such calls go before the next step of a bulk call, on a thread of their own
 INTERACTIVE_TEXTS = 9
 #: texts of a bulk call (an ingest's passages, calibration's pseudo-queries) per hold of the model:
 #: a question waits for at most this many, about 0.3 s of passages on two cores, not a whole batch
@@ -121,18 +121,19 @@ class E5Embedder(Embedder):
             return np.empty((0, self.info.dimension), dtype=np.float32)
         model = self.model
         texts = [text.replace("\x00", "") for text in texts]  # the C engine stops at a NUL
-        if is_query and len(texts) <= INTERACTIVE_TEXTS:
-            return self._question(model, texts)
+        if len(texts) <= INTERACTIVE_TEXTS:  # a question's, or a note's few passages
+            return self._question(model, texts, is_query)
         rows = []
         for start in range(0, len(texts), BULK_STEP):
             with self._turns:  # a steady stream of questions delays a step, never stops it
-                self._turns.wait_for(lambda: self._questions_waiting == 0, timeout=BULK_WAIT_S)
+                alone = self._turns.wait_for(lambda: self._questions_waiting == 0, timeout=BULK_WAIT_S)
             with self._lock:
-                self._threads(self._openmp[1] if self._openmp is not None else 0)
+                # beside questions still running, a step spread over every core would slow them
+                self._threads((self._openmp[1] if alone else 1) if self._openmp is not None else 0)
                 rows.append(model.encode(texts[start : start + BULK_STEP], is_query))
         return np.concatenate(rows)
 
-    def _question(self, model: Any, texts: list[str]) -> np.ndarray:
+    def _question(self, model: Any, texts: list[str], is_query: bool) -> np.ndarray:
         with self._turns:
             self._questions_waiting += 1
         try:
@@ -141,7 +142,7 @@ class E5Embedder(Embedder):
             alone = self._lock if self._openmp is None else contextlib.nullcontext()
             with self._question_slots, alone:
                 self._threads(1)
-                return model.encode(texts, True)
+                return model.encode(texts, is_query)
         finally:
             with self._turns:
                 self._questions_waiting -= 1
