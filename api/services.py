@@ -14,7 +14,7 @@ from ingest.factory import open_ingest_pipeline
 from ingest.pipeline import IngestPipeline, IngestSummary
 from rag.answer.pipeline import AnswerPipeline, open_pipeline
 from rag.config import Settings
-from rag.embed import model_info
+from rag.embed import configured_model
 from rag.retrieve.factory import AVAILABLE
 from rag.stores.factory import Stores, open_stores
 from rag.stores.sql.keys import ApiKeys
@@ -81,7 +81,7 @@ class Services:
 
 
 def open_services(settings: Settings) -> Services:
-    stores = open_stores(settings, model_info(settings.embed_model), reconnect=True)
+    stores = open_stores(settings, configured_model(settings), reconnect=True)
     try:
         pipeline = open_pipeline(stores, settings, list(AVAILABLE))
         ingest = open_ingest_pipeline(stores, embedder=pipeline.embedder)

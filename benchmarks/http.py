@@ -43,7 +43,7 @@ from benchmarks.retrieve import (
 )
 from rag.common.stats import percentile
 from rag.config import Settings
-from rag.embed import model_info, open_embedder
+from rag.embed import configured_model, open_embedder
 from rag.stores.factory import open_stores
 
 START_TIMEOUT_S = 300.0
@@ -53,8 +53,8 @@ REQUEST_TIMEOUT_S = 60.0
 
 def build_kb(data_dir: str, chunks: int, base_count: int) -> None:
     built = Built(chunks, list(Corpus().documents(chunks)))
-    bases = base_vectors(Corpus(seed=1), open_embedder(model_info(Settings().embed_model)), base_count)
-    with open_stores(settings := Settings(data_dir=data_dir), model_info(settings.embed_model)) as stores:
+    bases = base_vectors(Corpus(seed=1), open_embedder(configured_model(Settings())), base_count)
+    with open_stores(settings := Settings(data_dir=data_dir), configured_model(settings)) as stores:
         write_relational(stores, built, "sqlite")
         write_vectors(stores, built, bases, seed=chunks)
         write_graph(stores, built)

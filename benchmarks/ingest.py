@@ -6,7 +6,7 @@
 For each size it writes a synthetic English corpus (markdown files of ~10 chunks each, with
 people, organisations and places so that the graph extractor has work to do), runs
 `rag ingest` on it in a fresh process with a fresh embedded data folder, then embeds the very
-same chunk texts with the model alone. One table: chunks/s and MB/s end to end, the model's
+same chunk texts with the model alone (`RAG_EMBED_MODEL` and `RAG_EMBED_BACKEND` pick it). One table: chunks/s and MB/s end to end, the model's
 own chunks/s, their ratio (target ≥ 0.9), each stage's share of the ingest, peak RSS, and
 the time of a second, unchanged run per thousand files (the ledger's content-hash skip).
 """
@@ -123,15 +123,15 @@ def raw_embedding_rate(data_dir: Path, sample: int = 0) -> tuple[int, float]:
     `sample`, every n-th chunk up to about that many (the rate is per chunk, so a spread sample
     measures it without embedding a 100k corpus twice). Returns the ingested chunk count."""
     from rag.config import Settings
-    from rag.embed import model_info, open_embedder
+    from rag.embed import configured_model, open_embedder
 
     with sqlite3.connect(data_dir / "rag.sqlite3") as conn:
         texts = [row[0] for row in conn.execute("SELECT text FROM chunks ORDER BY seq")]
     total = len(texts)
     if sample and total > sample:
         texts = texts[:: total // sample]
-    settings = Settings()
-    embedder = open_embedder(model_info(settings.embed_model), settings.embed_batch_size)
+    settings = Settings(data_dir=data_dir)  # the onnx backend's export is in the run's data folder
+    embedder = open_embedder(configured_model(settings), settings.embed_batch_size)
     embedder.embed_passages(texts[:8])  # load the weights outside the timing
     page = max(embedder.batch_size * 4, 128)  # the ingest embeds pages of this many chunks
     started = time.perf_counter()
@@ -152,7 +152,11 @@ def main() -> None:
         help="time the model alone on about this many of the chunks, spread evenly (0: all)",
     )
     args = parser.parse_args()
-    table = Table(title="ingest vs the embedding model alone (embedded default)")
+    from rag.config import Settings
+
+    settings = Settings()
+    title = f"ingest vs the embedding model alone ({settings.embed_model}, {settings.embed_backend})"
+    table = Table(title=f"{title}, embedded default")
     for column in (
         "target chunks",
         "chunks",

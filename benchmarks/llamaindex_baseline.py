@@ -33,7 +33,7 @@ from rich.table import Table
 from ingest.factory import open_ingest_pipeline
 from rag.answer.pipeline import open_pipeline
 from rag.config import Settings
-from rag.embed import model_info
+from rag.embed import configured_model, model_info
 from rag.evaluate.dataset import EvalSet
 from rag.evaluate.formats import load
 from rag.evaluate.metrics import retrieval_scores
@@ -87,7 +87,7 @@ def ours(eval_set: EvalSet, scratch: Path) -> dict[str, dict[str, float]]:
         extractor="heuristic",
         embed_model=SHARED_MODEL,
     )
-    with open_stores(settings, model_info(settings.embed_model)) as stores:
+    with open_stores(settings, configured_model(settings)) as stores:
         folders, passage_of = write_corpus(eval_set, settings.data_dir)
         kb = kb_name(eval_set)
         ingest = open_ingest_pipeline(stores)

@@ -35,7 +35,7 @@ from rich.table import Table
 from ingest.factory import open_ingest_pipeline
 from ingest.pipeline import IngestSummary
 from rag.config import Settings
-from rag.embed import Embedder, model_info, open_embedder
+from rag.embed import Embedder, configured_model, model_info, open_embedder
 from rag.generate.weights import packaged_gguf
 from rag.stores.factory import open_stores
 from tests.server_envs import xllamacpp_python
@@ -117,7 +117,7 @@ def main() -> None:
         folder = work / "passages"
         folder.mkdir()
         passages = write_passages(args.dataset, args.passages, folder)
-        embedder = open_embedder(model_info(Settings().embed_model), batch_size=64)
+        embedder = open_embedder(configured_model(Settings()), batch_size=64)
         embedder.load()
         rows = [row("heuristic", "-", ingest(folder, work / "heuristic", embedder, extractor="heuristic"))]
         server = (

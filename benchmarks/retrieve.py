@@ -65,7 +65,7 @@ from rag.answer.pipeline import AnswerPipeline, open_pipeline
 from rag.answer.prompts import answer_messages
 from rag.common.stats import percentile
 from rag.config import Settings
-from rag.embed import Embedder, approximate_lengths, model_info, open_embedder
+from rag.embed import Embedder, approximate_lengths, configured_model, open_embedder
 from rag.extract.heuristic import HeuristicExtractor
 from rag.models import Chunk, Document, DocumentStatus, VectorPoint, chunk_id, document_id
 from rag.stores.factory import Stores, open_stores
@@ -453,7 +453,7 @@ def measure(pipeline: AnswerPipeline, questions: list[str], size: int, backend: 
 
 
 def measure_backend(settings: Settings, built: Built, questions: list[str], backend: str) -> list[Row]:
-    with open_stores(settings, model_info(settings.embed_model)) as stores:
+    with open_stores(settings, configured_model(settings)) as stores:
         return measure(open_pipeline(stores, settings, RETRIEVERS), questions, built.size, backend)
 
 
@@ -561,7 +561,7 @@ def main() -> None:
     builds: list[Built] = []
     with contextlib.ExitStack() as stack:
         server = start_postgres(stack, console) if "postgres" in backends else None
-        embedder = open_embedder(model_info(Settings().embed_model))
+        embedder = open_embedder(configured_model(Settings()))
         bases = base_vectors(Corpus(seed=1), embedder, args.base_vectors)
         for size in sizes:
             built = Built(size, [])
@@ -570,7 +570,7 @@ def main() -> None:
             rows: list[Row] = []
             with tempfile.TemporaryDirectory(prefix="rag-bench-") as scratch:
                 embedded = Settings(data_dir=scratch, sql_url="", vector_url="", graph_url="")
-                with open_stores(embedded, model_info(embedded.embed_model)) as stores:
+                with open_stores(embedded, configured_model(embedded)) as stores:
                     if "embedded" in backends:
                         write_relational(stores, built, "sqlite")
                     write_vectors(stores, built, bases, seed=size)
@@ -581,7 +581,7 @@ def main() -> None:
                 if server is not None:
                     database = create_database(server, "bench")
                     settings = Settings(data_dir=scratch, sql_url=database, vector_url="", graph_url="")
-                    with open_stores(settings, model_info(settings.embed_model)) as stores:
+                    with open_stores(settings, configured_model(settings)) as stores:
                         write_relational(stores, built, "postgres")
                     console.log(f"{size:,} chunks: PostgreSQL written in {built.seconds['postgres']:.0f} s")
                     rows += measure_backend(settings, built, questions, "postgres")

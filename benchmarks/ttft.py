@@ -45,7 +45,7 @@ from rag.answer.pipeline import AnswerPipeline, open_pipeline
 from rag.answer.prompts import answer_messages
 from rag.common.stats import percentile
 from rag.config import Settings
-from rag.embed import model_info
+from rag.embed import configured_model
 from rag.stores.factory import open_stores
 from tests.servers import free_port, running_server
 
@@ -136,7 +136,7 @@ def measured(args: argparse.Namespace) -> Iterator[tuple[str, list[float], list[
         url, model = model_server(args, scratch, running)
         api_key = os.environ.get("RAG_LLM_API_KEY", "")
         settings = Settings(data_dir=scratch, llm_url=url, llm_model=model)
-        stores = running.enter_context(open_stores(settings, model_info(settings.embed_model)))
+        stores = running.enter_context(open_stores(settings, configured_model(settings)))
         pipeline = open_pipeline(stores, settings, RETRIEVERS)
         pipeline.warm_up()
         questions = QUESTIONS[: args.questions]

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from rag.common.chat import ModelUnavailable
 from rag.common.reasons import one_line
 from rag.config import Settings, mask_url
-from rag.embed import EmbeddingModelError, model_info
+from rag.embed import EmbeddingModelError, configured_model
 from rag.generate.quirks import SERVER_BY_OWNER
 from rag.generate.weights import resolve_source
 from rag.serving.probe import list_models
@@ -31,7 +31,7 @@ class Check:
 
 def _check_embedding(settings: Settings) -> Check:
     try:
-        info = model_info(settings.embed_model)
+        info = configured_model(settings)
     except EmbeddingModelError as exc:
         return Check("embedding model", False, str(exc))
     return Check("embedding model", True, f"{settings.embed_model} at {info.path} ({info.dimension} dims)")
@@ -41,7 +41,7 @@ def _check_stores(settings: Settings) -> list[Check]:
     from rag.stores.factory import open_stores
 
     try:
-        stores = open_stores(settings, model_info(settings.embed_model))
+        stores = open_stores(settings, configured_model(settings))
     except (StoreUnavailable, StoreLocked, EmbeddingModelError) as exc:
         hint = " — is the server running, and is the URL right? (rag config shows it)"
         return [Check("stores", False, str(exc) + ("" if isinstance(exc, StoreLocked) else hint))]

@@ -316,11 +316,18 @@ class EmbeddingModelInfo:
     engine: str = "sentence-transformers"
     #: which weights a folder holds when its name does not say (a fine-tune's digest; "" otherwise)
     revision: str = ""
+    #: what runs a sentence-transformers folder: "torch", or "onnx" (exported and int8-quantized,
+    #: `rag/embed/onnx.py`), whose slightly different vectors get a collection of their own
+    backend: str = "torch"
+    #: where the onnx backend keeps the models it exported (the data folder's `models/`)
+    exports: Path | None = None
 
     @property
     def slug(self) -> str:
         """The model's own name without its organisation or folder, e.g. `bge-m3` for `BAAI/bge-m3`,
-        then its revision: the vector collection is named by it, and a model trained again into the
-        same folder (or into one named like another model) must not share the earlier one's vectors."""
+        then its revision and backend: the vector collection is named by it, and a model trained
+        again into the same folder (or into one named like another model, or run quantized) must
+        not share the earlier one's vectors."""
         name = slug(Path(self.name).name)
-        return f"{name}-{self.revision}" if self.revision else name
+        parts = [name, self.revision, "onnx-int8" if self.backend == "onnx" else ""]
+        return "-".join(part for part in parts if part)

@@ -11,7 +11,7 @@ from ingest.chunk import Chunker
 from ingest.loaders.base import DEFAULT_LIMITS, Limits
 from ingest.pipeline import IngestPipeline
 from rag.config import Settings
-from rag.embed import Embedder, model_info
+from rag.embed import Embedder, configured_model
 from rag.extract.base import Extractor
 from rag.stores.factory import Stores, open_stores
 
@@ -25,7 +25,7 @@ MAX_FILE_BYTES = 1 << 24
 
 def open_test_stores(settings: Settings) -> Stores:
     """The stores `settings` name, with the vector collection of its embedding model."""
-    return open_stores(settings, model_info(settings.embed_model))
+    return open_stores(settings, configured_model(settings))
 
 
 def ingest_pipeline(

@@ -191,7 +191,7 @@ def _run(
     from ingest.factory import open_ingest_pipeline
     from rag.answer.pipeline import open_pipeline
     from rag.common.chat import ModelError
-    from rag.embed import EmbeddingModelError, model_info
+    from rag.embed import EmbeddingModelError, configured_model
     from rag.evaluate.dataset import DatasetError
     from rag.evaluate.runner import group_kbs, write_corpus
     from rag.retrieve.rerank import RerankerError
@@ -200,7 +200,7 @@ def _run(
     from rag.stores.lock import StoreLocked
 
     try:
-        stores = open_stores(settings, model_info(settings.embed_model))
+        stores = open_stores(settings, configured_model(settings))
     except (StoreUnavailable, StoreLocked, EmbeddingModelError) as exc:
         raise fail(str(exc)) from None
     with stores:

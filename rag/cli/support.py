@@ -51,12 +51,12 @@ def print_json(data: Any) -> None:
 def configured_stores() -> Iterator[Stores]:
     """Open the configured stores, turning every way that can fail into one clear line."""
     from rag.common.chat import ModelError
-    from rag.embed import EmbeddingModelError, model_info
+    from rag.embed import EmbeddingModelError, configured_model
     from rag.extract.base import ExtractorUnavailable
 
     settings = load_settings()
     try:
-        stores = open_stores(settings, model_info(settings.embed_model))
+        stores = open_stores(settings, configured_model(settings))
     except StoreLocked as exc:
         raise fail(locked_message(settings, exc)) from None
     except (StoreUnavailable, EmbeddingModelError) as exc:

