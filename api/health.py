@@ -1,10 +1,11 @@
-"""`/healthz` (the process answers), `/readyz` (every store and the model reachable), `/metrics`."""
+"""`/healthz` (the process answers), `/readyz` (the stores and the model reachable), `/metrics`."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -25,9 +26,38 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "Something is down; the body names it"}})
-def readyz(found: Found) -> Any:
-    """Each store and the model, each checked quickly; 503 naming what is down."""
+#: what `/readyz` checks, in its body's order
+CHECKS = ("relational", "vector", "graph", "model")
+
+
+@router.get("/readyz", responses={503: {"description": "Something required is down; the body names it"}})
+def readyz(
+    found: Found,
+    require: Annotated[
+        str,
+        Query(
+            description="Comma-separated checks whose failure makes this 503 (default: all of "
+            "relational, vector, graph, model). An orchestrator's readiness probe names only what "
+            "this replica cannot serve without, e.g. `relational`: a vector store, graph store or "
+            "model server that is down for every replica would otherwise take all of them out of "
+            "the load balancer, although retrieval answers from the other sources"
+        ),
+    ] = ",".join(CHECKS),
+) -> Any:
+    """Each store and the model, each checked quickly; 503 naming what is down when any required
+    check fails. Every check is reported either way."""
+    required = [name.strip() for name in require.split(",") if name.strip()]
+    unknown = sorted(set(required) - set(CHECKS))
+    if unknown:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("query", "require"),
+                    "msg": f"unknown checks {unknown}; known: {list(CHECKS)}",
+                    "type": "value_error",
+                }
+            ]
+        )
     checks: dict[str, dict[str, Any]] = {}
     for name, store in (
         ("relational", found.stores.sql),
@@ -43,8 +73,10 @@ def readyz(found: Found) -> Any:
     model = check_model_server(found.settings, READY_TIMEOUT_S)
     checks["model"] = {"ok": model.ok, "detail": model.detail}
     down = [name for name, check in checks.items() if not check["ok"]]
-    body = {"status": "ready" if not down else "unavailable", "down": down, "checks": checks}
-    return JSONResponse(body, status_code=503 if down else 200)
+    ready = not set(down) & set(required)
+    status = "unavailable" if not ready else "degraded" if down else "ready"
+    body = {"status": status, "down": down, "checks": checks}
+    return JSONResponse(body, status_code=200 if ready else 503)
 
 
 @router.get("/metrics", response_class=Response)

