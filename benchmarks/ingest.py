@@ -6,8 +6,9 @@
 For each size it writes a synthetic English corpus (markdown files of ~10 chunks each, with
 people, organisations and places so that the graph extractor has work to do), runs
 `rag ingest` on it in a fresh process with a fresh embedded data folder, then embeds the very
-same chunk texts with the model alone (`RAG_EMBED_MODEL` and `RAG_EMBED_BACKEND` pick it). One table: chunks/s and MB/s end to end, the model's
-own chunks/s, their ratio (target ≥ 0.9), each stage's share of the ingest, peak RSS, and
+same chunk texts with the model alone (`RAG_EMBED_MODEL` and `RAG_EMBED_BACKEND` pick it).
+One table: chunks/s and MB/s end to end, the model's own chunks/s, their ratio (target
+≥ 0.9), each stage's share of the ingest, peak RSS, and
 the time of a second, unchanged run per thousand files (the ledger's content-hash skip).
 """
 

@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 #: bumped when the export or the quantization changes, so an older export is made again
 EXPORT_VERSION = 1
 MODEL_FILE = "model.onnx"
+#: texts per run of the bulk session: MiniLM's ~150-token chunks went through at 97-100/s in runs
+#: of 8 or 16, 83 in runs of 32 and 50 in runs of 64 (the activations of a small run stay in cache)
+BULK_BATCH = 16
 #: the modules a folder may have for this backend to do what sentence-transformers would
 _SUPPORTED_MODULES = {
     "sentence_transformers.models.Transformer",
@@ -91,7 +94,9 @@ def export_model(folder: Path, target: Path) -> Path:
         tokenizer = AutoTokenizer.from_pretrained(folder)
         if not tokenizer.is_fast:
             raise EmbeddingModelError(f"{folder} has no fast tokenizer; RAG_EMBED_BACKEND=onnx needs one")
-        model = AutoModel.from_pretrained(folder).eval()
+        # eager attention exports as plain MatMuls, which are quantized with the rest: on MiniLM's
+        # ~150-token chunks, 99 passages/s against 63 for the SDPA export
+        model = AutoModel.from_pretrained(folder, attn_implementation="eager").eval()
         sample = tokenizer(["an example", "a second, longer example"], padding=True, return_tensors="pt")
         names = [name for name in ("input_ids", "attention_mask", "token_type_ids") if name in sample]
         batch, length = torch.export.Dim("batch"), torch.export.Dim("length")
@@ -301,9 +306,10 @@ class OnnxEmbedder(SentenceTransformerEmbedder):
         # batches of like lengths pad least (sentence-transformers sorts the same way)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         vectors = np.empty((len(texts), self.info.dimension), dtype=np.float32)
+        step = min(self.batch_size, BULK_BATCH)
         with self._model_lock:
-            for start in range(0, len(texts), self.batch_size):
-                batch = order[start : start + self.batch_size]
+            for start in range(0, len(texts), step):
+                batch = order[start : start + step]
                 vectors[batch] = self._run(self._bulk, [texts[i] for i in batch])
         return vectors
 
