@@ -20,6 +20,8 @@ from rag.config import sqlite_file
 from rag.stores.errors import StoreUnavailable
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+#: the advisory lock migrations hold on PostgreSQL (any constant; this one spells "ragmigr")
+MIGRATION_LOCK = int.from_bytes(b"ragmigr", "big")
 
 
 def create_engine(url: str, timeout: float) -> Engine:
@@ -76,9 +78,16 @@ def check_reachable(engine: Engine, description: str) -> None:
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to `revision` (the newest by default) in one transaction."""
+    """Bring the schema to `revision` (the newest by default) in one transaction.
+
+    On PostgreSQL the transaction first takes an advisory lock, so processes that start together
+    on one database (replicas, workers) migrate one after the other, each later one finding the
+    schema done: without it, all but one of three processes opening an empty database at once
+    failed on a duplicate key of `pg_type` (each creating the same tables)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         config.attributes["connection"] = conn
         command.upgrade(config, revision)

@@ -135,3 +135,41 @@ def test_a_filled_database_of_the_last_release_upgrades_on_open_and_keeps_its_ro
             assert conn.scalar(sa.text(f"SELECT sum(amount) FROM {table.name}")) == 7
     finally:
         store.close()
+
+
+def test_processes_opening_an_empty_postgres_together_all_start(postgres_url: str) -> None:
+    """Replicas or workers that start at once on a new database: each migrates in turn under an
+    advisory lock, the later ones finding the schema done (without it all but one failed on a
+    duplicate key of pg_type). Real processes, so each has its own connection and timing."""
+    import subprocess
+    import sys
+    import time
+
+    url = create_database(postgres_url, "together")
+    # each process imports first, then waits for one shared moment, so the opens truly overlap
+    opener = (
+        "import sys, time; from rag.stores.sql import SqlStore; "
+        "time.sleep(max(0.0, float(sys.argv[2]) - time.time())); "
+        "store = SqlStore(sys.argv[1]); print(len(store.list_kbs())); store.close()"
+    )
+    moment = str(time.time() + 8)
+    try:
+        started = [
+            subprocess.Popen(
+                [sys.executable, "-c", opener, url, moment],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(4)
+        ]
+        results = [process.communicate(timeout=120) for process in started]
+        assert [process.returncode for process in started] == [0] * 4, [err[-800:] for _, err in results]
+        assert [out.strip() for out, _ in results] == ["0"] * 4
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            heads = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
+        engine.dispose()
+        assert heads == [head()]
+    finally:
+        drop_database(postgres_url, url)
