@@ -253,6 +253,24 @@ class Settings(BaseSettings):
         ge=0,
         description="Uploads up to this size are ingested before the reply, larger ones in background",
     )
+    ingest_queue: bool = Field(
+        False,
+        description="Uploads go to the job queue in the relational store (PostgreSQL), their bytes "
+        "with them, for `rag worker` processes on any machine; false: `rag serve` ingests them itself",
+    )
+    job_attempts: int = Field(3, ge=1, description="Runs an ingestion job gets before it stays failed")
+    job_heartbeat_s: float = Field(10.0, gt=0, description="How often a worker tells the queue it lives")
+    job_stalled_s: float = Field(
+        30.0,
+        gt=0,
+        description="A worker silent this long is taken for dead: its running jobs go to another worker",
+    )
+    job_store_wait_s: float = Field(
+        600.0,
+        ge=0,
+        description="How long a worker waits for its turn on embedded vector and graph stores (one "
+        "writing process at a time) before its job fails and is retried",
+    )
     cors_origins: list[str] = Field(
         default_factory=list, description='Browser origins allowed, as JSON: ["https://…"]'
     )

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from rag.models import Chunk, Document, DocumentStatus, Table
-from rag.stores.sql import catalogue
+from rag.stores.sql import catalogue, uploads
 from rag.stores.sql import kb_tables as kb_namespace
 from rag.stores.sql.fulltext import search_text
 from rag.stores.sql.results import DocumentDetails, KnowledgeBase, LedgerEntry
@@ -112,6 +112,7 @@ class Ledger:
             kb_namespace.drop_kb_namespace(conn, name)
             conn.execute(chunks.delete().where(chunks.c.kb == name))
             conn.execute(knowledge_bases.delete().where(knowledge_bases.c.name == name))
+            uploads.forget(conn, kb=name)  # its uploads went with the cascade
 
     # ---------------------------------------------------------------- documents
     def ledger(self, kb: str, sources: list[str]) -> dict[str, LedgerEntry]:
@@ -305,8 +306,11 @@ class Ledger:
             return {name: int(count or 0) for name, count in conn.execute(query)}
 
     def delete_documents(self, document_ids: list[str]) -> None:
+        """Forget the documents, with any upload or job of theirs still waiting for a worker."""
         with self.engine.begin() as conn:
             self._delete_documents(conn, document_ids)
+            for batch in _batches(document_ids):
+                uploads.forget(conn, batch)
 
     @staticmethod
     def _delete_documents(conn: Connection, document_ids: list[str]) -> None:

@@ -150,3 +150,20 @@ conversation_turns = sa.Table(
     sa.Column("abstained", sa.String(16)),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+#: an uploaded file's bytes until a worker has stored its chunks (`rag.stores.sql.uploads`): in the
+#: relational store, so whichever worker takes the job can read them, on whatever machine
+uploads = sa.Table(
+    "uploads",
+    metadata,
+    # the document id the upload becomes (uuid5 of the KB and `source`)
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column(
+        "kb", sa.String(128), sa.ForeignKey("knowledge_bases.name", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("file_name", sa.Text, nullable=False),
+    sa.Column("content", sa.LargeBinary, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -8,7 +8,8 @@ the migrations and `kb_tables.py`.
 `SqlStore` is the one class the other layers use. Its parts live apart: the engine and the
 migrations in `engine.py`, knowledge bases, documents and chunks in `ledger.py` (which it
 extends), the catalogue in `catalogue.py`, the counts in `stats.py`, stored conversations in
-`conversations.py`, and what they return in `results.py`.
+`conversations.py`, uploads waiting for a worker in `uploads.py`, and what they return in
+`results.py`.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from rag.config import mask_url
-from rag.stores.sql import catalogue, conversations, fusion
+from rag.stores.sql import catalogue, conversations, fusion, uploads
 from rag.stores.sql.engine import check_reachable, create_engine, migrate, report_unavailable
 from rag.stores.sql.ledger import Ledger
 from rag.stores.sql.results import CatalogueTable, Conversation, KbStats, LearnedWeights
 from rag.stores.sql.stats import kb_stats
+from rag.stores.sql.uploads import StoredUpload
 
 
 class SqlStore(Ledger):
@@ -151,3 +153,21 @@ class SqlStore(Ledger):
     def delete_conversation(self, conversation_id: str) -> bool:
         with self.engine.begin() as conn:
             return conversations.delete(conn, conversation_id)
+
+    # ------------------------------------------------------------------ uploads
+    def put_upload(self, upload: StoredUpload) -> None:
+        with self.engine.begin() as conn:
+            uploads.put(conn, upload)
+
+    def upload(self, upload_id: str) -> StoredUpload | None:
+        with self.engine.connect() as conn:
+            return uploads.get(conn, upload_id)
+
+    def waiting_uploads(self, ids: Collection[str]) -> dict[str, str]:
+        """Of these document ids, the uploads no worker has stored yet, each with its KB."""
+        with self.engine.connect() as conn:
+            return uploads.waiting(conn, ids)
+
+    def delete_uploads(self, ids: Collection[str]) -> None:
+        with self.engine.begin() as conn:
+            uploads.delete(conn, ids)
