@@ -214,6 +214,20 @@ class IngestPipeline:
         summary.seconds = round(time.perf_counter() - started, 3)
         return summary
 
+    def run_file(self, path: Path, kb: str, source: str) -> IngestSummary:
+        """Ingest the one file at `path` as the document named `source` in the ledger: an upload
+        that a worker wrote to a folder of its own, whose document must have the same id on every
+        machine. The KB's fusion weights are left to the caller (`learn`)."""
+        started = time.perf_counter()
+        summary = IngestSummary(kb=kb)
+        self.stores.sql.create_kb(kb)
+        self.stores.require_space()
+        with summary.timed("prepare"):
+            item = self._prepare(path, kb, self.stores.sql.ledger(kb, [source]).get(source), summary, source)
+        self._embed_and_graph([item] if item is not None else [], summary)
+        summary.seconds = round(time.perf_counter() - started, 3)
+        return summary
+
     def _missing_vectors(self, kb: str) -> list[_Work]:
         """The KB's `done` documents whose vectors the configured collection lacks (ingested under
         another embedding model, or the collection was emptied), as work for their vectors alone.
@@ -246,10 +260,16 @@ class IngestPipeline:
 
     # ------------------------------------------------------------- first pass
     def _prepare(
-        self, path: Path, kb: str, entry: LedgerEntry | None, summary: IngestSummary
+        self,
+        path: Path,
+        kb: str,
+        entry: LedgerEntry | None,
+        summary: IngestSummary,
+        source: str | None = None,
     ) -> _Work | None:
-        """Classify one file and, when it is new or changed, store its chunks in the ledger."""
-        source = str(path)
+        """Classify one file and, when it is new or changed, store its chunks in the ledger as the
+        document `source` (the file's own path unless named)."""
+        source = source or str(path)
         document = Document(
             id=document_id(kb, source),
             kb=kb,

@@ -1,5 +1,5 @@
 """The `rag` command: ingest, ask, chat, retrieve, eval, knowledge bases, documents, keys, models,
-status, config, doctor, serve and finetune.
+status, config, doctor, serve, worker, jobs and finetune.
 
 Exit codes: 0 success; 1 some documents failed (each named with its reason); 2 usage or
 configuration errors, including a store that cannot be reached or is held by another process.
@@ -23,6 +23,7 @@ from rag.cli.chat import chat
 from rag.cli.eval import eval_command
 from rag.cli.finetune import finetune_app
 from rag.cli.ingest import ingest
+from rag.cli.jobs import jobs_app, worker
 from rag.cli.kb import docs_app, kb_app
 from rag.cli.keys import keys_app
 from rag.cli.models import models_app
@@ -35,6 +36,7 @@ app.add_typer(docs_app, name="docs")
 app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
 app.add_typer(finetune_app, name="finetune")
+app.add_typer(jobs_app, name="jobs")
 app.command("eval")(eval_command)
 app.command()(ingest)
 app.command()(status)
@@ -44,6 +46,7 @@ app.command()(chat)
 app.command("config")(show_config)
 app.command()(doctor)
 app.command()(serve)
+app.command()(worker)
 
 
 @app.callback()

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from rag.cli.jobs import enqueue
 from rag.cli.remote import Remote, forwarding_server
 from rag.cli.render import ingest_progress, print_ingest_summary
 from rag.cli.support import JsonOption, KbOption, configured_stores, err, fail, print_json
@@ -19,9 +20,16 @@ def ingest(
     include: Annotated[list[str], typer.Option("--include", "-i", help="Only files matching this glob")] = [],  # noqa: B006
     exclude: Annotated[list[str], typer.Option("--exclude", "-x", help="Skip files matching this glob")] = [],  # noqa: B006
     prune: Annotated[bool, typer.Option(help="Delete documents whose files are gone")] = False,
+    queue: Annotated[
+        bool, typer.Option("--queue", help="Only enqueue a job per file, for rag worker (PostgreSQL)")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Load, chunk, embed and graph documents into a knowledge base (incremental, idempotent)."""
+    if queue:
+        if prune:
+            raise fail("--prune works on a run that walks the folders: not with --queue")
+        return enqueue(paths, kb, include, exclude, as_json)
     remote = forwarding_server()
     if remote is not None:
         with remote:

@@ -1,0 +1,128 @@
+"""`rag worker`: processes that take ingestion jobs from the queue, on any machine with the settings.
+
+Each process runs one job at a time: ingestion is CPU-bound Python (parsing, the embedding model)
+and a process is what gives it a core. `--concurrency N` starts N-1 more processes of the same
+command beside this one. Every process heartbeats to the queue; one that stops heartbeating for
+`RAG_JOB_STALLED_S` (killed, its machine gone) is taken for dead, and every live worker hands its
+running jobs back to the queue (`recover_stalled`): the next worker runs them again from the
+ledger's last state, which every write of a run makes safe (upserts by id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+import procrastinate
+
+from ingest.jobs.app import JOB_QUEUE, open_job_app
+from ingest.jobs.runner import JobRunner
+from rag.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+def run_workers(settings: Settings, concurrency: int, until_empty: bool) -> int:
+    """Run `concurrency` worker processes, this one among them; the exit code of the worst."""
+    others = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "rag",
+                "worker",
+                "--concurrency",
+                "1",
+                *(["--until-empty"] if until_empty else []),
+            ]
+        )
+        for _ in range(concurrency - 1)
+    ]
+    try:
+        code = run_worker(settings, until_empty)
+    finally:
+        for process in others:
+            if not until_empty and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        codes = [process.wait() for process in others]
+    return max([code, *codes])
+
+
+def run_worker(settings: Settings, until_empty: bool) -> int:
+    """One worker process until it is stopped (SIGINT, SIGTERM) or, with `until_empty`, until no
+    job is waiting or running anywhere (a job running on another worker may fail and come back)."""
+    runner = JobRunner(settings)
+    try:
+        asyncio.run(_work(settings, runner, until_empty))
+    finally:
+        runner.close()
+    return 0
+
+
+async def _work(settings: Settings, runner: JobRunner, until_empty: bool) -> None:
+    app = open_job_app(settings)
+    options = {
+        "queues": [JOB_QUEUE],
+        "concurrency": 1,
+        "name": f"rag-worker-{os.getpid()}",
+        "update_heartbeat_interval": settings.job_heartbeat_s,
+        "stalled_worker_timeout": settings.job_stalled_s,
+        "additional_context": {"runner": runner},
+        "delete_jobs": "never",
+    }
+    async with app.open_async():
+        recovery = asyncio.create_task(_recover_forever(app, settings))
+        try:
+            if not until_empty:
+                await app.run_worker_async(**options, wait=True)
+                return
+            while True:
+                await recover_stalled(app, settings)
+                await app.run_worker_async(**options, wait=False, install_signal_handlers=False)
+                if not await _pending(app):
+                    return
+                await asyncio.sleep(min(1.0, settings.job_heartbeat_s))
+        finally:
+            recovery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await recovery
+
+
+async def recover_stalled(app: procrastinate.App, settings: Settings) -> int:
+    """Hand the running jobs of workers silent for `job_stalled_s` back to the queue; how many."""
+    stalled = await app.job_manager.get_stalled_jobs(
+        queue=JOB_QUEUE, seconds_since_heartbeat=settings.job_stalled_s
+    )
+    count = 0
+    for job in stalled:
+        await app.job_manager.retry_job(job, retry_at=datetime.now(UTC))
+        log.warning("event=job_recovered job=%s previous_worker=%s", job.id, job.worker_id)
+        count += 1
+    return count
+
+
+async def _recover_forever(app: procrastinate.App, settings: Settings) -> None:
+    while True:
+        await asyncio.sleep(settings.job_stalled_s / 2)
+        try:
+            await recover_stalled(app, settings)
+        except Exception as exc:  # the queue's database away for a moment: try again next round
+            log.warning("event=job_recovery_failed error=%s", type(exc).__name__)
+
+
+async def _pending(app: procrastinate.App) -> bool:
+    """Whether any job of the queue waits (at any scheduled time) or runs."""
+    row = await app.connector.execute_query_one_async(query=_PENDING, queue=JOB_QUEUE)
+    return bool(row["pending"])
+
+
+_PENDING = (
+    "SELECT EXISTS (SELECT 1 FROM procrastinate_jobs WHERE queue_name = %(queue)s"
+    " AND status IN ('todo', 'doing')) AS pending"
+)

@@ -1,0 +1,207 @@
+"""Ingestion as durable jobs on a real PostgreSQL: `rag ingest --queue`, `rag worker`, `rag jobs`.
+
+Every test gets an empty database of its own on the session's server and a data folder of its own
+for the embedded vector and graph stores; the workers are real `rag worker` processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tests.postgres import create_database, drop_database
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def database(postgres_url: str) -> Iterator[str]:
+    url = create_database(postgres_url, "jobs")
+    yield url
+    drop_database(postgres_url, url)
+
+
+def _env(data_dir: Path, database: str, **extra: str) -> dict[str, str]:
+    return {**os.environ, "RAG_DATA_DIR": str(data_dir), "RAG_SQL_URL": database, **extra}
+
+
+def _rag(env: dict[str, str], *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rag", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def _worker(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    """A `rag worker` logging each step (`-v`: procrastinate's "Starting job …" among them)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "rag", "-v", "worker", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _write_docs(folder: Path, count: int, sentences: int = 30) -> None:
+    folder.mkdir(parents=True)
+    for n in range(count):
+        body = " ".join(
+            f"In year {1900 + i} engineer {n} of team {n % 4} wrote report {i} about bridge {n * 7}."
+            for i in range(sentences)
+        )
+        (folder / f"doc{n:03}.md").write_text(f"# Document {n}\n\n{body}\n")
+
+
+def _status(env: dict[str, str]) -> dict[str, object]:
+    result = _rag(env, "status", "--kb", "k", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    report.pop("failed", None)
+    return report
+
+
+def _jobs(env: dict[str, str]) -> dict[str, object]:
+    result = _rag(env, "jobs", "list", "--json")
+    assert result.returncode == 0, result.stderr
+    return dict(json.loads(result.stdout))
+
+
+def _job_states(database: str) -> list[tuple[int, str, int]]:
+    """(id, status, attempts) of every job, read from the queue's table directly."""
+    engine = sa.create_engine(database)
+    try:
+        with engine.connect() as conn:
+            query = "SELECT id, status::text, attempts FROM procrastinate_jobs ORDER BY id"
+            return [tuple(row) for row in conn.execute(sa.text(query))]  # type: ignore[misc]
+    finally:
+        engine.dispose()
+
+
+def test_three_workers_store_what_one_ingest_stores(tmp_path: Path, database: str, postgres_url: str) -> None:
+    corpus = tmp_path / "corpus"
+    _write_docs(corpus, 9)
+    queued_env = _env(tmp_path / "queued", database)
+    enqueued = _rag(queued_env, "ingest", str(corpus), "--kb", "k", "--queue", "--json")
+    assert enqueued.returncode == 0, enqueued.stderr
+    assert json.loads(enqueued.stdout)["queued"] == 9
+    again = _rag(queued_env, "ingest", str(corpus), "--kb", "k", "--queue", "--json")
+    assert json.loads(again.stdout)["queued"] == 0  # one waiting job per document
+    assert len(json.loads(again.stdout)["already_waiting"]) == 9
+
+    workers = [_worker(queued_env, "--until-empty") for _ in range(3)]
+    started = []
+    for process in workers:
+        _, stderr = process.communicate(timeout=600)
+        assert process.returncode == 0, stderr[-2000:]
+        started.append(stderr.count("Starting job rag.ingest_document"))
+    assert sum(started) == 9  # each job ran once
+    assert sum(1 for count in started if count) >= 2  # and the workers shared them
+    listed = _jobs(queued_env)
+    assert listed["counts"] == {"succeeded": 9}
+    assert {job["document_status"] for job in listed["jobs"]} == {"done"}
+
+    reference = create_database(postgres_url, "jobs_ref")
+    try:
+        clean_env = _env(tmp_path / "clean", reference)
+        assert _rag(clean_env, "ingest", str(corpus), "--kb", "k").returncode == 0
+        expected = _status(clean_env)
+    finally:
+        drop_database(postgres_url, reference)
+    assert expected["documents"] == {"done": 9}
+    assert _status(queued_env) == expected
+
+
+def test_a_killed_workers_job_is_taken_over(tmp_path: Path, database: str) -> None:
+    corpus = tmp_path / "corpus"
+    _write_docs(corpus, 1, sentences=1500)  # some seconds of embedding: time to kill it
+    env = _env(tmp_path / "data", database, RAG_JOB_HEARTBEAT_S="0.5", RAG_JOB_STALLED_S="3")
+    assert _rag(env, "ingest", str(corpus), "--kb", "k", "--queue").returncode == 0
+    first = _worker(env)
+    deadline = time.monotonic() + 300
+    while [state for _, state, _ in _job_states(database)] != ["doing"]:
+        assert first.poll() is None, first.stderr.read() if first.stderr else ""
+        assert time.monotonic() < deadline, "the worker never took the job"
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert [state for _, state, _ in _job_states(database)] == ["doing"]  # nobody told the queue
+
+    second = _worker(env, "--until-empty")
+    _, stderr = second.communicate(timeout=600)
+    assert second.returncode == 0, stderr[-2000:]
+    [(_, state, attempts)] = _job_states(database)
+    assert (state, attempts) == ("succeeded", 2)
+    assert _status(env)["documents"] == {"done": 1}
+
+
+def test_a_store_error_is_retried_then_left_failed_until_asked(tmp_path: Path, database: str) -> None:
+    from rag.stores.lock import DataDirLock
+
+    corpus = tmp_path / "corpus"
+    _write_docs(corpus, 1)
+    data = tmp_path / "data"
+    env = _env(data, database, RAG_JOB_ATTEMPTS="2", RAG_JOB_STORE_WAIT_S="0.5")
+    assert _rag(env, "ingest", str(corpus), "--kb", "k", "--queue").returncode == 0
+    lock = DataDirLock(data)  # another writer holds the embedded stores through both runs
+    lock.acquire()
+    try:
+        blocked = _rag(env, "worker", "--until-empty")
+    finally:
+        lock.release()
+    assert blocked.returncode == 0, blocked.stderr[-2000:]
+    [(job_id, state, attempts)] = _job_states(database)
+    assert (state, attempts) == ("failed", 2)
+
+    retried = _rag(env, "jobs", "retry", str(job_id), "--json")
+    assert retried.returncode == 0, retried.stderr
+    assert json.loads(retried.stdout)["status"] == "todo"
+    assert _rag(env, "worker", "--until-empty").returncode == 0
+    [(_, state, _)] = _job_states(database)
+    assert state == "succeeded"
+    assert _status(env)["documents"] == {"done": 1}
+
+
+def test_cancelled_and_deleted_documents_jobs_do_not_run(tmp_path: Path, database: str) -> None:
+    corpus = tmp_path / "corpus"
+    _write_docs(corpus, 3, sentences=5)
+    env = _env(tmp_path / "data", database)
+    assert _rag(env, "ingest", str(corpus / "doc000.md"), "--kb", "k").returncode == 0
+    assert _rag(env, "ingest", str(corpus), "--kb", "k", "--queue").returncode == 0
+    jobs = {Path(job["source"]).name: job["id"] for job in _jobs(env)["jobs"]}
+    cancelled = _rag(env, "jobs", "cancel", str(jobs["doc001.md"]), "--json")
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert json.loads(cancelled.stdout)["status"] == "cancelled"
+    # deleting a document cancels its waiting job: the file is still there, the job would bring it back
+    deleted = _rag(env, "docs", "delete", str(corpus / "doc000.md"), "--kb", "k")
+    assert deleted.returncode == 0, deleted.stderr
+
+    assert _rag(env, "worker", "--until-empty").returncode == 0
+    states = {job_id: state for job_id, state, _ in _job_states(database)}
+    assert states[jobs["doc000.md"]] == "cancelled"
+    assert states[jobs["doc001.md"]] == "cancelled"
+    assert states[jobs["doc002.md"]] == "succeeded"
+    assert _status(env)["documents"] == {"done": 1}
+    missing = _rag(env, "jobs", "show", "999999")
+    assert missing.returncode == 2
+    assert "no ingestion job 999999" in missing.stderr
+
+
+def test_the_queue_needs_postgresql(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    _write_docs(corpus, 1, sentences=2)
+    env = {**os.environ, "RAG_DATA_DIR": str(tmp_path / "data")}
+    env.pop("RAG_SQL_URL", None)
+    for args in (("ingest", str(corpus), "--queue"), ("worker", "--until-empty"), ("jobs", "list")):
+        result = _rag(env, *args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert "the job queue lives in PostgreSQL" in result.stderr, args
+        assert "Traceback" not in result.stderr
