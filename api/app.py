@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
-from api import conversations, dify, documents, errors, health, keys, local, openai_compat, query
+from api import conversations, dify, documents, errors, health, jobs, keys, local, openai_compat, query
 from api.body_limit import BodyLimit
 from api.metrics import Metrics
 from api.services import open_services
@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None, advertised_url: str | None = No
     app.include_router(conversations.router)
     app.include_router(openai_compat.router)
     app.include_router(documents.router)
+    app.include_router(jobs.router)
     app.include_router(keys.router)
     app.include_router(local.router)
     dify.install(app, settings.dify_prefix)

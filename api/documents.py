@@ -121,11 +121,7 @@ async def _stage(upload: UploadFile, target: Path, limit: int) -> int:
             if size > limit:
                 out.close()
                 partial.unlink(missing_ok=True)
-                raise ApiError(
-                    413,
-                    "file_too_large",
-                    f"{safe_name(upload.filename or '')}: larger than {limit // (1 << 20)} MB",
-                )
+                raise _too_large(upload, limit)
             await run_in_threadpool(out.write, block)  # the event loop never waits on the disk
     partial.replace(target)
     return size
@@ -172,6 +168,8 @@ async def upload(
             shown = safe_name(name) if name else "a file without a name"
             raise ApiError(415, "unsupported_type", f"{shown}: supported types are {supported}")
     limit = int(settings.max_file_mb * (1 << 20))
+    if found.jobs is not None:
+        return await _enqueue(found, kb, files, names, limit, request)
     paths, total = [], 0
     for upload, name in zip(files, names, strict=True):
         path = _staging_path(found, kb, name)
@@ -190,6 +188,39 @@ async def upload(
     for detail in details:
         request.app.state.metrics.ingested.labels(detail.status).inc()
     return {"documents": [asdict(detail) for detail in details]}
+
+
+async def _enqueue(
+    found: Services, kb: str, files: list[UploadFile], names: list[str], limit: int, request: Request
+) -> JSONResponse:
+    """With `RAG_INGEST_QUEUE`: each file's bytes and its job into the relational store in one
+    transaction, for whichever worker takes it; 202 at once. One file is in memory at a time."""
+    assert found.jobs is not None
+    queued = []
+    for upload, name in zip(files, names, strict=True):
+        content = await _read(upload, limit)
+        source = f"upload:{safe_name(name)}"
+        job = await run_in_threadpool(found.jobs.enqueue_upload, kb, source, safe_name(name), content)
+        queued.append({"id": document_id(kb, source), "file_name": name, "status": "queued", "job": job})
+    request.app.state.metrics.ingested.labels("queued").inc(len(queued))
+    return JSONResponse({"documents": queued}, status_code=202)
+
+
+async def _read(upload: UploadFile, limit: int) -> bytes:
+    """The upload's bytes; over `limit`, refused as soon as it is known (no more is read)."""
+    blocks, size = [], 0
+    while block := await upload.read(_COPY_BLOCK):
+        size += len(block)
+        if size > limit:
+            raise _too_large(upload, limit)
+        blocks.append(block)
+    return b"".join(blocks)
+
+
+def _too_large(upload: UploadFile, limit: int) -> ApiError:
+    return ApiError(
+        413, "file_too_large", f"{safe_name(upload.filename or '')}: larger than {limit // (1 << 20)} MB"
+    )
 
 
 @router.get("/knowledge-bases/{kb}/documents")
@@ -212,6 +243,8 @@ def _document(found: Services, caller: Principal, doc_id: str) -> dict[str, Any]
         return asdict(details[0])
     with found.queue_lock:
         kb = found.queued.get(doc_id)
+    if kb is None and found.jobs is not None:
+        kb = found.stores.sql.waiting_uploads([doc_id]).get(doc_id)
     if kb is not None and caller.can_read(kb):
         return {"id": doc_id, "kb": kb, "status": "queued"}
     raise ApiError(404, "document_not_found", f"no document with id {doc_id!r}")
@@ -229,6 +262,9 @@ def remove_document(doc_id: str, caller: Caller, found: Found) -> dict[str, str]
     detail = _document(found, caller, doc_id)
     _writable(caller, found, detail["kb"])
     entries = found.stores.sql.find_documents(doc_id)
+    if not entries and found.jobs is not None:
+        found.stores.sql.delete_documents([doc_id])  # its upload's bytes, and its job cancelled
+        return {"deleted": doc_id}
     if not entries:
         raise ApiError(
             409, "document_queued", "the document is still queued for ingestion; try again shortly"

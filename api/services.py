@@ -11,6 +11,9 @@ from fastapi import Request
 from pydantic import SecretStr
 
 from ingest.factory import open_ingest_pipeline
+from ingest.jobs import JobQueue
+from ingest.jobs.runner import JobRunner
+from ingest.jobs.worker import InProcessWorker
 from ingest.pipeline import IngestPipeline, IngestSummary
 from rag.answer.pipeline import AnswerPipeline, open_pipeline
 from rag.config import Settings
@@ -45,6 +48,10 @@ class Services:
         default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="learn")
     )
     learning: dict[str, bool] = field(default_factory=dict)
+    #: with `RAG_INGEST_QUEUE`: the job queue uploads go to, and, when this process holds embedded
+    #: vector and graph stores (no `rag worker` could write them), the worker thread running them
+    jobs: JobQueue | None = None
+    job_worker: InProcessWorker | None = None
     #: the credential `rag serve` recorded beside the data-folder lock (`rag.stores.server_record`)
     #: for the CLI of the same OS user; None when the process wrote no record
     local_credential: SecretStr | None = None
@@ -72,12 +79,17 @@ class Services:
             log.exception("event=fusion_learn_failed kb=%s", kb)
 
     def close(self) -> None:
+        if self.job_worker is not None:
+            self.job_worker.stop()
+        if self.jobs is not None:
+            self.jobs.close()
         self.worker.shutdown(wait=True, cancel_futures=True)
         # a refit still waiting runs before exit: after a restart, a re-embedded KB would keep the
         # old model's weights (the chunk count that triggers a refit did not change)
         self.learner.shutdown(wait=True)
         self.pipeline.close()
-        self.stores.close()
+        with self.write_lock:  # a job the worker thread could not stop finishes its write first
+            self.stores.close()
 
 
 def open_services(settings: Settings) -> Services:
@@ -88,7 +100,18 @@ def open_services(settings: Settings) -> Services:
     except Exception:
         stores.close()
         raise
-    return Services(settings, stores, pipeline, ApiKeys(stores.sql.engine), ingest)
+    found = Services(settings, stores, pipeline, ApiKeys(stores.sql.engine), ingest)
+    if settings.ingest_queue:
+        try:
+            found.jobs = JobQueue(settings, stores.sql).open()
+            if settings.uses_embedded_store:
+                runner = JobRunner(settings, stores, pipeline.embedder, found.write_lock)
+                found.job_worker = InProcessWorker(settings, runner)
+                found.job_worker.start()
+        except Exception:
+            found.close()
+            raise
+    return found
 
 
 def services(request: Request) -> Services:

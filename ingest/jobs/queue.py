@@ -86,12 +86,18 @@ class JobQueue:
         self.app: procrastinate.App = open_job_app(settings)
         self._task = self.app.tasks[INGEST_TASK]
 
-    def __enter__(self) -> JobQueue:
+    def open(self) -> JobQueue:
         self.app.open()
         return self
 
-    def __exit__(self, *_exc: object) -> None:
+    def close(self) -> None:
         self.app.close()
+
+    def __enter__(self) -> JobQueue:
+        return self.open()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     # ------------------------------------------------------------------ enqueue
     def enqueue_paths(
@@ -158,11 +164,14 @@ class JobQueue:
             raise JobNotFound(f"no ingestion job {job_id}")
         return self._views(rows)[0]
 
-    def counts(self) -> dict[str, int]:
-        """Jobs per state."""
-        query = "SELECT status::text, count(*) FROM procrastinate_jobs WHERE queue_name = :queue GROUP BY 1"
+    def counts(self, kb: str | None = None) -> dict[str, int]:
+        """Jobs per state, of `kb` or of every KB."""
+        query = "SELECT status::text, count(*) FROM procrastinate_jobs WHERE queue_name = :queue"
+        if kb is not None:
+            query += " AND args->>'kb' = :kb"
         with self.sql.engine.connect() as conn:
-            return {state: int(n) for state, n in conn.execute(sa.text(query), {"queue": JOB_QUEUE})}
+            rows = conn.execute(sa.text(query + " GROUP BY 1"), {"queue": JOB_QUEUE, "kb": kb})
+            return {state: int(n) for state, n in rows}
 
     def pending(self) -> int:
         """Jobs waiting (whenever they are scheduled: retries included) or running."""

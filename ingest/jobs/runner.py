@@ -17,7 +17,7 @@ import random
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -44,20 +44,32 @@ class DocumentRefused(Exception):
 class JobRunner:
     """The stores and the loaded embedding model of one worker process."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        shared: Stores | None = None,
+        embedder: Embedder | None = None,
+        write_lock: AbstractContextManager[object] | None = None,
+    ) -> None:
+        """A worker process's runner; or, with `shared`, one inside `rag serve` on the stores it
+        holds (embedded ones cannot be opened by a second process), with its loaded `embedder`,
+        writing under its `write_lock` as its uploads and deletes do."""
         self.settings = settings
-        self.embedding = configured_model(settings)
-        self.embedder: Embedder = open_embedder(self.embedding, settings.embed_batch_size)
-        self._kept: Stores | None = None
+        self.embedding = shared.embedding if shared is not None else configured_model(settings)
+        self.embedder: Embedder = embedder or open_embedder(self.embedding, settings.embed_batch_size)
+        self._kept = shared
+        self._owns_stores = shared is None
+        self._write_lock = write_lock or nullcontext()
 
     @contextmanager
     def stores(self) -> Iterator[Stores]:
-        """The stores for one job: the process's own when all are servers, else a turn on the
-        embedded ones (raises StoreLocked after `job_store_wait_s`; the job is retried)."""
-        if not self.settings.uses_embedded_store:
+        """The stores for one job: the process's own when all are servers (or `shared`), else a
+        turn on the embedded ones (raises StoreLocked after `job_store_wait_s`; the job is retried)."""
+        if not self._owns_stores or not self.settings.uses_embedded_store:
             if self._kept is None:
                 self._kept = open_stores(self.settings, self.embedding)
-            yield self._kept
+            with self._write_lock:
+                yield self._kept
             return
         stores = self._take_turn()
         try:
@@ -112,7 +124,7 @@ class JobRunner:
         return summary
 
     def close(self) -> None:
-        if self._kept is not None:
+        if self._kept is not None and self._owns_stores:
             self._kept.close()
             self._kept = None
 

@@ -17,6 +17,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime
 
 import procrastinate
@@ -65,7 +66,38 @@ def run_worker(settings: Settings, until_empty: bool) -> int:
     return 0
 
 
-async def _work(settings: Settings, runner: JobRunner, until_empty: bool) -> None:
+class InProcessWorker:
+    """A worker on a thread of `rag serve`, for uploads queued while it holds embedded vector and
+    graph stores: no other process may write them, so the server runs their jobs itself (one at
+    a time, under its write lock), and a queued upload still survives a restart in the queue."""
+
+    def __init__(self, settings: Settings, runner: JobRunner) -> None:
+        self.settings, self.runner = settings, runner
+        self._loop = asyncio.new_event_loop()
+        self._task: asyncio.Task[None] | None = None
+        self._thread = threading.Thread(target=self._run, name="job-worker", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._task = self._loop.create_task(
+            _work(self.settings, self.runner, until_empty=False, signals=False)
+        )
+        with contextlib.suppress(asyncio.CancelledError):
+            self._loop.run_until_complete(self._task)
+        self._loop.close()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop taking jobs; a job running is cancelled and goes back to the queue on restart
+        (procrastinate's stalled-job recovery)."""
+        if self._task is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._task.cancel)
+        self._thread.join(timeout)
+
+
+async def _work(settings: Settings, runner: JobRunner, until_empty: bool, signals: bool = True) -> None:
     app = open_job_app(settings)
     options = {
         "queues": [JOB_QUEUE],
@@ -75,6 +107,7 @@ async def _work(settings: Settings, runner: JobRunner, until_empty: bool) -> Non
         "stalled_worker_timeout": settings.job_stalled_s,
         "additional_context": {"runner": runner},
         "delete_jobs": "never",
+        "install_signal_handlers": signals,
     }
     async with app.open_async():
         recovery = asyncio.create_task(_recover_forever(app, settings))
@@ -84,7 +117,7 @@ async def _work(settings: Settings, runner: JobRunner, until_empty: bool) -> Non
                 return
             while True:
                 await recover_stalled(app, settings)
-                await app.run_worker_async(**options, wait=False, install_signal_handlers=False)
+                await app.run_worker_async(**{**options, "install_signal_handlers": False}, wait=False)
                 if not await _pending(app):
                     return
                 await asyncio.sleep(min(1.0, settings.job_heartbeat_s))

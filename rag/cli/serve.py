@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from rag.cli.support import err, load_settings, with_stores
+from rag.cli.support import err, fail, load_settings, with_stores
 
 
 def serve(
@@ -29,6 +29,14 @@ def serve(
     from rag.stores.sql.keys import ApiKeys
 
     settings = load_settings()
+    if settings.ingest_queue:
+        from ingest.jobs import QueueUnavailable
+        from ingest.jobs.app import conninfo
+
+        try:
+            conninfo(settings)
+        except QueueUnavailable as exc:
+            raise fail(f"RAG_INGEST_QUEUE: {exc}") from None
     keyed = bool(settings.admin_key.get_secret_value()) or with_stores(
         lambda stores: ApiKeys(stores.sql.engine).any()
     )

@@ -205,3 +205,34 @@ def test_the_queue_needs_postgresql(tmp_path: Path) -> None:
         assert result.returncode == 2, (args, result.stderr)
         assert "the job queue lives in PostgreSQL" in result.stderr, args
         assert "Traceback" not in result.stderr
+
+
+def test_an_upload_is_ingested_by_a_worker_from_the_relational_store(tmp_path: Path, database: str) -> None:
+    """The bytes live in PostgreSQL, not on the disk of the process that received them: a worker
+    process with a data folder of its own ingests them. An upload deleted before its job ran leaves
+    neither bytes nor a job that could run."""
+    from ingest.jobs import JobQueue
+    from rag.config import Settings
+    from rag.models import document_id
+    from rag.stores.sql import SqlStore
+
+    settings = Settings(data_dir=tmp_path / "api", sql_url=database)
+    sql = SqlStore(database)
+    try:
+        with JobQueue(settings, sql) as queue:
+            kept = queue.enqueue_upload(
+                "k", "upload:notes.md", "notes.md", b"# Notes\n\nAda Lovelace works in London."
+            )
+            gone = queue.enqueue_upload("k", "upload:gone.md", "gone.md", b"# Gone\n\nDeleted before it ran.")
+        assert kept is not None and gone is not None
+        sql.delete_documents([document_id("k", "upload:gone.md")])
+        assert sql.waiting_uploads([document_id("k", "upload:gone.md")]) == {}
+    finally:
+        sql.close()
+    env = _env(tmp_path / "worker", database)
+    assert _rag(env, "worker", "--until-empty").returncode == 0
+    states = {job_id: state for job_id, state, _ in _job_states(database)}
+    assert states == {kept: "succeeded", gone: "cancelled"}
+    assert _status(env)["documents"] == {"done": 1}
+    found = _rag(env, "retrieve", "Where does Ada Lovelace work?", "--kb", "k", "--json")
+    assert "Ada Lovelace works in London." in found.stdout
