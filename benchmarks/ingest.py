@@ -2,6 +2,8 @@
 
     python benchmarks/ingest.py --chunks 1000 10000
     python benchmarks/ingest.py --chunks 100000 --model-sample 10000
+    python benchmarks/ingest.py --chunks 2000 --workers 1 2
+
 
 For each size it writes a synthetic English corpus (markdown files of ~10 chunks each, with
 people, organisations and places so that the graph extractor has work to do), runs
@@ -10,6 +12,12 @@ same chunk texts with the model alone (`RAG_EMBED_MODEL` and `RAG_EMBED_BACKEND`
 One table: chunks/s and MB/s end to end, the model's own chunks/s, their ratio (target
 ≥ 0.9), each stage's share of the ingest, peak RSS, and
 the time of a second, unchanged run per thousand files (the ledger's content-hash skip).
+
+With `--workers`, the same corpus goes through the job queue instead, on a PostgreSQL started from
+the system's binaries (`tests.postgres`): `rag ingest --queue`, then `rag worker --concurrency N
+--until-empty` timed from start to exit (each worker process loads the model once, inside that
+time), one table row per N, with the speed-up over one worker. The vector and graph stores are the
+embedded folders, so the workers take turns writing them (docs/scale.md).
 """
 
 from __future__ import annotations
@@ -25,9 +33,10 @@ import tempfile
 import time
 from pathlib import Path
 
-# this script is named like the `ingest` package it measures: keep its own folder off the path
+# this script is named like the `ingest` package it measures: its own folder gives way on the path
+# to the repository's, where `tests.postgres` (for --workers) lives too
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from rich.console import Console
 from rich.table import Table
@@ -141,6 +150,69 @@ def raw_embedding_rate(data_dir: Path, sample: int = 0) -> tuple[int, float]:
     return total, len(texts) / (time.perf_counter() - started)
 
 
+def run_workers(corpus: Path, scratch: Path, server_url: str, workers: int) -> tuple[int, float]:
+    """Queue the corpus and run `workers` worker processes until the queue is empty, in a fresh
+    database and data folder (0: a plain `rag ingest` on the same kind of stores, no queue);
+    returns the chunks stored and the seconds from start to exit."""
+    from tests.postgres import create_database, drop_database
+
+    database = create_database(server_url, "bench_workers")
+    env = {**os.environ, "RAG_SQL_URL": database, "RAG_DATA_DIR": str(scratch / f"workers{workers}")}
+    rag = [sys.executable, "-m", "rag"]
+    ingest = [*rag, "ingest", str(corpus), "--kb", "bench"]
+    command = [*rag, "worker", "--concurrency", str(workers), "--until-empty"] if workers else ingest
+    try:
+        if workers:
+            queued = subprocess.run([*ingest, "--queue"], env=env, capture_output=True)
+            if queued.returncode != 0:
+                raise SystemExit(f"rag ingest --queue failed: {queued.stderr.decode()[-2000:]}")
+        started = time.perf_counter()
+        ran = subprocess.run(command, env=env, capture_output=True)
+        seconds = time.perf_counter() - started
+        if ran.returncode != 0:
+            raise SystemExit(f"{' '.join(command[2:4])} failed: {ran.stderr.decode()[-2000:]}")
+        status = subprocess.run([*rag, "status", "--kb", "bench", "--json"], env=env, capture_output=True)
+        return int(json.loads(status.stdout)["chunks"]), seconds
+    finally:
+        drop_database(server_url, database)
+
+
+def workers_table(sizes: list[int], counts: list[int]) -> Table:
+    """One row per corpus size and worker count: wall time, chunks/s and the speed-up over one
+    worker (each process's model load included: it is what a worker pays on start)."""
+    from tests.postgres import running_postgres
+
+    table = Table(title="rag worker --concurrency N on the job queue (PostgreSQL, embedded vector and graph)")
+    for column in (
+        "target chunks",
+        "chunks",
+        "workers (0: rag ingest)",
+        "seconds",
+        "chunks/s",
+        "vs 1 worker",
+    ):
+        table.add_column(column, justify="right")
+    with running_postgres() as server_url:
+        for size in sizes:
+            with tempfile.TemporaryDirectory(prefix="rag-bench-") as scratch:
+                corpus = Path(scratch) / "corpus"
+                write_corpus(corpus, size)
+                rates = {}
+                for count in counts:
+                    chunks, seconds = run_workers(corpus, Path(scratch), server_url, count)
+                    rates[count] = chunks / seconds
+                    one = rates.get(1)
+                    table.add_row(
+                        str(size),
+                        str(chunks),
+                        str(count),
+                        f"{seconds:.1f}",
+                        f"{rates[count]:.1f}",
+                        f"{rates[count] / one:.2f}" if one else "-",
+                    )
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -152,7 +224,18 @@ def main() -> None:
         default=0,
         help="time the model alone on about this many of the chunks, spread evenly (0: all)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[],
+        help="run the corpus through the job queue with these numbers of worker processes instead "
+        "(0: rag ingest on the same kind of stores, the queue's own cost); compared with 1",
+    )
     args = parser.parse_args()
+    if args.workers:
+        Console(width=160).print(workers_table(args.chunks, args.workers))
+        return
     from rag.config import Settings
 
     settings = Settings()

@@ -212,6 +212,16 @@ class JobQueue:
         return [_view(row, key, details.get(key)) for row, key in zip(rows, keys, strict=True)]
 
 
+def waiting_jobs(engine: sa.Engine, kb: str) -> bool:
+    """Whether any job of `kb` waits to run (at any scheduled time, retries included)."""
+    query = (
+        "SELECT EXISTS (SELECT 1 FROM procrastinate_jobs"
+        " WHERE queue_name = :queue AND status = 'todo' AND args->>'kb' = :kb)"
+    )
+    with engine.connect() as conn:
+        return bool(conn.scalar(sa.text(query), {"queue": JOB_QUEUE, "kb": kb}))
+
+
 #: the queue table's columns a view needs (procrastinate's own schema, migration 0007)
 _COLUMNS = "id, status::text AS status, args, attempts, scheduled_at"
 

@@ -24,6 +24,7 @@ from typing import Any
 import procrastinate
 
 from ingest.factory import open_ingest_pipeline
+from ingest.jobs.queue import waiting_jobs
 from ingest.pipeline import IngestSummary
 from rag.config import Settings
 from rag.embed import Embedder, configured_model, open_embedder
@@ -100,7 +101,10 @@ class JobRunner:
                 summary = pipeline.run([Path(source)], kb, learn=False)
             if summary is None:
                 return IngestSummary(kb=kb)
-            pipeline.learn(kb, summary)
+            # a refit is a hundred retrievals: once the KB's last waiting job has run, not after
+            # each of a folder's jobs (the weights tolerate a tenth of change, `needs_refit`)
+            if not waiting_jobs(stores.sql.engine, kb):
+                pipeline.learn(kb, summary)
         if summary.failures:
             failure = summary.failures[0]
             raise DocumentRefused(f"{failure.stage}: {failure.error}")
