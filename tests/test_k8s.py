@@ -341,3 +341,24 @@ def test_vllm_serves_deploy_vllms_small_gpu_profile_to_the_api() -> None:
     budget = sum(int(api[f"RAG_{part}_TOKENS"]) for part in ("CONTEXT", "TABLE", "FACTS", "ANSWER_MAX")) + 300
     assert budget <= int(flag("--max-model-len"))
     assert int(api["RAG_EXTRACT_CONCURRENCY"]) <= int(flag("--max-num-seqs"))
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=lambda p: str(p.relative_to(K8S)))
+def test_the_workers_run_rag_worker_with_the_apis_settings_and_uploads_go_to_them(folder: Path) -> None:
+    """The worker pods take the jobs the API pods' uploads queue: the same image, the same
+    environment (stores, secrets, model) as the API, and the queue switched on."""
+    from typer.main import get_command
+
+    from rag.cli.app import app
+
+    objects = render(folder)
+    worker, api = container(one(objects, "Deployment", "rag-worker")), container(api_deployment(objects))
+    assert worker["command"][:2] == ["rag", "worker"]
+    assert "worker" in get_command(app).commands  # type: ignore[attr-defined]
+    assert worker["image"] == api["image"]
+    assert worker["envFrom"] == api["envFrom"] and worker["env"] == api["env"]
+    environment = pod_environment(objects, worker)
+    assert environment["RAG_INGEST_QUEUE"] == "true"
+    assert worker["resources"]["requests"]["cpu"]
+    data = next(m for m in worker["volumeMounts"] if m["name"] == "data")
+    assert environment["RAG_DATA_DIR"] == data["mountPath"]
