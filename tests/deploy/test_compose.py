@@ -148,3 +148,13 @@ def test_compose_accepts_the_file_with_every_profile() -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_worker_runs_the_jobs_the_apis_uploads_queue(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    worker, api = services["worker"], services["api"]
+    assert worker["command"] == ["rag", "worker"] and worker["image"] == api["image"]
+    assert worker["environment"] == api["environment"]
+    assert api["environment"]["RAG_INGEST_QUEUE"] == "true"
+    assert worker["environment"]["RAG_SQL_URL"].startswith("postgresql+psycopg://")  # the queue's home
+    assert worker["depends_on"] == api["depends_on"]
