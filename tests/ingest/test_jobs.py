@@ -236,3 +236,70 @@ def test_an_upload_is_ingested_by_a_worker_from_the_relational_store(tmp_path: P
     assert _status(env)["documents"] == {"done": 1}
     found = _rag(env, "retrieve", "Where does Ada Lovelace work?", "--kb", "k", "--json")
     assert "Ada Lovelace works in London." in found.stdout
+
+
+QDRANT_URL = os.environ.get("RAG_TEST_QDRANT_URL", "")
+NEO4J_URL = os.environ.get("RAG_TEST_NEO4J_URL", "")
+
+
+@pytest.mark.neo4j
+@pytest.mark.qdrant_server
+def test_two_replicas_on_server_stores_share_an_upload_a_worker_ingested(
+    tmp_path: Path, database: str
+) -> None:
+    """Stateless replicas: an upload through one `rag serve` is ingested by a `rag worker` on a
+    data folder of its own and answered by another `rag serve`. Needs Qdrant and Neo4j servers
+    (the embedded engines accept one writing process, so this shape cannot exist without them)."""
+    import uuid
+
+    import httpx
+
+    from tests.servers import free_port, running_server
+
+    if not (QDRANT_URL and NEO4J_URL):
+        pytest.skip(
+            "needs Qdrant and Neo4j servers: set RAG_TEST_QDRANT_URL=http://host:6333 and "
+            "RAG_TEST_NEO4J_URL=bolt://host:7687 (with RAG_TEST_NEO4J_USER / RAG_TEST_NEO4J_PASSWORD)"
+        )
+    stores = {
+        "RAG_VECTOR_URL": QDRANT_URL,
+        "RAG_GRAPH_URL": NEO4J_URL,
+        "RAG_NEO4J_USER": os.environ.get("RAG_TEST_NEO4J_USER", "neo4j"),
+        "RAG_NEO4J_PASSWORD": os.environ.get("RAG_TEST_NEO4J_PASSWORD", ""),
+        "RAG_INGEST_QUEUE": "true",
+    }
+    kb = f"replicas_{uuid.uuid4().hex[:8]}"  # the servers may be shared: a KB of this run's own
+    ports = [free_port(), free_port()]
+    with (
+        running_server(
+            [sys.executable, "-m", "rag", "serve", "--port", str(ports[0])],
+            _env(tmp_path / "a", database, **stores),
+            f"http://127.0.0.1:{ports[0]}/v1",
+            tmp_path / "a.log",
+            180,
+        ) as first,
+        running_server(
+            [sys.executable, "-m", "rag", "serve", "--port", str(ports[1])],
+            _env(tmp_path / "b", database, **stores),
+            f"http://127.0.0.1:{ports[1]}/v1",
+            tmp_path / "b.log",
+            180,
+        ) as second,
+    ):
+        try:
+            assert httpx.post(f"{first}/knowledge-bases", json={"name": kb}, timeout=30).status_code == 201
+            files = [
+                ("files", ("notes.md", b"# Notes\n\nAda Lovelace works at Analytical Engines in London."))
+            ]
+            upload = httpx.post(f"{first}/knowledge-bases/{kb}/documents", files=files, timeout=60)
+            assert upload.status_code == 202, upload.text
+            [queued] = upload.json()["documents"]
+            assert httpx.get(f"{second}/documents/{queued['id']}", timeout=30).json()["status"] == "queued"
+            worked = _rag(_env(tmp_path / "worker", database, **stores), "worker", "--until-empty")
+            assert worked.returncode == 0, worked.stderr[-2000:]
+            assert httpx.get(f"{second}/documents/{queued['id']}", timeout=30).json()["status"] == "done"
+            body = {"question": "Where does Ada Lovelace work?", "kb": kb}
+            hits = httpx.post(f"{second}/retrieve", json=body, timeout=60).json()["hits"]
+            assert "Analytical Engines in London" in hits[0]["text"]
+        finally:
+            httpx.delete(f"{first}/knowledge-bases/{kb}", timeout=60)
