@@ -43,8 +43,8 @@ def test_help_lists_the_commands_then_the_groups_in_their_order() -> None:
     section = result.stdout.split("Commands")[1].splitlines()[1:]
     # a name starts a row; a help text that runs over more lines leaves the name column blank
     listed = [line.split()[1] for line in section if line.startswith("│ ") and line[2] != " "]
-    commands = ["eval", "ingest", "status", "retrieve", "ask", "chat", "config", "doctor", "serve"]
-    assert listed == [*commands, "kb", "docs", "keys", "models", "finetune"]
+    commands = ["eval", "ingest", "status", "retrieve", "ask", "chat", "config", "doctor", "serve", "worker"]
+    assert listed == [*commands, "kb", "docs", "keys", "models", "finetune", "jobs"]
 
 
 def test_ingest_then_status_as_json(tmp_path: Path, docs: Path) -> None:
