@@ -81,6 +81,11 @@ class Settings(BaseSettings):
         description="postgresql+psycopg://reader:…@host/db: the SQL retriever's queries run as this "
         "SELECT-only role of the same database (`rag kb grant-reader` creates it); empty: RAG_SQL_URL's role",
     )
+    sql_replica_url: str = Field(
+        "",
+        description="postgresql+psycopg://…: a hot standby of RAG_SQL_URL that answers retrieval's "
+        "reads once it has replayed this process's writes (else the primary does); empty: the primary",
+    )
     vector_url: str = Field("", description="A folder (embedded Qdrant) or http(s)://… (Qdrant server)")
     vector_api_key: SecretStr = Field(SecretStr(""), description="Qdrant server API key")
     graph_url: str = Field("", description="A folder (embedded LadybugDB) or bolt:// / neo4j://…")

@@ -54,7 +54,23 @@ def _check_stores(settings: Settings) -> list[Check]:
             except StoreUnavailable as exc:
                 checks.append(Check(f"{name} store", False, str(exc)))
         checks.append(check_sql_reader(settings, stores.sql))
+        if (replica := check_sql_replica(stores.sql)) is not None:
+            checks.append(replica)
     return checks
+
+
+def check_sql_replica(sql: SqlStore) -> Check | None:
+    """Whether RAG_SQL_REPLICA_URL's standby is replaying the primary, and how far behind; a
+    standby that is down only warns: the primary answers its reads meanwhile."""
+    if sql.reads is None:
+        return None
+    name, where = "sql replica", sql.reads.description
+    lag = sql.reads.lag_bytes()
+    if lag is None:
+        detail = f"{where} is unreachable or not a standby of RAG_SQL_URL: the primary answers every read"
+        return Check(name, True, detail, warn=True)
+    detail = f"{where} replays the primary, {lag} bytes of WAL behind; retrieval reads go there"
+    return Check(name, True, detail)
 
 
 def check_sql_reader(settings: Settings, sql: SqlStore) -> Check:

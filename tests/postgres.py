@@ -48,9 +48,10 @@ def _as_server_user(cmd: list[str]) -> list[str]:
 
 class PostgresServer:
     """A throw-away server in its own folder; `stop` and `start` again, as an operator (or a
-    crash) would, for the fault tests."""
+    crash) would, for the fault tests. With `primary`, a hot standby of that (running) server,
+    copied by `pg_basebackup -R` and streaming its WAL from then on, as a read replica is."""
 
-    def __init__(self) -> None:
+    def __init__(self, primary: PostgresServer | None = None) -> None:
         bin_dir = find_pg_bin()
         if bin_dir is None:
             raise FileNotFoundError("PostgreSQL server binaries not found (apt-get install postgresql)")
@@ -61,6 +62,9 @@ class PostgresServer:
             user = pwd.getpwnam("postgres")
             os.chown(self.root, user.pw_uid, user.pw_gid)
         self.port = free_port()
+        if primary is not None:
+            self._copy(primary)
+            return
         password = SESSION.secret(secrets.token_urlsafe(18), "the test PostgreSQL password") or ""
         password_file = self.root / "password"
         password_file.write_text(password)
@@ -75,6 +79,22 @@ class PostgresServer:
         )
         password_file.unlink()
         self.url = f"postgresql+psycopg://rag:{password}@127.0.0.1:{self.port}/postgres"
+
+    def _copy(self, primary: PostgresServer) -> None:
+        """The primary's data folder as a standby's (`-R`: standby.signal and primary_conninfo)."""
+        login = primary.url.split("//", 1)[1].split("@", 1)[0]
+        password = login.split(":", 1)[1]
+        # beside the server's own binaries (a pg_ctl on the PATH may be a link to them)
+        tool = (self.bin_dir / "pg_ctl").resolve().parent / "pg_basebackup"
+        backup = [str(tool), "-h", "127.0.0.1", "-p", str(primary.port)]
+        subprocess.run(
+            _as_server_user([*backup, "-U", "rag", "-D", str(self.data), "-R", "-X", "stream"]),
+            check=True,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PGPASSWORD": password},
+        )
+        self.url = primary.url.replace(f":{primary.port}/", f":{self.port}/")
 
     def start(self) -> None:
         listen = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root}"
@@ -104,6 +124,17 @@ class PostgresServer:
 def postgres_server() -> Iterator[PostgresServer]:
     """A started server of its own; stopped and deleted afterwards."""
     server = PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.remove()
+
+
+@contextmanager
+def standby_of(primary: PostgresServer) -> Iterator[PostgresServer]:
+    """A started hot standby of `primary`; stopped and deleted afterwards."""
+    server = PostgresServer(primary)
     try:
         server.start()
         yield server

@@ -96,7 +96,7 @@ class KeywordRetriever(Retriever):
             return Evidence([], confidence=0.0)
         matching = [self._filter(condition) for condition in parse(filters).conditions]
         try:
-            with self.sql.engine.connect() as conn:
+            with self.sql.read_connection() as conn:
                 if self.sql.dialect == "postgresql":
                     rows, rare = keyword_postgres.ranked_rows(conn, terms, kb, matching, _SELECTED, top_k)
                 else:

@@ -123,7 +123,10 @@ def open_stores(settings: Settings, embedding: EmbeddingModelInfo, *, reconnect:
     opened: list[object] = []
     try:
         sql = SqlStore(
-            settings.resolved_sql_url, timeout=settings.store_timeout_s, reader_url=settings.sql_reader_url
+            settings.resolved_sql_url,
+            timeout=settings.store_timeout_s,
+            reader_url=settings.sql_reader_url,
+            replica_url=settings.sql_replica_url,
         )
         opened.append(sql)
         vector_url, graph_url = settings.resolved_vector_url, settings.resolved_graph_url

@@ -8,6 +8,7 @@ round trips and SQLite's bound-parameter limit in check.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ from rag.models import Chunk, Document, DocumentStatus, Table
 from rag.stores.sql import catalogue, uploads
 from rag.stores.sql import kb_tables as kb_namespace
 from rag.stores.sql.fulltext import search_text
+from rag.stores.sql.replica import ReadRouter
 from rag.stores.sql.results import DocumentDetails, KnowledgeBase, LedgerEntry
 from rag.stores.sql.schema import chunks, documents, knowledge_bases
 
@@ -74,6 +76,14 @@ class Ledger:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        #: with a standby (`RAG_SQL_REPLICA_URL`), what picks the engine of each retrieval read
+        self.reads: ReadRouter | None = None
+
+    def read_connection(self) -> AbstractContextManager[Connection]:
+        """A connection for a read that retrieval makes on every question: to a standby that has
+        replayed this process's writes (`replica.py`), else to the primary. Reads that decide
+        what to write (the ledger before an ingest, a document's state) stay on `engine`."""
+        return self.reads.connect() if self.reads else self.engine.connect()
 
     # ---------------------------------------------------------- knowledge bases
     def create_kb(self, name: str, description: str = "") -> bool:
@@ -287,7 +297,7 @@ class Ledger:
         query = sa.select(sa.func.sum(documents.c.chunk_count), sa.func.sum(held)).where(
             documents.c.kb == kb, documents.c.status.in_([DocumentStatus.DONE, DocumentStatus.STORED])
         )
-        with self.engine.connect() as conn:
+        with self.read_connection() as conn:
             total, covered = conn.execute(query).one()
         return int(total or 0), int(covered or 0)
 
@@ -346,11 +356,23 @@ class Ledger:
 
         Retrievers that find ids elsewhere (vectors, graph) read the text to cite here, in one
         query for a whole result list rather than one per hit; unknown ids are simply absent.
+        Ids a standby does not hold yet (another process stored them within the replication
+        lag) are read again from the primary, so a hit is never dropped for the lag.
         """
-        found: dict[str, tuple[Chunk, str]] = {}
-        with self.engine.connect() as conn:
-            for batch in _batches(list(dict.fromkeys(ids))):
-                query = sa.select(*_CHUNK, documents.c.source).join(documents).where(chunks.c.id.in_(batch))
-                for *fields, source in conn.execute(query):
-                    found[fields[0]] = (Chunk(*fields), source)
+        wanted = list(dict.fromkeys(ids))
+        with self.read_connection() as conn:
+            found = _chunks_with_sources(conn, wanted)
+            on_standby = conn.engine is not self.engine
+        if on_standby and len(found) < len(wanted):
+            with self.engine.connect() as conn:
+                found |= _chunks_with_sources(conn, [i for i in wanted if i not in found])
         return found
+
+
+def _chunks_with_sources(conn: Connection, ids: list[str]) -> dict[str, tuple[Chunk, str]]:
+    found: dict[str, tuple[Chunk, str]] = {}
+    for batch in _batches(ids):
+        query = sa.select(*_CHUNK, documents.c.source).join(documents).where(chunks.c.id.in_(batch))
+        for *fields, source in conn.execute(query):
+            found[fields[0]] = (Chunk(*fields), source)
+    return found

@@ -8,8 +8,8 @@ the migrations and `kb_tables.py`.
 `SqlStore` is the one class the other layers use. Its parts live apart: the engine and the
 migrations in `engine.py`, knowledge bases, documents and chunks in `ledger.py` (which it
 extends), the catalogue in `catalogue.py`, the counts in `stats.py`, stored conversations in
-`conversations.py`, uploads waiting for a worker in `uploads.py`, and what they return in
-`results.py`.
+`conversations.py`, uploads waiting for a worker in `uploads.py`, the routing of retrieval reads
+to a standby in `replica.py`, and what they return in `results.py`.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from rag.config import mask_url
 from rag.stores.sql import catalogue, conversations, fusion, uploads
 from rag.stores.sql.engine import check_reachable, create_engine, migrate, report_unavailable
 from rag.stores.sql.ledger import Ledger
+from rag.stores.sql.replica import ReadRouter
 from rag.stores.sql.results import CatalogueTable, Conversation, KbStats, LearnedWeights
 from rag.stores.sql.stats import kb_stats
 from rag.stores.sql.uploads import StoredUpload
@@ -31,7 +32,7 @@ from rag.stores.sql.uploads import StoredUpload
 class SqlStore(Ledger):
     """Ledger, chunks, keyword index and table catalogue on SQLite or PostgreSQL."""
 
-    def __init__(self, url: str, timeout: float = 10.0, reader_url: str = "") -> None:
+    def __init__(self, url: str, timeout: float = 10.0, reader_url: str = "", replica_url: str = "") -> None:
         self.url = url
         self.description = f"relational store {mask_url(url)}"
         super().__init__(create_engine(url, timeout))
@@ -39,6 +40,9 @@ class SqlStore(Ledger):
         if reader_url and self.dialect != "postgresql":
             self.engine.dispose()
             raise ValueError("RAG_SQL_READER_URL needs RAG_SQL_URL on PostgreSQL (SQLite has no roles)")
+        if replica_url and (self.dialect != "postgresql" or not replica_url.startswith("postgresql")):
+            self.engine.dispose()
+            raise ValueError("RAG_SQL_REPLICA_URL needs PostgreSQL, in RAG_SQL_URL as well (its standby)")
         #: where queries a model wrote run: the SELECT-only role of `reader_url` (see `reader.py`),
         #: else the store's own engine. Not connected here: a reader that cannot log in fails the
         #: SQL retriever (and `rag doctor`), not every store.
@@ -46,6 +50,10 @@ class SqlStore(Ledger):
         report_unavailable(self.engine, self.description)
         if self.reader_engine is not self.engine:
             report_unavailable(self.reader_engine, f"SQL reader {mask_url(reader_url)}")
+        if replica_url:
+            replica = create_engine(replica_url, timeout)
+            report_unavailable(replica, f"SQL replica {mask_url(replica_url)}")
+            self.reads = ReadRouter(self.engine, replica, mask_url(replica_url))
         self.health()
         migrate(self.engine)
 
@@ -54,6 +62,8 @@ class SqlStore(Ledger):
         check_reachable(self.engine, self.description)
 
     def close(self) -> None:
+        if self.reads is not None:
+            self.reads.replica.dispose()
         if self.reader_engine is not self.engine:
             self.reader_engine.dispose()
         self.engine.dispose()
@@ -75,7 +85,7 @@ class SqlStore(Ledger):
     # ------------------------------------------------------ catalogue and status
     def tables(self, kb: str) -> list[CatalogueTable]:
         """The catalogue of the KB's tables (what text-to-SQL will see), each with its document's source."""
-        with self.engine.connect() as conn:
+        with self.read_connection() as conn:
             return catalogue.list_tables(conn, kb)
 
     def stats(self, kb: str) -> KbStats:

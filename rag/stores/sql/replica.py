@@ -1,0 +1,125 @@
+"""Retrieval reads on a PostgreSQL standby (`RAG_SQL_REPLICA_URL`), never behind this process's writes.
+
+A hot standby fed by streaming replication (`pg_basebackup -R`, a managed service's read
+replica) answers the reads that retrieval makes on every question (keyword search, the text of
+vector and graph hits, vector coverage, the table catalogue), so the primary keeps its capacity
+for ingest, job claims and the ledger. Everything else reads and writes the primary.
+
+A standby is a little behind. Two rules keep that from showing:
+
+- **Read your own writes.** Every transaction this process commits on the primary marks the
+  position it must see; the next routed read asks the primary for its WAL position once, and
+  reads the standby only once the standby has replayed that far (`pg_last_wal_replay_lsn`),
+  else the primary. The standby's position only grows, so once it is known to be far enough,
+  reads go there without asking again until the next write.
+- **Rows named by id come from the primary when the standby lacks them** (`Ledger.chunks_by_ids`):
+  vector and graph hits name chunks another process (a worker) may have committed a moment ago.
+
+Within the replication lag, keyword hits of a document another process just stored may still be
+missing: the same staleness every read replica has, bounded by the lag. A standby that cannot
+be reached, or that is not in recovery (promoted, or a different server), is left alone for
+`retry_s` and the primary answers; one warning says so, naming the masked URL.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from rag.common.reasons import one_line
+from rag.stores.errors import StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+
+def lsn_position(lsn: str) -> int:
+    """PostgreSQL's `X/Y` log sequence number as one comparable integer."""
+    high, low = lsn.split("/")
+    return (int(high, 16) << 32) | int(low, 16)
+
+
+class ReadRouter:
+    """Picks, per read, the standby when it has replayed this process's last commit, else the primary."""
+
+    def __init__(self, primary: Engine, replica: Engine, description: str, retry_s: float = 30.0) -> None:
+        self.primary = primary
+        self.replica = replica
+        self.description = description
+        self.retry_s = retry_s
+        #: reads served, by "replica" and "primary" (for `rag doctor` and the tests)
+        self.served: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._wrote = True  # what the primary holds before this process started counts too
+        self._needed = 0
+        self._replayed = -1
+        self._avoid_until = 0.0
+        sa.event.listen(primary, "commit", self._note_commit)
+
+    def _note_commit(self, _conn: Connection) -> None:
+        self._wrote = True
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A connection for the next retrieval read: to the standby when it is current and
+        answers, else to the primary."""
+        with self._lock:
+            engine = self.replica if self._replica_current() else self.primary
+        try:
+            conn = engine.connect()
+        except (sa.exc.SQLAlchemyError, StoreUnavailable) as exc:
+            if engine is self.primary:
+                raise
+            with self._lock:
+                self._avoid(f"unreachable: {one_line(exc, driver=True)}")
+            conn = self.primary.connect()
+        self.served["replica" if conn.engine is self.replica else "primary"] += 1
+        with conn:
+            yield conn
+
+    def _replica_current(self) -> bool:
+        if time.monotonic() < self._avoid_until:
+            return False
+        if self._wrote:
+            self._wrote = False  # a commit from here on marks it again
+            with self.primary.connect() as conn:
+                self._needed = lsn_position(conn.execute(sa.text("SELECT pg_current_wal_lsn()")).scalar_one())
+        if self._replayed >= self._needed:
+            return True
+        try:
+            with self.replica.connect() as conn:
+                replayed = conn.execute(sa.text("SELECT pg_last_wal_replay_lsn()")).scalar_one()
+        except (sa.exc.SQLAlchemyError, StoreUnavailable) as exc:
+            return self._avoid(f"unreachable: {one_line(exc, driver=True)}")
+        if replayed is None:
+            return self._avoid("not in recovery, so not a standby of RAG_SQL_URL")
+        self._replayed = lsn_position(replayed)
+        return self._replayed >= self._needed
+
+    def _avoid(self, reason: str) -> bool:
+        self._avoid_until = time.monotonic() + self.retry_s
+        self._replayed = -1  # a standby that comes back proves its position again
+        log.warning(
+            "event=sql_replica_skipped replica=%r reason=%r retry_s=%s: the primary answers reads",
+            self.description,
+            reason,
+            self.retry_s,
+        )
+        return False
+
+    def lag_bytes(self) -> int | None:
+        """How far the standby's replay is behind the primary's WAL, in bytes; None if unknown."""
+        try:
+            with self.primary.connect() as conn:
+                current = lsn_position(conn.execute(sa.text("SELECT pg_current_wal_lsn()")).scalar_one())
+            with self.replica.connect() as conn:
+                replayed = conn.execute(sa.text("SELECT pg_last_wal_replay_lsn()")).scalar_one()
+        except (sa.exc.SQLAlchemyError, StoreUnavailable):
+            return None
+        return None if replayed is None else max(0, current - lsn_position(replayed))
