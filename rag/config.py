@@ -88,6 +88,13 @@ class Settings(BaseSettings):
     )
     vector_url: str = Field("", description="A folder (embedded Qdrant) or http(s)://… (Qdrant server)")
     vector_api_key: SecretStr = Field(SecretStr(""), description="Qdrant server API key")
+    vector_shards: int = Field(1, ge=1, description="Qdrant server: shards of a new collection")
+    vector_replicas: int = Field(
+        1, ge=1, description="Qdrant server: copies of each shard (applied to an existing collection too)"
+    )
+    vector_write_consistency: int = Field(
+        1, ge=1, description="Qdrant server: replicas that must confirm a write before it counts"
+    )
     graph_url: str = Field("", description="A folder (embedded LadybugDB) or bolt:// / neo4j://…")
     neo4j_user: str = "neo4j"
     neo4j_password: SecretStr = SecretStr("")

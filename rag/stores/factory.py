@@ -20,7 +20,7 @@ from rag.stores.lock import DataDirLock
 from rag.stores.reconnecting import open_or_reconnect
 from rag.stores.space import require_free_space
 from rag.stores.sql import LedgerEntry, SqlStore
-from rag.stores.vector import VectorStore, collection_name, open_vector_store
+from rag.stores.vector import QdrantCluster, VectorStore, collection_name, open_vector_store
 
 T = TypeVar("T")
 
@@ -137,6 +137,9 @@ def open_stores(settings: Settings, embedding: EmbeddingModelInfo, *, reconnect:
                 embedding.dimension,
                 api_key=settings.vector_api_key.get_secret_value() or None,
                 timeout=settings.store_timeout_s,
+                cluster=QdrantCluster(
+                    settings.vector_shards, settings.vector_replicas, settings.vector_write_consistency
+                ),
             ),
             f"vector store {mask_url(vector_url)}",
             reconnect and bool(url_scheme(vector_url)),

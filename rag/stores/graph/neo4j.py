@@ -3,6 +3,11 @@
 Writes are UNWIND batches of MERGE in one managed transaction (retried by the driver on transient
 errors); deletes and counts are the Cypher LadybugDB runs too (`cypher.py`). Every call carries a
 timeout, and an unreachable or refusing server becomes `StoreUnavailable` naming the URL only.
+
+On a cluster (`neo4j://` routing URL), writes are write transactions the driver sends to the
+leader and reads are read transactions it spreads over the followers and read replicas. Every
+session of a store shares one bookmark manager, so a read waits until the member it lands on
+holds the store's own last write: an ingest's retrieval check and the graph it just wrote agree.
 """
 
 from __future__ import annotations
@@ -94,6 +99,8 @@ class Neo4jGraphStore:
                 connection_acquisition_timeout=timeout,
                 max_transaction_retry_time=timeout,
             )
+        #: the bookmarks of this store's writes, which its reads wait for on a cluster
+        self._bookmarks = neo4j.GraphDatabase.bookmark_manager()
         try:
             with self._unavailable_as_store_error():
                 self._driver.verify_connectivity()
@@ -156,12 +163,15 @@ class Neo4jGraphStore:
         self._driver.close()
 
     def _write(self, work: Callable[..., _T], *args: Any) -> _T:
-        with self._unavailable_as_store_error(), self._driver.session() as session:
+        with self._unavailable_as_store_error(), self._session() as session:
             return session.execute_write(neo4j.unit_of_work(timeout=self._timeout)(work), *args)
 
     def _read(self, work: Callable[..., _T], *args: Any) -> _T:
-        with self._unavailable_as_store_error(), self._driver.session() as session:
+        with self._unavailable_as_store_error(), self._session() as session:
             return session.execute_read(neo4j.unit_of_work(timeout=self._timeout)(work), *args)
+
+    def _session(self) -> neo4j.Session:
+        return self._driver.session(bookmark_manager=self._bookmarks)
 
     @contextlib.contextmanager
     def _unavailable_as_store_error(self) -> Iterator[None]:

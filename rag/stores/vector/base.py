@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from rag.models import VectorHit, VectorPoint
 
 #: a payload key Qdrant reads as written; in any other `.` or `[]` would be a path into nested payload
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_]+")
+
+
+@dataclass(frozen=True, slots=True)
+class QdrantCluster:
+    """The shape of the collection on a distributed Qdrant (`RAG_VECTOR_SHARDS`, `…_REPLICAS`,
+    `…_WRITE_CONSISTENCY`); one shard, one copy on a single node."""
+
+    shards: int = 1
+    replicas: int = 1
+    #: how many replicas of a shard must confirm a write before it is acknowledged
+    write_consistency: int = 1
 
 
 class VectorStore(Protocol):

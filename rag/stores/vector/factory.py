@@ -7,7 +7,7 @@ from pathlib import Path
 from rag.config import url_scheme
 from rag.models import slug
 from rag.stores.errors import StoreUnavailable
-from rag.stores.vector.base import VectorStore
+from rag.stores.vector.base import QdrantCluster, VectorStore
 
 
 def open_vector_store(
@@ -16,17 +16,21 @@ def open_vector_store(
     dimension: int,
     api_key: str | None = None,
     timeout: float = 10.0,
+    cluster: QdrantCluster | None = None,
 ) -> VectorStore:
     """`http(s)://…` is a Qdrant server; a path is a folder for the embedded engine.
 
     Any other scheme is refused rather than taken as a folder named like a URL. Backends
-    are imported on demand: `qdrant-client` alone takes over a second to import.
+    are imported on demand: `qdrant-client` alone takes over a second to import. `cluster`
+    shapes a server's new collection (one shard, one replica when None).
     """
     scheme = url_scheme(url)
     if scheme in ("http", "https"):
         from rag.stores.vector.qdrant import QdrantVectorStore
 
-        return QdrantVectorStore(url, collection, dimension, api_key=api_key, timeout=timeout)
+        return QdrantVectorStore(
+            url, collection, dimension, api_key=api_key, timeout=timeout, cluster=cluster
+        )
     if scheme:
         raise StoreUnavailable(f"vector store URL {scheme}://… is not supported: use http(s)://… or a folder")
     from rag.stores.vector.edge import EdgeVectorStore

@@ -4,10 +4,16 @@ The same class also drives the client's local mode (`local=True`), which speaks 
 Python API without a server; the tests use it to exercise this code path here. Every
 failure to reach the server becomes StoreUnavailable naming the URL with secrets masked,
 so a request handler can say which store failed instead of leaking a library traceback.
+
+On a distributed Qdrant the collection is created with the cluster's shape (`QdrantCluster`:
+shards, replicas, the replicas a write must reach), every write waits for that acknowledgement
+(`wait=True`), and the KB is the tenant key of the payload index (`is_tenant`), so Qdrant keeps
+each KB's points together and a KB-filtered search reads only that KB's segments.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,10 +27,15 @@ from rag.common.filters import Condition, parse
 from rag.config import mask_url
 from rag.models import VectorHit, VectorPoint
 from rag.stores.errors import StoreUnavailable
-from rag.stores.vector.base import payload_key
+from rag.stores.vector.base import QdrantCluster, payload_key
 
-#: payload fields every query filters on; keyword indexes keep those filters cheap
-INDEXED_FIELDS = ("kb", "document_id")
+log = logging.getLogger(__name__)
+
+#: payload fields every query filters on, with their indexes: the KB is the tenant key
+INDEXES = {
+    "kb": models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
+    "document_id": models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD),
+}
 #: points per request: well under the server's 32 MiB request limit at 1024 dims
 BATCH_SIZE = 256
 
@@ -45,9 +56,12 @@ class QdrantVectorStore:
         timeout: float = 10.0,
         *,
         local: bool = False,
+        cluster: QdrantCluster | None = None,
     ) -> None:
         self.collection = collection
         self.dimension = dimension
+        self.cluster = cluster or QdrantCluster()
+        self._local = local
         self.description = f"qdrant-local:{url}" if local else f"qdrant:{mask_url(url)}"
         if local:
             client = QdrantClient(location=url) if url == ":memory:" else QdrantClient(path=url)
@@ -91,6 +105,9 @@ class QdrantVectorStore:
                 client.create_collection(
                     self.collection,
                     vectors_config=models.VectorParams(size=self.dimension, distance=models.Distance.COSINE),
+                    shard_number=self.cluster.shards,
+                    replication_factor=self.cluster.replicas,
+                    write_consistency_factor=self.cluster.write_consistency,
                 )
             info = client.get_collection(self.collection)
             vectors = info.config.params.vectors
@@ -104,11 +121,34 @@ class QdrantVectorStore:
                     f"({vectors}) than {self.dimension}-dim cosine; the collection name should "
                     "carry the model and dimension, so check RAG_EMBED_MODEL"
                 )
-            for field in INDEXED_FIELDS:
-                if field not in info.payload_schema:
-                    client.create_payload_index(
-                        self.collection, field, models.PayloadSchemaType.KEYWORD, wait=True
-                    )
+            if not self._local:  # local mode has neither shards nor replicas
+                self._reconcile_cluster(client, info.config.params)
+            for field, params in INDEXES.items():
+                held = info.payload_schema.get(field)
+                if held is None or getattr(held.params, "is_tenant", None) != params.is_tenant:
+                    client.create_payload_index(self.collection, field, params, wait=True)
+
+    def _reconcile_cluster(self, client: QdrantClient, params: models.CollectionParams) -> None:
+        """Bring an existing collection's replicas and write consistency to the settings (Qdrant
+        changes both in place); a different shard count is only reported, as Qdrant cannot
+        re-shard a collection in place."""
+        wanted = {
+            "replication_factor": self.cluster.replicas,
+            "write_consistency_factor": self.cluster.write_consistency,
+        }
+        changed = {name: value for name, value in wanted.items() if getattr(params, name) != value}
+        if changed:
+            diff = models.CollectionParamsDiff(**changed)
+            client.update_collection(self.collection, collection_params=diff)
+            log.info("event=vector_collection_updated collection=%s %s", self.collection, changed)
+        if params.shard_number != self.cluster.shards:
+            log.warning(
+                "event=vector_shards_differ collection=%s shards=%s RAG_VECTOR_SHARDS=%s: Qdrant keeps "
+                "a collection's shard count; a new collection (another embedding model) gets the setting",
+                self.collection,
+                params.shard_number,
+                self.cluster.shards,
+            )
 
     def upsert(self, points: list[VectorPoint]) -> None:
         with self._server_errors() as client:

@@ -20,7 +20,7 @@ from qdrant_client import QdrantClient
 
 from rag.models import VectorPoint, chunk_id, document_id
 from rag.stores.errors import StoreUnavailable
-from rag.stores.vector import VectorStore, collection_name, open_vector_store
+from rag.stores.vector import QdrantCluster, VectorStore, collection_name, open_vector_store
 from rag.stores.vector.edge import EdgeVectorStore
 from rag.stores.vector.qdrant import QdrantVectorStore
 from tests.builders import REPO
@@ -314,3 +314,31 @@ def test_real_qdrant_server_round_trip() -> None:
         cleanup = QdrantClient(url=url, api_key=api_key, check_compatibility=False)
         cleanup.delete_collection(collection)
         cleanup.close()
+
+
+@pytest.mark.qdrant_server
+def test_a_server_collection_takes_the_cluster_shape_and_the_kb_as_its_tenant(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    url = os.environ.get("RAG_TEST_QDRANT_URL")
+    if not url:
+        pytest.skip("set RAG_TEST_QDRANT_URL=http://localhost:6333 to run against a Qdrant server")
+    api_key = os.environ.get("RAG_TEST_QDRANT_API_KEY")
+    collection = f"test__{uuid.uuid4().hex[:12]}__{DIM}"
+    client = QdrantClient(url=url, api_key=api_key, check_compatibility=False)
+    try:
+        store = open_vector_store(url, collection, DIM, api_key=api_key, cluster=QdrantCluster(shards=2))
+        store.upsert([point("a", "doc.txt", i, unit(i)) for i in range(3)])
+        store.close()
+        info = client.get_collection(collection)
+        assert (info.config.params.shard_number, info.config.params.replication_factor) == (2, 1)
+        assert info.payload_schema["kb"].params.is_tenant is True
+        # a collection keeps its shards: reopening with another count says so and changes nothing
+        store = open_vector_store(url, collection, DIM, api_key=api_key, cluster=QdrantCluster(shards=3))
+        assert store.count("a") == 3
+        store.close()
+        assert "event=vector_shards_differ" in caplog.text
+        assert client.get_collection(collection).config.params.shard_number == 2
+    finally:
+        client.delete_collection(collection)
+        client.close()
