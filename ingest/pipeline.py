@@ -385,12 +385,13 @@ class IngestPipeline:
                 entities.update(e.id for e in graph.entities)
                 summary.relations += len(graph.relations)
                 summary.extraction.add(graph.counts)
-            finished = []
+            touched: dict[str, _Work] = {}
             for chunk in page:
-                item = by_id[chunk.document_id]
+                item = touched.setdefault(chunk.document_id, by_id[chunk.document_id])
                 item.done += 1
-                if item.done == item.chunk_count:
-                    finished.append(item.entry_id)
+            finished = [key for key, item in touched.items() if item.done == item.chunk_count]
+            under_way = {key: item.done for key, item in touched.items() if item.done < item.chunk_count}
+            self.stores.sql.record_indexed(under_way)  # a job's progress, for `rag jobs`
             if finished:
                 self.stores.sql.set_status(finished, DocumentStatus.DONE, vectors_in=self.stores.collection)
             self.progress.chunks_done(len(page))

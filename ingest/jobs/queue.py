@@ -53,6 +53,12 @@ class JobView:
     document_status: str | None = None
     #: the ledger's reason when the document failed
     error: str | None = None
+    #: where the job is: queued, loading (reading and chunking), indexing (embedding and linking
+    #: the stored chunks), done, failed, cancelled or aborted
+    stage: str = "queued"
+    #: the document's chunks in the ledger, and how many of them are embedded and linked
+    chunks: int = 0
+    chunks_indexed: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         shown = {name: getattr(self, name) for name in self.__slots__}
@@ -226,6 +232,15 @@ def waiting_jobs(engine: sa.Engine, kb: str) -> bool:
 _COLUMNS = "id, status::text AS status, args, attempts, scheduled_at"
 
 
+def _stage(status: str, document: DocumentDetails | None) -> str:
+    """Where a job is, from its queue state and its document's row in the ledger."""
+    if status == "todo":
+        return "queued"
+    if status == "doing":
+        return "indexing" if document is not None and document.status == "stored" else "loading"
+    return {"succeeded": "done"}.get(status, status)
+
+
 def _view(row: sa.Row[Any], key: str, document: DocumentDetails | None) -> JobView:
     return JobView(
         id=int(row.id),
@@ -238,4 +253,7 @@ def _view(row: sa.Row[Any], key: str, document: DocumentDetails | None) -> JobVi
         scheduled_at=row.scheduled_at,
         document_status=document.status if document else None,
         error=document.error if document else None,
+        stage=_stage(str(row.status), document),
+        chunks=document.chunk_count if document else 0,
+        chunks_indexed=document.chunks_indexed if document else 0,
     )

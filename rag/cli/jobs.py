@@ -97,6 +97,8 @@ _COLUMNS: Columns = {
     "attempts": lambda row: row["attempts"],
     "kb": lambda row: row["kb"],
     "source": lambda row: row["source"] + (" (upload)" if row["upload"] else ""),
+    "stage": lambda row: row["stage"],
+    "chunks": lambda row: f"{row['chunks_indexed']}/{row['chunks']}" if row["chunks"] else "-",
     "document": lambda row: row["document_status"] or "-",
     "error": lambda row: row["error"] or "",
 }

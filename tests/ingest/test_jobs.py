@@ -120,26 +120,58 @@ def test_three_workers_store_what_one_ingest_stores(tmp_path: Path, database: st
     assert _status(queued_env) == expected
 
 
-def test_a_killed_workers_job_is_taken_over(tmp_path: Path, database: str) -> None:
+def _progress(database: str) -> tuple[str, int, int] | None:
+    """(status, chunk_count, chunks_indexed) of the one document in the ledger, None before it."""
+    engine = sa.create_engine(database)
+    try:
+        with engine.connect() as conn:
+            query = "SELECT status, chunk_count, chunks_indexed FROM documents"
+            row = conn.execute(sa.text(query)).first()
+    finally:
+        engine.dispose()
+    return None if row is None else (str(row[0]), int(row[1]), int(row[2]))
+
+
+def test_a_killed_workers_job_is_taken_over_and_its_progress_only_grows(
+    tmp_path: Path, database: str
+) -> None:
     corpus = tmp_path / "corpus"
-    _write_docs(corpus, 1, sentences=1500)  # some seconds of embedding: time to kill it
-    env = _env(tmp_path / "data", database, RAG_JOB_HEARTBEAT_S="0.5", RAG_JOB_STALLED_S="3")
+    _write_docs(corpus, 1, sentences=1500)
+    # short chunks: some hundreds, indexed a page of 128 at a time, so progress is seen mid-job
+    env = _env(
+        tmp_path / "data", database, RAG_JOB_HEARTBEAT_S="0.5", RAG_JOB_STALLED_S="3", RAG_CHUNK_SIZE="64"
+    )
     assert _rag(env, "ingest", str(corpus), "--kb", "k", "--queue").returncode == 0
     first = _worker(env)
     deadline = time.monotonic() + 300
-    while [state for _, state, _ in _job_states(database)] != ["doing"]:
+    while (progress := _progress(database)) is None or progress[2] == 0:
         assert first.poll() is None, first.stderr.read() if first.stderr else ""
-        assert time.monotonic() < deadline, "the worker never took the job"
+        assert time.monotonic() < deadline, "the worker never indexed a page"
         time.sleep(0.05)
     first.send_signal(signal.SIGKILL)
     first.wait()
     assert [state for _, state, _ in _job_states(database)] == ["doing"]  # nobody told the queue
+    status, chunks, reached = _progress(database) or ("", 0, 0)
+    assert status == "stored" and 0 < reached < chunks
+    [job] = _jobs(env)["jobs"]  # type: ignore[misc]
+    assert (job["stage"], job["chunks"], job["chunks_indexed"]) == ("indexing", chunks, reached)
 
-    second = _worker(env, "--until-empty")
-    _, stderr = second.communicate(timeout=600)
-    assert second.returncode == 0, stderr[-2000:]
+    log = tmp_path / "second.log"
+    with log.open("w") as stderr:  # a file: the loop below reads no pipe
+        second = subprocess.Popen(
+            [sys.executable, "-m", "rag", "worker", "--until-empty"], env=env, stderr=stderr
+        )
+        seen = []
+        while second.poll() is None:  # the takeover embeds from the first chunk, progress stays put
+            seen.append(_progress(database)[2])  # type: ignore[index]
+            time.sleep(0.1)
+    assert second.returncode == 0, log.read_text()[-2000:]
+    assert seen and min(seen) >= reached and seen == sorted(seen)
     [(_, state, attempts)] = _job_states(database)
     assert (state, attempts) == ("succeeded", 2)
+    assert _progress(database) == ("done", chunks, chunks)
+    [job] = _jobs(env)["jobs"]  # type: ignore[misc]
+    assert (job["stage"], job["chunks_indexed"]) == ("done", chunks)
     assert _status(env)["documents"] == {"done": 1}
 
 

@@ -331,3 +331,44 @@ def test_bad_files_fail_alone_with_a_reason_and_leave_nothing(
         failed = stores.sql.stats("kb").failed
         assert {Path(f.source).name for f in failed} == set(reasons)
         assert all(f.error for f in failed)
+
+
+class _LedgerWatch:
+    """The pipeline's progress hook, reading the ledger's progress of one document after each page."""
+
+    def __init__(self, stores: Any, document: str) -> None:
+        self.stores, self.document, self.seen = stores, document, []
+
+    def files(self, total: int) -> None: ...
+    def file_done(self, source: str) -> None: ...
+    def chunks(self, total: int) -> None: ...
+
+    def chunks_done(self, count: int) -> None:
+        [detail] = self.stores.sql.document_details([self.document])
+        self.seen.append((detail.status, detail.chunks_indexed, detail.chunk_count))
+
+
+def test_the_ledger_counts_each_documents_indexed_chunks_page_by_page(
+    settings: Settings, embedder: Embedder, tmp_path: Path
+) -> None:
+    from rag.models import document_id
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    path = folder / "long.md"
+    path.write_text("\n\n".join(f"Paragraph {n}: bridge {n} was built in {1800 + n}." for n in range(400)))
+    with open_test_stores(settings) as stores:
+        pipeline = ingest_pipeline(stores, embedder, chunk_size=16, chunk_overlap=0)
+        key = document_id("kb", str(path))
+        watch = _LedgerWatch(stores, key)
+        pipeline.progress = watch
+        summary = pipeline.run([folder], "kb")
+        pages = -(-summary.chunks // max(embedder.batch_size * 4, 128))
+        assert pages >= 3, summary.chunks
+        indexed = [count for _, count, _ in watch.seen]
+        assert len(indexed) == pages and indexed == sorted(indexed) and indexed[0] > 0
+        assert watch.seen[-1] == ("done", summary.chunks, summary.chunks)
+        assert {status for status, _, _ in watch.seen[:-1]} == {"stored"}
+        # a resumed run embeds from the first chunk again: the count never goes back
+        stores.sql.record_indexed({key: 5})
+        assert stores.sql.document_details([key])[0].chunks_indexed == summary.chunks

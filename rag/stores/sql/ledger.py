@@ -56,6 +56,7 @@ _DETAILS = (
     documents.c.error,
     documents.c.size,
     documents.c.chunk_count,
+    documents.c.chunks_indexed,
     documents.c.metadata,
     documents.c.created_at,
     documents.c.updated_at,
@@ -252,15 +253,31 @@ class Ledger:
         self, document_ids: list[str], status: DocumentStatus, vectors_in: str | None = None
     ) -> None:
         """Set the documents' status (clearing any failure); `vectors_in` records the vector
-        collection that now holds all their chunk vectors."""
+        collection that now holds all their chunk vectors (so every chunk is indexed)."""
         values: dict[str, Any] = {"status": status, "stage": None, "error": None}
         if vectors_in is not None:
             values["vectors_in"] = vectors_in
+            values["chunks_indexed"] = documents.c.chunk_count
         with self.engine.begin() as conn:
             for batch in _batches(document_ids):
                 conn.execute(
                     documents.update().where(documents.c.id.in_(batch)).values(**values, updated_at=_now())
                 )
+
+    def record_indexed(self, indexed: dict[str, int]) -> None:
+        """Raise each document's count of indexed chunks to the count given, never lowering it:
+        a resumed run that embeds the first chunks again does not move its progress back."""
+        if not indexed:
+            return
+        larger = sa.func.greatest if self.engine.dialect.name == "postgresql" else sa.func.max
+        statement = (
+            documents.update()
+            .where(documents.c.id == sa.bindparam("document"))
+            .values(chunks_indexed=larger(documents.c.chunks_indexed, sa.bindparam("indexed")))
+        )
+        rows = [{"document": key, "indexed": count} for key, count in indexed.items()]
+        with self.engine.begin() as conn:
+            conn.execute(statement, rows)
 
     # ------------------------------------------------------------ vectors per model
     def missing_vectors(self, kb: str, collection: str, everything: bool = False) -> list[LedgerEntry]:

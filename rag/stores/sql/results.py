@@ -50,6 +50,8 @@ class DocumentDetails:
     error: str | None
     size: int
     chunk_count: int
+    #: of `chunk_count`, how many are embedded and in the graph (all of them once `done`)
+    chunks_indexed: int
     metadata: dict[str, Any]
     created_at: datetime
     updated_at: datetime

@@ -38,6 +38,9 @@ documents = sa.Table(
     sa.Column("stage", sa.String(16)),
     sa.Column("error", sa.Text),
     sa.Column("chunk_count", sa.Integer, nullable=False, server_default="0"),
+    # of those, how many are embedded and linked in the graph: a run's progress, only growing
+    # within a version of the document (migration 0008)
+    sa.Column("chunks_indexed", sa.Integer, nullable=False, server_default="0"),
     sa.Column("metadata", sa.JSON, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
