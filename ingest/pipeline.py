@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -61,6 +61,14 @@ class Progress(Protocol):
     def file_done(self, source: str) -> None: ...
     def chunks(self, total: int) -> None: ...
     def chunks_done(self, count: int) -> None: ...
+
+
+class RunStopped(Exception):
+    """Raised by a `checkpoint` to end the run where it is, nothing marked failed."""
+
+
+def _no_checkpoint() -> None:
+    """Outside a job nothing can take the run away."""
 
 
 class _Silent:
@@ -166,6 +174,9 @@ class IngestPipeline:
         self.max_file_bytes = max_file_bytes
         self.limits = limits
         self.progress = progress or _Silent()
+        #: called before each write of a document's chunks or of a page of vectors and graph;
+        #: it raises to stop the run (a job asked to abort, or given to another worker)
+        self.checkpoint: Callable[[], None] = _no_checkpoint
 
     def run(
         self,
@@ -302,10 +313,11 @@ class IngestPipeline:
             document.mime = loaded.mime
             document.metadata.update(loaded.metadata)
             stage = "store"
+            self.checkpoint()
             count = self.stores.sql.store_document(
                 document, self._chunks(document, loaded.sections), loaded.tables
             )
-        except StoreUnavailable:  # the server went away: the run stops, nothing is marked failed
+        except (StoreUnavailable, RunStopped):  # the server went away, or the job: the run stops
             raise
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
             raise StoreUnavailable(f"{self.stores.sql.description} failed: {one_line(exc)}") from None
@@ -372,6 +384,7 @@ class IngestPipeline:
                 # repeated text (boilerplate, identical rows) is embedded once per page
                 unique = list(dict.fromkeys(c.text for c in page))
                 vectors = dict(zip(unique, self.embedder.embed_passages(unique).tolist(), strict=True))
+            self.checkpoint()
             with summary.timed("vectors"):
                 self.stores.vector.upsert(
                     [VectorPoint(id=c.id, vector=vectors[c.text], payload=filterable(c)) for c in page]

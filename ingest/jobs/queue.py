@@ -10,6 +10,7 @@ a job.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -185,15 +186,22 @@ class JobQueue:
         return counts.get("todo", 0) + counts.get("doing", 0)
 
     def retry(self, job_id: int) -> JobView:
-        """Run a failed, cancelled or aborted job again, now; a waiting or running one is left as is."""
+        """Run a failed, cancelled or aborted job again, now; a waiting or running one is left as is.
+
+        procrastinate retries a failed job; a cancelled or aborted one it has no call for, so its
+        row goes back to `todo` here (the same job, its attempts kept), unless another job of the
+        document already waits, which will do the work."""
         job = self.show(job_id)
-        if job.status in ("failed", "cancelled", "aborted"):
+        if job.status == "failed":
             self.app.job_manager.retry_job_by_id(job_id, retry_at=datetime.now(UTC))
+        elif job.status in ("cancelled", "aborted"):
+            with contextlib.suppress(sa.exc.IntegrityError), self.sql.engine.begin() as conn:
+                conn.execute(_REQUEUE, {"id": job_id})
         return self.show(job_id)
 
     def cancel(self, job_id: int) -> JobView:
-        """Cancel a waiting job; a running one is asked to abort, and ends its document's run
-        first (every write of a run is an upsert by id: the document is whole or resumable)."""
+        """Cancel a waiting job; a running one is asked to abort and stops before its next write
+        (`fence`), its document left `stored` with its progress, for `retry` to resume."""
         self.show(job_id)
         self.app.job_manager.cancel_job_by_id(job_id, abort=True)
         return self.show(job_id)
@@ -227,6 +235,13 @@ def waiting_jobs(engine: sa.Engine, kb: str) -> bool:
     with engine.connect() as conn:
         return bool(conn.scalar(sa.text(query), {"queue": JOB_QUEUE, "kb": kb}))
 
+
+#: a cancelled or aborted job back in the queue; the queueing lock's unique index refuses it while
+#: another job of the document waits
+_REQUEUE = sa.text(
+    "UPDATE procrastinate_jobs SET status = 'todo', scheduled_at = now(), abort_requested = false"
+    " WHERE id = :id AND status IN ('cancelled', 'aborted')"
+)
 
 #: the queue table's columns a view needs (procrastinate's own schema, migration 0007)
 _COLUMNS = "id, status::text AS status, args, attempts, scheduled_at"

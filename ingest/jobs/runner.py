@@ -13,17 +13,21 @@ depend on where they live:
 from __future__ import annotations
 
 import logging
+import os
 import random
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import procrastinate
+from procrastinate.exceptions import JobAborted
 
 from ingest.factory import open_ingest_pipeline
+from ingest.jobs.fence import EXIT_JOB_LOST, JobCancelled, JobLost, check_job
 from ingest.jobs.queue import waiting_jobs
 from ingest.pipeline import IngestSummary
 from rag.config import Settings
@@ -59,14 +63,15 @@ class JobRunner:
         self.embedding = shared.embedding if shared is not None else configured_model(settings)
         self.embedder: Embedder = embedder or open_embedder(self.embedding, settings.embed_batch_size)
         self._kept = shared
-        self._owns_stores = shared is None
+        #: a worker process of its own (`rag worker`), not a thread of `rag serve`
+        self.owns_stores = shared is None
         self._write_lock = write_lock or nullcontext()
 
     @contextmanager
     def stores(self) -> Iterator[Stores]:
         """The stores for one job: the process's own when all are servers (or `shared`), else a
         turn on the embedded ones (raises StoreLocked after `job_store_wait_s`; the job is retried)."""
-        if not self._owns_stores or not self.settings.uses_embedded_store:
+        if not self.owns_stores or not self.settings.uses_embedded_store:
             if self._kept is None:
                 self._kept = open_stores(self.settings, self.embedding)
             with self._write_lock:
@@ -89,12 +94,18 @@ class JobRunner:
             # jittered, so workers released together do not collide again
             time.sleep(random.uniform(_TURN_POLL_S / 5, _TURN_POLL_S))
 
-    def ingest(self, kb: str, source: str, upload: bool) -> IngestSummary:
+    def ingest(
+        self, kb: str, source: str, upload: bool, job: procrastinate.JobContext | None = None
+    ) -> IngestSummary:
         """Ingest the document `source` of `kb`: the file at that path, or the upload of that
         name that waits in the relational store (gone when its document was deleted: nothing to
-        do). Raises DocumentRefused when the document failed; store errors propagate."""
+        do). Raises DocumentRefused when the document failed; store errors propagate. With the
+        `job` it runs for, every write first checks that the job is still this worker's and not
+        cancelled (`fence.check_job`)."""
         with self.stores() as stores:
             pipeline = open_ingest_pipeline(stores, embedder=self.embedder)
+            if job is not None:
+                pipeline.checkpoint = partial(check_job, job, stores.sql.engine)
             if upload:
                 summary = self._ingest_upload(stores, pipeline, kb, source)
             else:
@@ -128,16 +139,30 @@ class JobRunner:
         return summary
 
     def close(self) -> None:
-        if self._kept is not None and self._owns_stores:
+        if self._kept is not None and self.owns_stores:
             self._kept.close()
             self._kept = None
 
 
 def run_job(context: procrastinate.JobContext, kb: str, source: str, upload: bool) -> dict[str, Any]:
     """The ingestion task: the worker's runner ingests one document; what it did is the job's
-    result, which the worker logs with the job's end."""
+    result, which the worker logs with the job's end.
+
+    A job cancelled while it ran ends as procrastinate's `aborted`. A job found given to another
+    worker ends this worker process at once (`fence`): anything it reported would land on the
+    other worker's run. Inside `rag serve` (the runner does not own its stores) the server is
+    not ended: the job fails instead, and the loss is logged."""
     runner: JobRunner = context.additional_context["runner"]
-    summary = runner.ingest(kb, source, upload)
+    try:
+        summary = runner.ingest(kb, source, upload, job=context)
+    except JobCancelled as exc:
+        raise JobAborted(str(exc)) from None
+    except JobLost as exc:
+        log.error("event=job_lost %s: this worker stops without writing or reporting it", exc)
+        if runner.owns_stores:
+            logging.shutdown()
+            os._exit(EXIT_JOB_LOST)
+        raise
     return {
         key: value
         for key, value in summary.as_dict().items()

@@ -137,14 +137,14 @@ def jobs_show(job_id: JobId, as_json: JsonOption = False) -> None:
 
 @jobs_app.command("retry")
 def jobs_retry(job_id: JobId, as_json: JsonOption = False) -> None:
-    """Run a failed or cancelled job again, now."""
+    """Run a failed, cancelled or aborted job again, now."""
     with opened_queue() as queue:
         _print_job(queue.retry(job_id).as_dict(), as_json)
 
 
 @jobs_app.command("cancel")
 def jobs_cancel(job_id: JobId, as_json: JsonOption = False) -> None:
-    """Cancel a waiting job (a running one is asked to abort once its document's run ends)."""
+    """Cancel a waiting job; a running one stops before its next write (rag jobs retry resumes it)."""
     with opened_queue() as queue:
         _print_job(queue.cancel(job_id).as_dict(), as_json)
 

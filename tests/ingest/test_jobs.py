@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -49,6 +49,14 @@ def _worker(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def _worker_logging_to(env: dict[str, str], log: Path) -> subprocess.Popen[str]:
+    """A `rag worker --until-empty` whose log goes to a file, for a test that polls while it runs."""
+    with log.open("w") as stderr:
+        return subprocess.Popen(
+            [sys.executable, "-m", "rag", "worker", "--until-empty"], env=env, stderr=stderr, text=True
+        )
 
 
 def _write_docs(folder: Path, count: int, sentences: int = 30) -> None:
@@ -135,13 +143,7 @@ def _progress(database: str) -> tuple[str, int, int] | None:
 def test_a_killed_workers_job_is_taken_over_and_its_progress_only_grows(
     tmp_path: Path, database: str
 ) -> None:
-    corpus = tmp_path / "corpus"
-    _write_docs(corpus, 1, sentences=1500)
-    # short chunks: some hundreds, indexed a page of 128 at a time, so progress is seen mid-job
-    env = _env(
-        tmp_path / "data", database, RAG_JOB_HEARTBEAT_S="0.5", RAG_JOB_STALLED_S="3", RAG_CHUNK_SIZE="64"
-    )
-    assert _rag(env, "ingest", str(corpus), "--kb", "k", "--queue").returncode == 0
+    env = _long_job(tmp_path, database)  # pages of 128 chunks: progress is seen mid-job
     first = _worker(env)
     deadline = time.monotonic() + 300
     while (progress := _progress(database)) is None or progress[2] == 0:
@@ -157,14 +159,11 @@ def test_a_killed_workers_job_is_taken_over_and_its_progress_only_grows(
     assert (job["stage"], job["chunks"], job["chunks_indexed"]) == ("indexing", chunks, reached)
 
     log = tmp_path / "second.log"
-    with log.open("w") as stderr:  # a file: the loop below reads no pipe
-        second = subprocess.Popen(
-            [sys.executable, "-m", "rag", "worker", "--until-empty"], env=env, stderr=stderr
-        )
-        seen = []
-        while second.poll() is None:  # the takeover embeds from the first chunk, progress stays put
-            seen.append(_progress(database)[2])  # type: ignore[index]
-            time.sleep(0.1)
+    second = _worker_logging_to(env, log)
+    seen = []
+    while second.poll() is None:  # the takeover embeds from the first chunk, progress stays put
+        seen.append(_progress(database)[2])  # type: ignore[index]
+        time.sleep(0.1)
     assert second.returncode == 0, log.read_text()[-2000:]
     assert seen and min(seen) >= reached and seen == sorted(seen)
     [(_, state, attempts)] = _job_states(database)
@@ -172,6 +171,85 @@ def test_a_killed_workers_job_is_taken_over_and_its_progress_only_grows(
     assert _progress(database) == ("done", chunks, chunks)
     [job] = _jobs(env)["jobs"]  # type: ignore[misc]
     assert (job["stage"], job["chunks_indexed"]) == ("done", chunks)
+    assert _status(env)["documents"] == {"done": 1}
+
+
+def _job_owner(database: str) -> tuple[str, int | None]:
+    """(status, worker id) of the one job, from the queue's table."""
+    engine = sa.create_engine(database)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(sa.text("SELECT status::text, worker_id FROM procrastinate_jobs")).one()
+    finally:
+        engine.dispose()
+    return str(row[0]), row[1]
+
+
+def _wait(condition: Callable[[], bool], what: str, within_s: float = 300) -> None:
+    deadline = time.monotonic() + within_s
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def _long_job(tmp_path: Path, database: str) -> dict[str, str]:
+    """A queued document of some hundreds of short chunks (four pages or more), and its env."""
+    corpus = tmp_path / "corpus"
+    _write_docs(corpus, 1, sentences=1500)
+    env = _env(
+        tmp_path / "data", database, RAG_JOB_HEARTBEAT_S="0.5", RAG_JOB_STALLED_S="3", RAG_CHUNK_SIZE="64"
+    )
+    assert _rag(env, "ingest", str(corpus), "--kb", "k", "--queue").returncode == 0
+    return env
+
+
+def test_a_frozen_worker_whose_job_was_taken_over_exits_without_writing(
+    tmp_path: Path, database: str
+) -> None:
+    env = _long_job(tmp_path, database)
+    first = _worker(env)
+    _wait(lambda: (_progress(database) or ("", 0, 0))[2] > 0, "the worker never indexed a page")
+    _, owner = _job_owner(database)
+    first.send_signal(signal.SIGSTOP)  # a paused VM: no heartbeat, nothing written, still alive
+    try:
+        log = tmp_path / "second.log"
+        second = _worker_logging_to(env, log)
+        # stalled after 3 s of silence: the job goes back to the queue and the second worker takes it
+        _wait(lambda: _job_owner(database)[1] not in (None, owner), "the job was never taken over")
+        status, chunks, reached = _progress(database) or ("", 0, 0)
+        assert status == "stored" and reached < chunks
+    finally:
+        first.send_signal(signal.SIGCONT)
+    _, stderr_text = first.communicate(timeout=120)
+    assert first.returncode == 75, stderr_text[-2000:]  # it woke up, found the job another's, and left
+    assert "event=job_lost" in stderr_text
+    second.wait(timeout=600)
+    assert second.returncode == 0, log.read_text()[-2000:]
+    [(_, state, attempts)] = _job_states(database)
+    assert (state, attempts) == ("succeeded", 2)  # the second worker's run, reported once
+    assert _progress(database) == ("done", chunks, chunks)
+    assert _status(env)["documents"] == {"done": 1}
+
+
+def test_cancelling_a_running_job_stops_it_and_retry_resumes_it(tmp_path: Path, database: str) -> None:
+    env = _long_job(tmp_path, database)
+    worker = _worker(env, "--until-empty")
+    _wait(lambda: (_progress(database) or ("", 0, 0))[2] > 0, "the worker never indexed a page")
+    [(job_id, _, _)] = _job_states(database)
+    cancelled = _rag(env, "jobs", "cancel", str(job_id), "--json")
+    assert cancelled.returncode == 0, cancelled.stderr
+    _, stderr = worker.communicate(timeout=300)
+    assert worker.returncode == 0, stderr[-2000:]
+    [(_, state, _)] = _job_states(database)
+    assert state == "aborted"
+    status, chunks, reached = _progress(database) or ("", 0, 0)
+    assert status == "stored" and 0 < reached < chunks  # stopped between pages, resumable
+
+    retried = _rag(env, "jobs", "retry", str(job_id), "--json")
+    assert json.loads(retried.stdout)["status"] == "todo", retried.stderr
+    assert _rag(env, "worker", "--until-empty").returncode == 0
+    assert _job_states(database)[0][1] == "succeeded"
+    assert _progress(database) == ("done", chunks, chunks)
     assert _status(env)["documents"] == {"done": 1}
 
 
