@@ -174,8 +174,9 @@ class IngestPipeline:
         self.max_file_bytes = max_file_bytes
         self.limits = limits
         self.progress = progress or _Silent()
-        #: called before each write of a document's chunks or of a page of vectors and graph;
-        #: it raises to stop the run (a job asked to abort, or given to another worker)
+        #: called before each write to a store (a document's chunks, an old version's deletion, a
+        #: failure, each page's vectors, graph and ledger progress); it raises to stop the run (a
+        #: job asked to abort, or given to another worker)
         self.checkpoint: Callable[[], None] = _no_checkpoint
 
     def run(
@@ -247,11 +248,13 @@ class IngestPipeline:
         collection = self.stores.collection
         emptied = self.stores.vector.count(kb) == 0
         if not emptied:  # documents from before the ledger recorded collections hold their vectors here
+            self.checkpoint()
             self.stores.sql.claim_vectors(kb, collection)
         missing = self.stores.sql.missing_vectors(kb, collection, everything=emptied)
         if not missing:
             return []
         log.info("event=reembed kb=%s documents=%d model=%s", kb, len(missing), self.stores.embedding.name)
+        self.checkpoint()
         self.stores.vector.delete_documents(kb, [entry.id for entry in missing])
         return [_Work(entry.id, kb, entry.chunk_count, graph=False) for entry in missing]
 
@@ -305,6 +308,7 @@ class IngestPipeline:
         changed = entry is not None and entry.content_hash != digest
         if entry is not None:
             # the old version leaves the vector and graph stores before the ledger forgets it
+            self.checkpoint()
             self.stores.vector.delete_documents(kb, [entry.id])
             self.stores.graph.delete_documents(kb, [entry.id])
         stage = "load"
@@ -338,6 +342,7 @@ class IngestPipeline:
 
     def _fail(self, document: Document, stage: str, exc: BaseException, summary: IngestSummary) -> None:
         reason = one_line(exc)
+        self.checkpoint()
         self.stores.sql.record_failure(document, stage, reason)
         summary.failed += 1
         summary.failures.append(Failure(document.source, stage, reason))
@@ -394,6 +399,7 @@ class IngestPipeline:
             if self.extractor is not None and to_extract:
                 with summary.timed("graph"):
                     graph = self.extractor.extract(page[0].kb, to_extract)
+                    self.checkpoint()  # extraction by a model server may have taken minutes
                     self.stores.graph.upsert(graph)
                 entities.update(e.id for e in graph.entities)
                 summary.relations += len(graph.relations)
@@ -404,6 +410,7 @@ class IngestPipeline:
                 item.done += 1
             finished = [key for key, item in touched.items() if item.done == item.chunk_count]
             under_way = {key: item.done for key, item in touched.items() if item.done < item.chunk_count}
+            self.checkpoint()
             self.stores.sql.record_indexed(under_way)  # a job's progress, for `rag jobs`
             if finished:
                 self.stores.sql.set_status(finished, DocumentStatus.DONE, vectors_in=self.stores.collection)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -89,11 +89,12 @@ class Settings(BaseSettings):
     vector_url: str = Field("", description="A folder (embedded Qdrant) or http(s)://… (Qdrant server)")
     vector_api_key: SecretStr = Field(SecretStr(""), description="Qdrant server API key")
     vector_shards: int = Field(1, ge=1, description="Qdrant server: shards of a new collection")
-    vector_replicas: int = Field(
-        1, ge=1, description="Qdrant server: copies of each shard (applied to an existing collection too)"
-    )
+    vector_replicas: int = Field(1, ge=1, description="Qdrant server: copies of each shard, new collections")
     vector_write_consistency: int = Field(
-        1, ge=1, description="Qdrant server: replicas that must confirm a write before it counts"
+        1,
+        ge=1,
+        description="Qdrant server: copies that must confirm a write before it counts (at most "
+        "RAG_VECTOR_REPLICAS; applied to an existing collection too)",
     )
     graph_url: str = Field("", description="A folder (embedded LadybugDB) or bolt:// / neo4j://…")
     neo4j_user: str = "neo4j"
@@ -300,6 +301,15 @@ class Settings(BaseSettings):
         description="Build the embedded HNSW index after an ingest that added this many vectors "
         "(below it, exact search is fast and the build would cost more than it saves); 0: never",
     )
+
+    @field_validator("vector_write_consistency")
+    @classmethod
+    def _consistency_within_replicas(cls, value: int, info: ValidationInfo) -> int:
+        """Qdrant cannot wait for more confirmations than a shard has copies."""
+        replicas = info.data.get("vector_replicas", 1)
+        if value > replicas:
+            raise ValueError(f"at most RAG_VECTOR_REPLICAS ({replicas}) copies can confirm a write")
+        return value
 
     @classmethod
     def settings_customise_sources(

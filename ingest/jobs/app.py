@@ -49,7 +49,8 @@ def open_job_app(settings: Settings) -> procrastinate.App:
 
 class _IngestRetry(procrastinate.BaseRetryStrategy):
     """Another run, after 2, 4, 8 … seconds, until the job has had `runs`; none for a document
-    that failed on its own content (`DocumentRefused`: the next run would fail the same way)."""
+    that failed on its own content (`DocumentRefused`: the next run would fail the same way), nor
+    for a job another worker took over (`JobLost`: its row is that worker's run)."""
 
     def __init__(self, runs: int) -> None:
         self.runs = runs
@@ -57,10 +58,11 @@ class _IngestRetry(procrastinate.BaseRetryStrategy):
     def get_retry_decision(
         self, *, exception: BaseException, job: procrastinate.jobs.Job
     ) -> procrastinate.RetryDecision | None:
+        from ingest.jobs.fence import JobLost
         from ingest.jobs.runner import DocumentRefused
 
-        # `job.attempts` counts the runs before this one
-        if isinstance(exception, DocumentRefused) or job.attempts + 1 >= self.runs:
+        # `job.attempts` counts the runs before this one; a lost job is another worker's run now
+        if isinstance(exception, DocumentRefused | JobLost) or job.attempts + 1 >= self.runs:
             return None
         return procrastinate.RetryDecision(retry_in={"seconds": 2 ** (job.attempts + 1)})
 

@@ -1,6 +1,10 @@
 """Whether a running job is still this worker's to write: the checkpoint the pipeline calls before
 each write of a job (`IngestPipeline.checkpoint`).
 
+It is a check before each write, not a condition inside the write (Qdrant and Neo4j cannot
+compare-and-set on PostgreSQL's row): what a frozen worker can still write after waking is the
+one statement between its check and its write, of content the run that took over writes again.
+
 The queue hands the job of a worker silent for `RAG_JOB_STALLED_S` to another worker. A worker
 that was only frozen (a paused VM, a stopped process, a long network partition) wakes up still
 running it. Before it writes again, this checkpoint compares the job's row with what the worker
@@ -35,11 +39,12 @@ class JobCancelled(RunStopped):
 
 
 def check_job(context: procrastinate.JobContext, engine: sa.Engine) -> None:
-    """Raise JobCancelled when the job was asked to abort, JobLost when it is no longer this worker's."""
-    if context.should_abort():
-        raise JobCancelled(f"job {context.job.id} was cancelled while it ran")
+    """Raise JobLost when the job is no longer this worker's, else JobCancelled when it was asked
+    to abort (cancelled, or the worker is shutting down: procrastinate retries that one)."""
     with engine.connect() as conn:
         row = conn.execute(_OWNER, {"id": context.job.id}).first()
     if row is None or row.status != "doing" or row.worker_id != context.job.worker_id:
         held = "gone" if row is None else f"{row.status} on worker {row.worker_id}"
         raise JobLost(f"job {context.job.id} of worker {context.job.worker_id} is now {held}")
+    if (reason := context.abort_reason()) is not None:
+        raise JobCancelled(f"job {context.job.id} stopped while it ran ({reason.value})")

@@ -29,7 +29,7 @@ from procrastinate.exceptions import JobAborted
 from ingest.factory import open_ingest_pipeline
 from ingest.jobs.fence import EXIT_JOB_LOST, JobCancelled, JobLost, check_job
 from ingest.jobs.queue import waiting_jobs
-from ingest.pipeline import IngestSummary
+from ingest.pipeline import IngestPipeline, IngestSummary
 from rag.config import Settings
 from rag.embed import Embedder, configured_model, open_embedder
 from rag.stores.factory import Stores, open_stores
@@ -122,7 +122,9 @@ class JobRunner:
         return summary
 
     @staticmethod
-    def _ingest_upload(stores: Stores, pipeline: Any, kb: str, source: str) -> IngestSummary | None:
+    def _ingest_upload(
+        stores: Stores, pipeline: IngestPipeline, kb: str, source: str
+    ) -> IngestSummary | None:
         from rag.models import document_id
 
         upload_id = document_id(kb, source)
@@ -135,6 +137,7 @@ class JobRunner:
             path.write_bytes(upload.content)
             summary: IngestSummary = pipeline.run_file(path, kb, source)
         # stored, or refused with its reason in the ledger: either way no run needs the bytes again
+        pipeline.checkpoint()
         stores.sql.delete_uploads([upload_id])
         return summary
 
@@ -151,17 +154,20 @@ def run_job(context: procrastinate.JobContext, kb: str, source: str, upload: boo
     A job cancelled while it ran ends as procrastinate's `aborted`. A job found given to another
     worker ends this worker process at once (`fence`): anything it reported would land on the
     other worker's run. Inside `rag serve` (the runner does not own its stores) the server is
-    not ended: the job fails instead, and the loss is logged."""
+    not ended: the job is reported failed, which lands on the other run's row (procrastinate's
+    finish has no owner check), and is not retried, so no third run starts beside the other."""
     runner: JobRunner = context.additional_context["runner"]
     try:
         summary = runner.ingest(kb, source, upload, job=context)
     except JobCancelled as exc:
         raise JobAborted(str(exc)) from None
     except JobLost as exc:
-        log.error("event=job_lost %s: this worker stops without writing or reporting it", exc)
         if runner.owns_stores:
+            log.error("event=job_lost %s: this worker stops without writing or reporting it", exc)
             logging.shutdown()
             os._exit(EXIT_JOB_LOST)
+        # rag serve cannot exit for it: the job is reported failed, unretried (`_IngestRetry`)
+        log.error("event=job_lost %s: reported failed; rag jobs retry runs it again", exc)
         raise
     return {
         key: value

@@ -1,8 +1,8 @@
 """`rag worker`: processes that take ingestion jobs from the queue, on any machine with the settings.
 
 Each process runs one job at a time: ingestion is CPU-bound Python (parsing, the embedding model)
-and a process is what gives it a core. `--concurrency N` starts N-1 more processes of the same
-command beside this one. Every process heartbeats to the queue; one that stops heartbeating for
+and a process is what gives it a core. `--concurrency N` starts N processes of the same command
+under this one, which supervises them. Every process heartbeats to the queue; one that stops heartbeating for
 `RAG_JOB_STALLED_S` (killed, its machine gone) is taken for dead, and every live worker hands its
 running jobs back to the queue (`recover_stalled`): the next worker runs them again from the
 ledger's last state, which every write of a run makes safe (upserts by id).
@@ -18,11 +18,13 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 
 import procrastinate
 
 from ingest.jobs.app import JOB_QUEUE, open_job_app
+from ingest.jobs.fence import EXIT_JOB_LOST
 from ingest.jobs.runner import JobRunner
 from rag.config import Settings
 
@@ -30,29 +32,40 @@ log = logging.getLogger(__name__)
 
 
 def run_workers(settings: Settings, concurrency: int, until_empty: bool) -> int:
-    """Run `concurrency` worker processes, this one among them; the exit code of the worst."""
-    others = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "rag",
-                "worker",
-                "--concurrency",
-                "1",
-                *(["--until-empty"] if until_empty else []),
-            ]
-        )
-        for _ in range(concurrency - 1)
-    ]
+    """Run `concurrency` worker processes; the exit code of the worst.
+
+    One is this process itself; with more, this process runs no job and supervises them: it
+    passes SIGTERM and SIGINT on, and starts a new worker in place of one that left because its
+    job was given to another worker while it was frozen (`fence`, exit 75), so the pool keeps its
+    size (a supervisor above restarts this process the same way)."""
+    if concurrency == 1:
+        return run_worker(settings, until_empty)
+    command = [sys.executable, "-m", "rag", "worker", *(["--until-empty"] if until_empty else [])]
+    workers = [subprocess.Popen(command) for _ in range(concurrency)]
+    stopping = threading.Event()
+
+    def pass_on(signum: int, _frame: object) -> None:
+        stopping.set()
+        for process in workers:
+            if process.poll() is None:
+                process.send_signal(signum)
+
+    previous = {signum: signal.signal(signum, pass_on) for signum in (signal.SIGTERM, signal.SIGINT)}
+    codes: list[int] = []
     try:
-        code = run_worker(settings, until_empty)
+        while workers:
+            for process in [p for p in workers if p.poll() is not None]:
+                workers.remove(process)
+                if process.returncode == EXIT_JOB_LOST and not stopping.is_set():
+                    log.warning("event=worker_replaced pid=%s: its job went to another worker", process.pid)
+                    workers.append(subprocess.Popen(command))
+                else:
+                    codes.append(process.returncode)
+            time.sleep(0.2)
     finally:
-        for process in others:
-            if not until_empty and process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        codes = [process.wait() for process in others]
-    return max([code, *codes])
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return max(codes, default=0)
 
 
 def run_worker(settings: Settings, until_empty: bool) -> int:

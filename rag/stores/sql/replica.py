@@ -29,6 +29,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -37,6 +38,14 @@ from rag.common.reasons import one_line
 from rag.stores.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
+
+
+#: the mark a commit leaves on its connection's info until the connection is back in the pool
+_COMMITTED = "rag_committed"
+
+
+def _mark_commit(conn: Connection) -> None:
+    conn.info[_COMMITTED] = True
 
 
 def lsn_position(lsn: str) -> int:
@@ -60,38 +69,62 @@ class ReadRouter:
         self._needed = 0
         self._replayed = -1
         self._avoid_until = 0.0
-        sa.event.listen(primary, "commit", self._note_commit)
+        self._checking = False
+        # SQLAlchemy's commit event fires before the COMMIT is sent: it marks the connection, and
+        # the mark counts once the connection is back in the pool, its commit done
+        sa.event.listen(primary, "commit", _mark_commit)
+        sa.event.listen(primary.pool, "checkin", self._note_checkin)
 
-    def _note_commit(self, _conn: Connection) -> None:
-        self._wrote = True
+    def _note_checkin(self, _dbapi_connection: Any, record: Any) -> None:
+        if record is None or record.info.pop(_COMMITTED, False):  # None: invalidated, so unknown
+            self._wrote = True
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
         """A connection for the next retrieval read: to the standby when it is current and
-        answers, else to the primary."""
-        with self._lock:
-            engine = self.replica if self._replica_current() else self.primary
+        answers, else to the primary. (A standby failing in the middle of a query fails that
+        read; the next one finds it unreachable and reads the primary.)"""
+        engine = self.replica if self._replica_current() else self.primary
         try:
             conn = engine.connect()
         except (sa.exc.SQLAlchemyError, StoreUnavailable) as exc:
             if engine is self.primary:
                 raise
-            with self._lock:
-                self._avoid(f"unreachable: {one_line(exc, driver=True)}")
+            self._avoid(f"unreachable: {one_line(exc, driver=True)}")
             conn = self.primary.connect()
-        self.served["replica" if conn.engine is self.replica else "primary"] += 1
+        with self._lock:
+            self.served["replica" if conn.engine is self.replica else "primary"] += 1
         with conn:
             yield conn
 
     def _replica_current(self) -> bool:
-        if time.monotonic() < self._avoid_until:
-            return False
-        if self._wrote:
-            self._wrote = False  # a commit from here on marks it again
-            with self.primary.connect() as conn:
-                self._needed = lsn_position(conn.execute(sa.text("SELECT pg_current_wal_lsn()")).scalar_one())
-        if self._replayed >= self._needed:
-            return True
+        """Whether the standby has replayed this process's commits. Asking the servers happens
+        outside the lock, one thread at a time; the reads meanwhile go to the primary."""
+        with self._lock:
+            if time.monotonic() < self._avoid_until:
+                return False
+            if not self._wrote and self._replayed >= self._needed:
+                return True
+            if self._checking:
+                return False
+            self._checking = True
+            wrote, self._wrote = self._wrote, False  # a commit from here on marks it again
+        try:
+            return self._ask(wrote)
+        finally:
+            with self._lock:
+                self._checking = False
+
+    def _ask(self, wrote: bool) -> bool:
+        if wrote:
+            try:
+                with self.primary.connect() as conn:
+                    needed = lsn_position(conn.execute(sa.text("SELECT pg_current_wal_lsn()")).scalar_one())
+            except BaseException:
+                self._wrote = True  # still unknown: the next read asks again
+                raise
+            with self._lock:
+                self._needed = max(self._needed, needed)
         try:
             with self.replica.connect() as conn:
                 replayed = conn.execute(sa.text("SELECT pg_last_wal_replay_lsn()")).scalar_one()
@@ -99,12 +132,14 @@ class ReadRouter:
             return self._avoid(f"unreachable: {one_line(exc, driver=True)}")
         if replayed is None:
             return self._avoid("not in recovery, so not a standby of RAG_SQL_URL")
-        self._replayed = lsn_position(replayed)
-        return self._replayed >= self._needed
+        with self._lock:
+            self._replayed = max(self._replayed, lsn_position(replayed))
+            return self._replayed >= self._needed
 
     def _avoid(self, reason: str) -> bool:
-        self._avoid_until = time.monotonic() + self.retry_s
-        self._replayed = -1  # a standby that comes back proves its position again
+        with self._lock:
+            self._avoid_until = time.monotonic() + self.retry_s
+            self._replayed = -1  # a standby that comes back proves its position again
         log.warning(
             "event=sql_replica_skipped replica=%r reason=%r retry_s=%s: the primary answers reads",
             self.description,

@@ -54,8 +54,12 @@ class SqlStore(Ledger):
             replica = create_engine(replica_url, timeout)
             report_unavailable(replica, f"SQL replica {mask_url(replica_url)}")
             self.reads = ReadRouter(self.engine, replica, mask_url(replica_url))
-        self.health()
-        migrate(self.engine)
+        try:
+            self.health()
+            migrate(self.engine)
+        except BaseException:
+            self.close()
+            raise
 
     # ----------------------------------------------------------------- lifecycle
     def health(self) -> None:

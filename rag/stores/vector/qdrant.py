@@ -125,29 +125,36 @@ class QdrantVectorStore:
                 self._reconcile_cluster(client, info.config.params)
             for field, params in INDEXES.items():
                 held = info.payload_schema.get(field)
-                if held is None or getattr(held.params, "is_tenant", None) != params.is_tenant:
+                if held is None:
                     client.create_payload_index(self.collection, field, params, wait=True)
+                elif getattr(held.params, "is_tenant", None) != params.is_tenant:
+                    # a collection from before the tenant index: rebuilt in the background, as a
+                    # large one would outlast the request's timeout
+                    client.create_payload_index(self.collection, field, params, wait=False)
 
     def _reconcile_cluster(self, client: QdrantClient, params: models.CollectionParams) -> None:
-        """Bring an existing collection's replicas and write consistency to the settings (Qdrant
-        changes both in place); a different shard count is only reported, as Qdrant cannot
-        re-shard a collection in place."""
-        wanted = {
-            "replication_factor": self.cluster.replicas,
-            "write_consistency_factor": self.cluster.write_consistency,
-        }
-        changed = {name: value for name, value in wanted.items() if getattr(params, name) != value}
-        if changed:
-            diff = models.CollectionParamsDiff(**changed)
+        """Bring an existing collection's write consistency to the setting (Qdrant changes it in
+        place); a different shard count or replication factor is only reported: Qdrant keeps the
+        shards, and a higher replication factor makes no copy of the shards already there (the
+        cluster API's `replicate_shard` does)."""
+        if params.write_consistency_factor != self.cluster.write_consistency:
+            diff = models.CollectionParamsDiff(write_consistency_factor=self.cluster.write_consistency)
             client.update_collection(self.collection, collection_params=diff)
-            log.info("event=vector_collection_updated collection=%s %s", self.collection, changed)
-        if params.shard_number != self.cluster.shards:
-            log.warning(
-                "event=vector_shards_differ collection=%s shards=%s RAG_VECTOR_SHARDS=%s: Qdrant keeps "
-                "a collection's shard count; a new collection (another embedding model) gets the setting",
+            log.info(
+                "event=vector_collection_updated collection=%s write_consistency_factor=%s",
                 self.collection,
-                params.shard_number,
+                self.cluster.write_consistency,
+            )
+        held = (params.shard_number, params.replication_factor)
+        if held != (self.cluster.shards, self.cluster.replicas):
+            log.warning(
+                "event=vector_cluster_differs collection=%s shards=%s replicas=%s RAG_VECTOR_SHARDS=%s "
+                "RAG_VECTOR_REPLICAS=%s: an existing collection keeps its shards and copies (Qdrant's "
+                "replicate_shard adds copies); a new collection (another embedding model) gets the settings",
+                self.collection,
+                *held,
                 self.cluster.shards,
+                self.cluster.replicas,
             )
 
     def upsert(self, points: list[VectorPoint]) -> None:

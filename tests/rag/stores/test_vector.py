@@ -337,7 +337,7 @@ def test_a_server_collection_takes_the_cluster_shape_and_the_kb_as_its_tenant(
         store = open_vector_store(url, collection, DIM, api_key=api_key, cluster=QdrantCluster(shards=3))
         assert store.count("a") == 3
         store.close()
-        assert "event=vector_shards_differ" in caplog.text
+        assert "event=vector_cluster_differs" in caplog.text
         assert client.get_collection(collection).config.params.shard_number == 2
     finally:
         client.delete_collection(collection)
