@@ -203,30 +203,36 @@ def _long_job(tmp_path: Path, database: str) -> dict[str, str]:
     return env
 
 
-def test_a_frozen_worker_whose_job_was_taken_over_exits_without_writing(
+def test_a_frozen_worker_whose_job_was_taken_over_exits_without_writing_and_is_replaced(
     tmp_path: Path, database: str
 ) -> None:
     env = _long_job(tmp_path, database)
-    first = _worker(env)
-    _wait(lambda: (_progress(database) or ("", 0, 0))[2] > 0, "the worker never indexed a page")
+    log = tmp_path / "workers.log"
+    with log.open("w") as stderr:  # the supervisor's and its workers' logs
+        pool = subprocess.Popen(
+            [sys.executable, "-m", "rag", "worker", "--concurrency", "2"], env=env, stderr=stderr, text=True
+        )
+    _wait(lambda: (_progress(database) or ("", 0, 0))[2] > 0, "no worker indexed a page")
     _, owner = _job_owner(database)
-    first.send_signal(signal.SIGSTOP)  # a paused VM: no heartbeat, nothing written, still alive
+    # the worker running the job holds the embedded stores' lock, which names it
+    holder = int((tmp_path / "data" / "rag.lock").read_text().split()[1])
+    assert Path(f"/proc/{holder}/stat").read_text().split()[3] == str(pool.pid)
+    os.kill(holder, signal.SIGSTOP)  # a paused VM: no heartbeat, nothing written, still alive
     try:
-        log = tmp_path / "second.log"
-        second = _worker_logging_to(env, log)
-        # stalled after 3 s of silence: the job goes back to the queue and the second worker takes it
+        # silent for 3 s: the other worker hands the job back to the queue and takes it itself
         _wait(lambda: _job_owner(database)[1] not in (None, owner), "the job was never taken over")
         status, chunks, reached = _progress(database) or ("", 0, 0)
         assert status == "stored" and reached < chunks
     finally:
-        first.send_signal(signal.SIGCONT)
-    _, stderr_text = first.communicate(timeout=120)
-    assert first.returncode == 75, stderr_text[-2000:]  # it woke up, found the job another's, and left
-    assert "event=job_lost" in stderr_text
-    second.wait(timeout=600)
-    assert second.returncode == 0, log.read_text()[-2000:]
-    [(_, state, attempts)] = _job_states(database)
-    assert (state, attempts) == ("succeeded", 2)  # the second worker's run, reported once
+        os.kill(holder, signal.SIGCONT)
+    # woken, it finds the job another's and leaves at its next write; the supervisor replaces it
+    _wait(lambda: "event=worker_replaced" in log.read_text(), "the woken worker was not replaced")
+    _wait(lambda: _job_states(database)[0][1] == "succeeded", "the job did not finish", within_s=600)
+    pool.send_signal(signal.SIGTERM)
+    assert pool.wait(timeout=120) == 0, log.read_text()[-2000:]
+    assert "event=job_lost" in log.read_text()
+    [(_, _, attempts)] = _job_states(database)
+    assert attempts == 2  # the run that took over, reported once
     assert _progress(database) == ("done", chunks, chunks)
     assert _status(env)["documents"] == {"done": 1}
 
