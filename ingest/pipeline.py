@@ -28,6 +28,7 @@ import sqlalchemy as sa
 
 from ingest.chunk import Chunker
 from ingest.clean import clean_sections
+from ingest.graph_writes import GraphWrites
 from ingest.loaders import SUPPORTED_EXTENSIONS, load
 from ingest.loaders.base import DEFAULT_LIMITS, Limits, LoaderError, Section
 from ingest.walk import walk
@@ -383,6 +384,12 @@ class IngestPipeline:
             self.embedder.load()
         entities: set[str] = set()
         batch_size = max(self.embedder.batch_size * 4, 128)
+        kb = work[0].kb
+        graph = None
+        if self.extractor is not None:
+            graph = GraphWrites(kb, self.stores.graph.count(kb)["chunks"], batch_size)
+        #: the documents whose chunks were embedded since the graph was last written
+        window: dict[str, _Work] = {}
         for page in self.stores.sql.iter_chunks(list(by_id), batch_size):
             self.stores.require_space()
             with summary.timed("embed"):
@@ -396,25 +403,20 @@ class IngestPipeline:
                 )
             summary.vectors += len(page)
             to_extract = [chunk for chunk in page if by_id[chunk.document_id].graph]
-            if self.extractor is not None and to_extract:
+            if self.extractor is not None and graph is not None and to_extract:
                 with summary.timed("graph"):
-                    graph = self.extractor.extract(page[0].kb, to_extract)
-                    self.checkpoint()  # extraction by a model server may have taken minutes
-                    self.stores.graph.upsert(graph)
-                entities.update(e.id for e in graph.entities)
-                summary.relations += len(graph.relations)
-                summary.extraction.add(graph.counts)
-            touched: dict[str, _Work] = {}
+                    extracted = self.extractor.extract(kb, to_extract)
+                graph.add(extracted)
+                entities.update(e.id for e in extracted.entities)
+                summary.relations += len(extracted.relations)
+                summary.extraction.add(extracted.counts)
             for chunk in page:
-                item = touched.setdefault(chunk.document_id, by_id[chunk.document_id])
+                item = window.setdefault(chunk.document_id, by_id[chunk.document_id])
                 item.done += 1
-            finished = [key for key, item in touched.items() if item.done == item.chunk_count]
-            under_way = {key: item.done for key, item in touched.items() if item.done < item.chunk_count}
-            self.checkpoint()
-            self.stores.sql.record_indexed(under_way)  # a job's progress, for `rag jobs`
-            if finished:
-                self.stores.sql.set_status(finished, DocumentStatus.DONE, vectors_in=self.stores.collection)
+            if graph is None or graph.due:
+                self._write_graph(graph, window, summary)
             self.progress.chunks_done(len(page))
+        self._write_graph(graph, window, summary)
         summary.entities = len(entities)
         counts = summary.extraction
         if counts.asked or counts.cached:
@@ -427,3 +429,22 @@ class IngestPipeline:
                 counts.failed_share,
                 counts.refused,
             )
+
+    def _write_graph(
+        self, graph: GraphWrites | None, window: dict[str, _Work], summary: IngestSummary
+    ) -> None:
+        """Write the gathered graph, then record the progress of the documents embedded since, and
+        which of them are now complete: a document is `done` only once its graph is written too."""
+        if graph is not None and graph.pending.chunks:
+            self.checkpoint()  # extraction by a model server may have taken minutes
+            with summary.timed("graph"):
+                self.stores.graph.upsert(graph.take())
+        if not window:
+            return
+        finished = [key for key, item in window.items() if item.done == item.chunk_count]
+        under_way = {key: item.done for key, item in window.items() if item.done < item.chunk_count}
+        self.checkpoint()
+        self.stores.sql.record_indexed(under_way)  # a job's progress, for `rag jobs`
+        if finished:
+            self.stores.sql.set_status(finished, DocumentStatus.DONE, vectors_in=self.stores.collection)
+        window.clear()

@@ -72,6 +72,14 @@ def test_ingest_compares_the_pipeline_with_the_model_alone() -> None:
     assert int(row[1]) > 0 and float(row[7]) > 0, row  # chunks ingested; the ratio
 
 
+def test_graph_writes_compares_a_transaction_per_page_with_gathered_ones() -> None:
+    output = run_script("graph_writes.py", "--chunks", "600")
+    rows = {row[1]: row for row in table_rows(output, "600")}
+    assert set(rows) == {"per page", "gathered"}, output
+    assert int(rows["per page"][2]) == 3  # 600 chunks in pages of 256
+    assert 1 <= int(rows["gathered"][2]) <= 3 and float(rows["gathered"][4]) > 0
+
+
 def test_http_serves_both_endpoints_without_errors() -> None:
     output = run_script(
         "http.py", "--chunks", "40", "--requests", "3", "--concurrency", "1", "--base-vectors", "8"
