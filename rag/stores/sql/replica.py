@@ -118,22 +118,20 @@ class ReadRouter:
     def _ask(self, wrote: bool) -> bool:
         if wrote:
             try:
-                with self.primary.connect() as conn:
-                    needed = lsn_position(conn.execute(sa.text("SELECT pg_current_wal_lsn()")).scalar_one())
+                needed = _written_position(self.primary)
             except BaseException:
                 self._wrote = True  # still unknown: the next read asks again
                 raise
             with self._lock:
                 self._needed = max(self._needed, needed)
         try:
-            with self.replica.connect() as conn:
-                replayed = conn.execute(sa.text("SELECT pg_last_wal_replay_lsn()")).scalar_one()
+            replayed = _replayed_position(self.replica)
         except (sa.exc.SQLAlchemyError, StoreUnavailable) as exc:
             return self._avoid(f"unreachable: {one_line(exc, driver=True)}")
         if replayed is None:
             return self._avoid("not in recovery, so not a standby of RAG_SQL_URL")
         with self._lock:
-            self._replayed = max(self._replayed, lsn_position(replayed))
+            self._replayed = max(self._replayed, replayed)
             return self._replayed >= self._needed
 
     def _avoid(self, reason: str) -> bool:
@@ -151,10 +149,20 @@ class ReadRouter:
     def lag_bytes(self) -> int | None:
         """How far the standby's replay is behind the primary's WAL, in bytes; None if unknown."""
         try:
-            with self.primary.connect() as conn:
-                current = lsn_position(conn.execute(sa.text("SELECT pg_current_wal_lsn()")).scalar_one())
-            with self.replica.connect() as conn:
-                replayed = conn.execute(sa.text("SELECT pg_last_wal_replay_lsn()")).scalar_one()
+            current, replayed = _written_position(self.primary), _replayed_position(self.replica)
         except (sa.exc.SQLAlchemyError, StoreUnavailable):
             return None
-        return None if replayed is None else max(0, current - lsn_position(replayed))
+        return None if replayed is None else max(0, current - replayed)
+
+
+def _written_position(primary: Engine) -> int:
+    """The primary's current WAL position."""
+    with primary.connect() as conn:
+        return lsn_position(conn.execute(sa.text("SELECT pg_current_wal_lsn()")).scalar_one())
+
+
+def _replayed_position(standby: Engine) -> int | None:
+    """How far the standby has replayed; None when it is not in recovery (not a standby)."""
+    with standby.connect() as conn:
+        replayed = conn.execute(sa.text("SELECT pg_last_wal_replay_lsn()")).scalar_one()
+    return None if replayed is None else lsn_position(replayed)
